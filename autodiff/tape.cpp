@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: MIT
+// The tape's bookkeeping: identity, names, reset, tensor records and the reverse sweep.
+#include "autodiff/tape.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace gradpath {
+
+namespace detail {
+std::atomic<Tape*> live_tapes[max_live_tapes];
+}  // namespace detail
+
+namespace {
+// Guards only the allocation of live_tapes indices, never a tape's own data.
+std::mutex registry_mutex;
+std::vector<std::uint32_t> free_indices;
+std::uint32_t next_index = 0;
+std::uint32_t last_serial = 0;
+constexpr std::size_t max_slots = 0xFFFFFFFFu;
+}  // namespace
+
+std::string_view op_name(Op op) {
+  switch (op) {
+    case Op::Input: return "input";
+    case Op::Param: return "param";
+    case Op::Add: return "add";
+    case Op::Sub: return "sub";
+    case Op::Mul: return "mul";
+    case Op::Div: return "div";
+    case Op::Neg: return "neg";
+    case Op::Exp: return "exp";
+    case Op::Log: return "log";
+    case Op::Sqrt: return "sqrt";
+    case Op::Pow: return "pow";
+    case Op::Tanh: return "tanh";
+    case Op::Sigmoid: return "sigmoid";
+    case Op::Relu: return "relu";
+    case Op::Abs: return "abs";
+    case Op::Sin: return "sin";
+    case Op::Cos: return "cos";
+    case Op::Max: return "max";
+    case Op::Min: return "min";
+    case Op::Sum: return "sum";
+    case Op::Copy: return "copy";
+    case Op::Tensor: return "tensor";
+  }
+  return "?";
+}
+
+Tape::Tape() {
+  std::lock_guard lock(registry_mutex);
+  if (!free_indices.empty()) {
+    index_ = free_indices.back();
+    free_indices.pop_back();
+  } else if (next_index < detail::max_live_tapes) {
+    index_ = next_index++;
+  } else {
+    throw Error("Tape: more than " + std::to_string(detail::max_live_tapes) + " tapes alive at once");
+  }
+  serial_ = ++last_serial == 0 ? ++last_serial : last_serial;
+  epoch_ = std::uint64_t{serial_} << 32;
+  detail::live_tapes[index_].store(this, std::memory_order_release);
+}
+
+Tape::~Tape() {
+  std::lock_guard lock(registry_mutex);
+  detail::live_tapes[index_].store(nullptr, std::memory_order_release);
+  free_indices.push_back(index_);
+}
+
+// Note [Reset epochs]: resets keep the nodes through the last parameter. That prefix
+// only grows, so a Var made before reset r survives every later reset exactly when
+// its slot is below what reset r kept.
+void Tape::check(const Var& v, std::string_view what) const {
+  if (v.epoch_ == epoch_) return;
+  const auto made_in = static_cast<std::uint32_t>(v.epoch_);
+  if ((v.epoch_ >> 32) != serial_ || made_in > static_cast<std::uint32_t>(epoch_)) throw_stale(v, what);
+  auto it = std::upper_bound(keep_history_.begin(), keep_history_.end(), made_in,
+                             [](std::uint32_t r, const KeepChange& k) { return r < k.from_reset; });
+  if (it == keep_history_.begin() || v.slot_ >= std::prev(it)->kept_slots) throw_stale(v, what);
+}
+
+void Tape::throw_stale(const Var& v, std::string_view what) const {
+  throw Error(std::string(what) + ": the Var (slot " + std::to_string(v.slot_) +
+              ") was recorded before Tape::reset() dropped it; rebuild it on the current tape");
+}
+
+Var Tape::leaf(Op op, double value, std::string_view name) {
+  const Slot s = push_node(op, 1);
+  values_[s] = value;
+  if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
+  if (!name.empty()) set_name(static_cast<NodeId>(op_.size() - 1), name);
+  return Var(index_, s, epoch_);
+}
+
+Var Tape::input(double value, std::string_view name) { return leaf(Op::Input, value, name); }
+Var Tape::param(double value, std::string_view name) { return leaf(Op::Param, value, name); }
+
+Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<const double> partials) {
+  if (args.size() != partials.size()) {
+    throw Error(std::string(op_name(op)) + ": " + std::to_string(args.size()) + " operands but " +
+                std::to_string(partials.size()) + " partials");
+  }
+  arg_slot_.insert(arg_slot_.end(), args.begin(), args.end());
+  partial_.insert(partial_.end(), partials.begin(), partials.end());
+  return close(op, value);
+}
+
+NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
+                           const std::array<std::int64_t, 8>& attrs, std::size_t saved_size) {
+  const std::size_t n = shape.size();
+  if (n == 0) throw Error(std::string(info.name) + ": empty tensor of shape " + shape.str());
+  if (values_.size() + n >= max_slots) throw Error(std::string(info.name) + ": the tape is full (2^32 slots)");
+  TensorRecord r;
+  r.node = static_cast<NodeId>(op_.size());
+  r.info = &info;
+  r.shape = shape;
+  r.arg_begin = static_cast<std::uint32_t>(tensor_args_.size());
+  tensor_args_.insert(tensor_args_.end(), args.begin(), args.end());
+  r.arg_end = static_cast<std::uint32_t>(tensor_args_.size());
+  r.saved_begin = static_cast<std::uint32_t>(saved_.size());
+  saved_.resize(saved_.size() + saved_size);
+  r.saved_end = static_cast<std::uint32_t>(saved_.size());
+  r.attrs = attrs;
+  push_node(Op::Tensor, static_cast<std::uint32_t>(n));
+  tensors_.push_back(r);
+  return r.node;
+}
+
+const TensorRecord& Tape::tensor_record(NodeId n) const {
+  auto it = std::lower_bound(tensors_.begin(), tensors_.end(), n,
+                             [](const TensorRecord& r, NodeId id) { return r.node < id; });
+  if (it == tensors_.end() || it->node != n) {
+    throw Error("tensor_record: node " + std::to_string(n) + " is not a tensor node");
+  }
+  return *it;
+}
+
+std::span<const TensorArg> Tape::tensor_args(const TensorRecord& r) const {
+  return std::span(tensor_args_).subspan(r.arg_begin, r.arg_end - r.arg_begin);
+}
+std::span<double> Tape::saved(const TensorRecord& r) {
+  return std::span(saved_).subspan(r.saved_begin, r.saved_end - r.saved_begin);
+}
+std::span<const double> Tape::saved(const TensorRecord& r) const {
+  return std::span(saved_).subspan(r.saved_begin, r.saved_end - r.saved_begin);
+}
+
+std::uint32_t Tape::size(NodeId n) const {
+  const std::size_t end = n + 1 < op_.size() ? offset_[n + 1] : values_.size();
+  return static_cast<std::uint32_t>(end - offset_[n]);
+}
+
+std::span<const Slot> Tape::arg_slots(NodeId n) const {
+  const std::uint32_t begin = n ? arg_end_[n - 1] : 0;
+  return std::span(arg_slot_).subspan(begin, arg_end_[n] - begin);
+}
+
+std::span<const double> Tape::partials(NodeId n) const {
+  const std::uint32_t begin = n ? arg_end_[n - 1] : 0;
+  return std::span(partial_).subspan(begin, arg_end_[n] - begin);
+}
+
+NodeId Tape::node_of(Slot s) const {
+  if (s >= values_.size()) throw Error("node_of: slot " + std::to_string(s) + " is not on the tape");
+  auto it = std::upper_bound(offset_.begin(), offset_.end(), s);
+  return static_cast<NodeId>(it - offset_.begin() - 1);
+}
+
+void Tape::set_value(const Var& leaf, double value) {
+  check(leaf, "set_value");
+  const NodeId n = node_of(leaf.slot_);
+  if (!is_leaf(op_[n])) {
+    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " +
+                std::string(op_name(op_[n])) + " node, not an input or parameter");
+  }
+  values_[leaf.slot_] = value;
+}
+
+// ---- names -------------------------------------------------------------------------
+
+void Tape::set_name(NodeId n, std::string_view name) { add_name(n, 1, name, false); }
+void Tape::set_range_name(NodeId first, NodeId count, std::string_view base) { add_name(first, count, base, true); }
+
+void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numbered) {
+  if (count == 0 || first + count > op_.size()) {
+    throw Error("set_name: nodes " + std::to_string(first) + "+" + std::to_string(count) + " are not on the tape");
+  }
+  auto it = std::lower_bound(names_.begin(), names_.end(), first,
+                             [](const NameRange& r, NodeId id) { return r.first + r.count <= id; });
+  if (it != names_.end() && it->first < first + count) {
+    if (it->first == first && it->count == count) {
+      it->base = base;
+      it->numbered = numbered;
+      return;
+    }
+    throw Error("set_name: node " + std::to_string(first) + " already belongs to the named range '" + it->base + "'");
+  }
+  names_.insert(it, NameRange{first, count, std::string(base), numbered});
+}
+
+std::string Tape::name(NodeId n) const {
+  auto it = std::upper_bound(names_.begin(), names_.end(), n,
+                             [](NodeId id, const NameRange& r) { return id < r.first; });
+  if (it == names_.begin()) return {};
+  --it;
+  if (n >= it->first + it->count) return {};
+  return it->numbered ? it->base + std::to_string(n - it->first + 1) : it->base;
+}
+
+std::string Tape::slot_name(Slot s) const {
+  const NodeId n = node_of(s);
+  if (size(n) == 1) return name(n);
+  const std::string base = name(n);
+  return base.empty() ? base : base + std::to_string(s - offset_[n] + 1);
+}
+
+// ---- reset and the sweep ---------------------------------------------------------------
+
+void Tape::reserve(std::size_t nodes, std::size_t args) {
+  op_.reserve(nodes);
+  offset_.reserve(nodes);
+  arg_end_.reserve(nodes);
+  values_.reserve(nodes);
+  grads_.reserve(nodes);
+  arg_slot_.reserve(args);
+  partial_.reserve(args);
+}
+
+void Tape::reset() {
+  const NodeId keep = keep_nodes_;
+  const Slot kept_slots = keep < op_.size() ? offset_[keep] : static_cast<Slot>(values_.size());
+  const auto resets = static_cast<std::uint32_t>(epoch_);
+  if (keep_history_.empty() || keep_history_.back().kept_slots != kept_slots) {
+    keep_history_.push_back({resets, kept_slots});
+  }
+  const std::uint32_t kept_args = keep ? arg_end_[keep - 1] : 0;
+  op_.resize(keep);
+  offset_.resize(keep);
+  arg_end_.resize(keep);
+  arg_slot_.resize(kept_args);
+  partial_.resize(kept_args);
+  values_.resize(kept_slots);
+  grads_.clear();
+  auto first_dropped = std::lower_bound(tensors_.begin(), tensors_.end(), keep,
+                                        [](const TensorRecord& r, NodeId id) { return r.node < id; });
+  if (first_dropped != tensors_.end()) {
+    tensor_args_.resize(first_dropped->arg_begin);
+    saved_.resize(first_dropped->saved_begin);
+    tensors_.erase(first_dropped, tensors_.end());
+  }
+  while (!names_.empty() && names_.back().first >= keep) names_.pop_back();
+  ++epoch_;
+}
+
+// Note [Tape order]: nodes are recorded after their operands, so walking ids downward
+// visits every node after all of its consumers: one loop, no recursion, no counting.
+void Tape::backward(const Var& root) {
+  if (&of(root, "backward") != this) throw Error("backward: the root Var belongs to a different tape");
+  grads_.assign(values_.size(), 0.0);
+  grads_[root.slot_] = 1.0;
+  const NodeId last = node_of(root.slot_);
+  auto tensor = std::upper_bound(tensors_.begin(), tensors_.end(), last,
+                                 [](NodeId id, const TensorRecord& r) { return id < r.node; });
+  for (NodeId n = last + 1; n-- > 0;) {
+    if (op_[n] == Op::Tensor) {
+      --tensor;
+      tensor->info->backward(*this, *tensor);
+      continue;
+    }
+    const double g = grads_[offset_[n]];
+    if (g == 0.0) continue;  // nothing flows back: skip the operands
+    for (std::uint32_t p = n ? arg_end_[n - 1] : 0; p < arg_end_[n]; ++p) {
+      grads_[arg_slot_[p]] += partial_[p] * g;
+    }
+  }
+}
+
+NodeId Var::node() const { return Tape::of(*this, "node").node_of(slot_); }
+std::string Var::name() const { return Tape::of(*this, "name").slot_name(slot_); }
+
+Var& Var::named(std::string_view name) {
+  Tape& t = Tape::of(*this, "named");
+  const NodeId n = t.node_of(slot_);
+  if (t.size(n) != 1) throw Error("named: '" + std::string(name) + "' would name one element of a tensor node");
+  t.set_name(n, name);
+  return *this;
+}
+
+}  // namespace gradpath

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: MIT
+// The tape: node records, the value/grad arenas, handles (Var), and the reverse sweep.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autodiff/shape.hpp"
+
+namespace gradpath {
+
+// Index of a node record; also its position in tape order.
+using NodeId = std::uint32_t;
+// Index of one double in the value and grad arenas. A scalar node owns one slot,
+// a tensor node owns `size` consecutive slots.
+using Slot = std::uint32_t;
+
+// The vocabulary of node kinds, used to print and walk the graph. What an op computes
+// lives in ops/; the tape only needs to tell scalar records from tensor records.
+enum class Op : std::uint8_t {
+  Input, Param,                                        // leaves
+  Add, Sub, Mul, Div, Neg,                             // scalar arithmetic
+  Exp, Log, Sqrt, Pow, Tanh, Sigmoid, Relu, Abs, Sin, Cos, Max, Min,
+  Sum,                                                 // n-ary sum
+  Copy,                                                // identity (stacking scalars)
+  Tensor,                                              // a tensor op: see TensorRecord
+};
+std::string_view op_name(Op op);
+inline bool is_leaf(Op op) { return op == Op::Input || op == Op::Param; }
+
+// Every misuse of the library raises this, with a message naming what went wrong.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Tape;
+class Var;
+class TensorVar;
+struct TensorRecord;
+
+// A tensor op's vector-Jacobian rule: reads the output grads and adds (+=) into its
+// operands' grads. A plain function pointer, not a closure: nothing to allocate.
+using BackwardFn = void (*)(Tape& tape, const TensorRecord& record);
+
+struct TensorOpInfo {
+  std::string_view name;
+  BackwardFn backward;
+};
+
+// An operand of a tensor op: a row-major range of slots with a shape.
+struct TensorArg {
+  Slot offset = 0;
+  Shape shape;
+};
+
+// The extra record a tensor node carries. Operands and saved data live in flat
+// arrays on the tape, so recording a tensor op allocates nothing in a steady loop.
+struct TensorRecord {
+  NodeId node = 0;
+  const TensorOpInfo* info = nullptr;
+  Shape shape;                        // shape of the output
+  std::uint32_t arg_begin = 0, arg_end = 0;      // into Tape::tensor_args()
+  std::uint32_t saved_begin = 0, saved_end = 0;  // into Tape::saved()
+  std::array<std::int64_t, 8> attrs{};           // op options (stride, padding, ...)
+};
+
+// A handle to a scalar on a tape: which tape, which slot, and the tape epoch it was
+// made in, so that use after reset() or after the tape is gone raises an Error.
+// Trivially copyable, 16 bytes.
+class Var {
+ public:
+  Var() = default;
+
+  double value() const;
+  double grad() const;
+  Tape& tape() const;
+  Slot slot() const { return slot_; }
+  NodeId node() const;
+  std::string name() const;
+  // Names the node this Var is (only for a whole scalar node, not a tensor element).
+  Var& named(std::string_view name);
+
+ private:
+  friend class Tape;
+  Var(std::uint32_t tape_index, Slot slot, std::uint64_t epoch)
+      : tape_index_(tape_index), slot_(slot), epoch_(epoch) {}
+
+  std::uint32_t tape_index_ = ~0u;
+  Slot slot_ = 0;
+  std::uint64_t epoch_ = 0;
+};
+
+namespace detail {
+inline constexpr std::uint32_t max_live_tapes = 1u << 16;
+// Live tapes by index: written only when a tape is made or destroyed (under a lock),
+// read with a relaxed load when a Var is used, so a Var can tell its tape is gone.
+extern std::atomic<Tape*> live_tapes[max_live_tapes];
+}  // namespace detail
+
+class Tape {
+ public:
+  Tape();
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  // Leaves. Inputs and parameters are both differentiable; parameters survive reset().
+  Var input(double value, std::string_view name = {});
+  Var param(double value, std::string_view name = {});
+  // Leaf tensors: one scalar leaf node per element, consecutive on the tape, named
+  // name1 ... nameN in row-major order (defined in tensor.cpp).
+  TensorVar input(std::span<const double> values, const Shape& shape, std::string_view name = {});
+  TensorVar param(std::span<const double> values, const Shape& shape, std::string_view name = {});
+
+  // The reverse sweep. Starts fresh: every grad is zeroed, the root's grad is seeded
+  // with 1, then one backward loop over tape order accumulates grad[arg] += partial *
+  // grad[node]. A second call gives the same grads, it does not add to them.
+  void backward(const Var& root);
+
+  // Drops every node recorded after the last parameter and keeps all capacity, so a
+  // training loop that rebuilds its graph each step stops allocating after step one.
+  // Vars to dropped nodes raise an Error when used; parameter Vars stay valid.
+  void reset();
+  void reserve(std::size_t nodes, std::size_t args);
+
+  // Sizes and raw columns (read-only), for graph/ and the tensor ops.
+  std::size_t node_count() const { return op_.size(); }
+  std::size_t slot_count() const { return values_.size(); }
+  std::size_t arg_count() const { return arg_slot_.size(); }
+  Op op(NodeId n) const { return op_[n]; }
+  Slot offset(NodeId n) const { return offset_[n]; }
+  std::uint32_t size(NodeId n) const;  // slots owned by node n
+  std::span<const Slot> arg_slots(NodeId n) const;
+  std::span<const double> partials(NodeId n) const;
+  NodeId node_of(Slot s) const;  // the node owning slot s
+  bool has_grads() const { return grads_.size() == values_.size(); }
+
+  double value(Slot s) const { return values_[s]; }
+  double grad(Slot s) const { return has_grads() ? grads_[s] : 0.0; }
+  std::span<double> values() { return values_; }
+  std::span<const double> values() const { return values_; }
+  std::span<double> grads() { return grads_; }
+  std::span<const double> grads() const { return grads_; }
+  // Overwrites a leaf's value (an optimiser step, a new input). Partials already
+  // recorded downstream are not updated: rebuild the graph after changing leaves.
+  void set_value(const Var& leaf, double value);
+
+  // Names. A single node has its own name; a run of nodes (a leaf tensor, the outputs
+  // of conv2d_mac) or the elements of a tensor node share a base name and are
+  // numbered from 1 in row-major order: a -> a1 ... a25.
+  void set_name(NodeId n, std::string_view name);
+  void set_range_name(NodeId first, NodeId count, std::string_view base);
+  std::string name(NodeId n) const;
+  std::string slot_name(Slot s) const;  // name of one scalar: a node or a tensor element
+
+  // Scalar records: operands and partials are pushed first, then the node closes them
+  // (push_arg ... close builds an n-ary node without a temporary array).
+  void push_arg(Slot a, double partial) {
+    arg_slot_.push_back(a);
+    partial_.push_back(partial);
+  }
+  Var close(Op op, double value) {
+    const Slot s = push_node(op, 0);
+    values_.push_back(value);
+    return Var(index_, s, epoch_);
+  }
+  Var record(Op op, double value, Slot a, double da);
+  Var record(Op op, double value, Slot a, double da, Slot b, double db);
+  Var record(Op op, double value, std::span<const Slot> args, std::span<const double> partials);
+
+  // Tensor records: a node owning `shape.size()` slots whose values the caller fills,
+  // with its operands, a block of saved doubles and op attributes.
+  NodeId record_tensor(const TensorOpInfo& info, const Shape& shape,
+                       std::span<const TensorArg> args,
+                       const std::array<std::int64_t, 8>& attrs = {},
+                       std::size_t saved_size = 0);
+  const TensorRecord& tensor_record(NodeId n) const;
+  std::span<const TensorRecord> tensor_records() const { return tensors_; }
+  std::span<const TensorArg> tensor_args(const TensorRecord& r) const;
+  std::span<double> saved(const TensorRecord& r);
+  std::span<const double> saved(const TensorRecord& r) const;
+
+  // A Var for a slot recorded on this tape now.
+  Var var_at(Slot s) const { return Var(index_, s, epoch_); }
+  // The tape a Var belongs to, after checking it is still valid; `what` names the
+  // operation for the error message.
+  static Tape& of(const Var& v, std::string_view what);
+  // The common tape of two operands; an Error if they come from different tapes.
+  static Tape& of(const Var& a, const Var& b, std::string_view what);
+  void check(const Var& v, std::string_view what) const;
+  std::uint64_t epoch() const { return epoch_; }
+  std::uint32_t index() const { return index_; }
+
+ private:
+  Var leaf(Op op, double value, std::string_view name);
+  void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
+  Slot push_node(Op op, std::uint32_t slots);
+  [[noreturn]] void throw_stale(const Var& v, std::string_view what) const;
+
+  // Node columns (struct of arrays); arg_end_[n] closes node n's operand span.
+  std::vector<Op> op_;
+  std::vector<Slot> offset_;
+  std::vector<std::uint32_t> arg_end_;
+  // Operand columns: the slot read and the local partial d node / d operand.
+  std::vector<Slot> arg_slot_;
+  std::vector<double> partial_;
+  // Arenas.
+  std::vector<double> values_;
+  std::vector<double> grads_;
+  // Tensor side records.
+  std::vector<TensorRecord> tensors_;
+  std::vector<TensorArg> tensor_args_;
+  std::vector<double> saved_;
+  // Names: sorted by node since nodes are appended in order.
+  struct NameRange {
+    NodeId first, count;
+    std::string base;
+    bool numbered;
+  };
+  std::vector<NameRange> names_;
+
+  // Identity and reset bookkeeping. epoch_ = serial << 32 | resets so far; a Var made
+  // in an earlier epoch is valid while its slot is below what every reset since kept.
+  std::uint32_t index_ = 0;
+  std::uint32_t serial_ = 0;
+  std::uint64_t epoch_ = 0;
+  NodeId keep_nodes_ = 0;  // nodes through the last parameter
+  struct KeepChange {
+    std::uint32_t from_reset;
+    Slot kept_slots;
+  };
+  std::vector<KeepChange> keep_history_;
+
+  friend class Var;
+};
+
+// ---- inline hot path -------------------------------------------------------------
+
+inline Tape& Tape::of(const Var& v, std::string_view what) {
+  if (v.tape_index_ >= detail::max_live_tapes) {
+    throw Error(std::string(what) + ": the Var is empty (default-constructed, never assigned from a tape)");
+  }
+  Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
+  if (t == nullptr || t->serial_ != static_cast<std::uint32_t>(v.epoch_ >> 32)) {
+    throw Error(std::string(what) + ": the Var's tape was destroyed");
+  }
+  if (v.epoch_ != t->epoch_) t->check(v, what);
+  return *t;
+}
+
+inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
+  Tape& t = of(a, what);
+  if (b.tape_index_ != a.tape_index_ || (b.epoch_ >> 32) != (a.epoch_ >> 32)) {
+    of(b, what);  // a dead or empty operand gets its own message first
+    throw Error(std::string(what) + ": operands are on different tapes");
+  }
+  if (b.epoch_ != t.epoch_) t.check(b, what);
+  return t;
+}
+
+inline Slot Tape::push_node(Op op, std::uint32_t slots) {
+  const auto offset = static_cast<Slot>(values_.size());
+  if (values_.size() + slots + 1 > 0xFFFFFFFFu) [[unlikely]] {
+    throw Error(std::string(op_name(op)) + ": the tape is full (2^32 slots)");
+  }
+  op_.push_back(op);
+  offset_.push_back(offset);
+  arg_end_.push_back(static_cast<std::uint32_t>(arg_slot_.size()));
+  values_.resize(values_.size() + slots);
+  return offset;
+}
+
+inline Var Tape::record(Op op, double value, Slot a, double da) {
+  push_arg(a, da);
+  return close(op, value);
+}
+
+inline Var Tape::record(Op op, double value, Slot a, double da, Slot b, double db) {
+  push_arg(a, da);
+  push_arg(b, db);
+  return close(op, value);
+}
+
+inline double Var::value() const { return Tape::of(*this, "value").values_[slot_]; }
+inline double Var::grad() const { return Tape::of(*this, "grad").grad(slot_); }
+inline Tape& Var::tape() const { return Tape::of(*this, "tape"); }
+
+}  // namespace gradpath

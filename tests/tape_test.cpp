@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+// The tape: order, fan-out accumulation, backward semantics, reset, names and misuse.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "autodiff/tensor.hpp"
+#include "check_gradients.hpp"
+#include "ops/scalar.hpp"
+
+using namespace gradpath;
+using gradpath::test::check_gradients;
+
+TEST_CASE("tape order: every operand is recorded before the node using it", "[tape]") {
+  Tape tape;
+  Var x = tape.input(2.0), y = tape.input(3.0);
+  Var z = exp(x * y + x) / y;
+  for (NodeId n = 0; n < tape.node_count(); ++n) {
+    for (Slot s : tape.arg_slots(n)) CHECK(tape.node_of(s) < n);
+  }
+  CHECK(tape.node_of(z.slot()) == tape.node_count() - 1);
+}
+
+TEST_CASE("fan-out accumulates: x*x and a value reused along a chain", "[tape]") {
+  SECTION("x*x") {
+    Tape tape;
+    Var x = tape.input(3.0);
+    tape.backward(x * x);
+    CHECK(x.grad() == Approx(6.0));
+  }
+  SECTION("one value used in many places") {
+    // f = x * (x + 1) * (x * x) = x^4 + x^3, f' = 4x^3 + 3x^2
+    Tape tape;
+    Var x = tape.input(1.7);
+    Var f = x * (x + 1.0) * (x * x);
+    tape.backward(f);
+    CHECK(x.grad() == Approx(4 * std::pow(1.7, 3) + 3 * 1.7 * 1.7));
+  }
+  SECTION("a chain that reuses every intermediate") {
+    check_gradients(
+        [](Tape&, std::span<const Var> v) {
+          Var acc = v[0];
+          for (int i = 0; i < 20; ++i) acc = acc * v[1] + sin(acc) + v[0];
+          return acc;
+        },
+        {0.3, 0.9});
+  }
+}
+
+TEST_CASE("backward starts fresh: a second call gives the same grads", "[tape]") {
+  Tape tape;
+  Var x = tape.input(2.0), y = tape.input(-1.0);
+  Var f = x * y + x;
+  tape.backward(f);
+  const double gx = x.grad(), gy = y.grad();
+  tape.backward(f);
+  CHECK(x.grad() == gx);
+  CHECK(y.grad() == gy);
+  SECTION("backward from an intermediate node seeds that node") {
+    Var g = x * x;
+    tape.backward(g);
+    CHECK(x.grad() == Approx(4.0));
+    CHECK(y.grad() == 0.0);
+  }
+}
+
+TEST_CASE("nodes recorded after the root get no grad", "[tape]") {
+  Tape tape;
+  Var x = tape.input(2.0);
+  Var f = x * 3.0;
+  Var later = f * f;
+  tape.backward(f);
+  CHECK(x.grad() == 3.0);
+  CHECK(later.grad() == 0.0);
+}
+
+TEST_CASE("a wrong partial is caught by gradcheck", "[tape][gradcheck]") {
+  // mul recorded with d/dx = x instead of y: the check must fail and name input 0.
+  auto broken_mul = [](Tape& t, std::span<const Var> v) {
+    const double x = v[0].value(), y = v[1].value();
+    return t.record(Op::Mul, x * y, v[0].slot(), x, v[1].slot(), x);
+  };
+  const double point[] = {2.0, 5.0};
+  const GradcheckResult r = gradcheck(broken_mul, point);
+  CHECK_FALSE(r.ok);
+  CHECK(r.worst_index == 0);
+  CHECK(r.analytic[0] == Approx(2.0));
+  CHECK(r.numeric[0] == Approx(5.0));
+  CHECK_THAT(r.report(), Catch::Contains("FAILED") && Catch::Contains("<- worst"));
+}
+
+TEST_CASE("reset keeps parameters and capacity, drops the rest", "[tape][reset]") {
+  Tape tape;
+  Var w = tape.param(0.5, "w");
+  Var b = tape.param(0.1, "b");
+  const double* values_before = nullptr;
+  std::size_t nodes_after_first_step = 0;
+  for (int step = 0; step < 5; ++step) {
+    tape.reset();
+    CHECK(tape.node_count() == 2);
+    Var x = tape.input(1.0 + step);
+    Var loss = pow(w * x + b - 3.0, 2.0) * 0.5;
+    tape.backward(loss);
+    const double r = w.value() * (1.0 + step) + b.value() - 3.0;
+    CHECK(w.grad() == Approx(r * (1.0 + step)));
+    CHECK(b.grad() == Approx(r));
+    tape.set_value(w, w.value() - 0.01 * w.grad());
+    if (step == 0) {
+      nodes_after_first_step = tape.node_count();
+      values_before = tape.values().data();
+    } else {
+      CHECK(tape.node_count() == nodes_after_first_step);
+      CHECK(tape.values().data() == values_before);  // no reallocation in a steady loop
+    }
+  }
+  CHECK(w.name() == "w");
+}
+
+TEST_CASE("names: single nodes and numbered leaf tensors", "[tape][names]") {
+  Tape tape;
+  const double image[] = {1, 2, 3, 4, 5, 6};
+  TensorVar a = tape.input(image, Shape{2, 3}, "a");
+  Var t = tape.input(0.5, "t");
+  CHECK(a[0].name() == "a1");
+  CHECK(a.at({1, 2}).name() == "a6");
+  CHECK(a.at({1, 2}).value() == 6.0);
+  CHECK(t.name() == "t");
+  Var y = (a[0] * t).named("y");
+  CHECK(y.name() == "y");
+  CHECK(tape.name(y.node()) == "y");
+  y.named("y2");
+  CHECK(y.name() == "y2");
+  CHECK_THROWS_WITH(tape.set_name(a[1].node(), "oops"), Catch::Contains("named range 'a'"));
+  CHECK_THROWS_WITH(a.at({2, 0}), Catch::Contains("out of range for shape [2, 3]"));
+  CHECK_THROWS_WITH(a[6], Catch::Contains("index 6 is out of range for shape [2, 3]"));
+  CHECK_THROWS_WITH(tape.input(image, Shape{4, 2}, "bad"), Catch::Contains("6 values for shape [4, 2]"));
+}
+
+TEST_CASE("stack: consecutive scalars are a view, others are copied", "[tape][tensor]") {
+  Tape tape;
+  Var x = tape.input(1.0), y = tape.input(2.0);
+  Var p = x * y, q = x + y;
+  const std::size_t before = tape.node_count();
+  const Var xy[] = {x, y};
+  TensorVar view = stack(xy, Shape{2});
+  CHECK(tape.node_count() == before);
+  CHECK(view.offset() == x.slot());
+  const Var qp[] = {q, p};
+  TensorVar copied = stack(qp, Shape{2});
+  CHECK(tape.node_count() == before + 2);
+  CHECK(copied[0].value() == 3.0);
+  tape.backward(copied[1] * 10.0);
+  CHECK(x.grad() == 20.0);
+}
+
+TEST_CASE("misuse raises an Error that says what happened", "[tape][errors]") {
+  SECTION("mixing Vars from two tapes") {
+    Tape one, two;
+    Var a = one.input(1.0), b = two.input(2.0);
+    CHECK_THROWS_WITH(a * b, Catch::Contains("mul: operands are on different tapes"));
+    CHECK_THROWS_WITH(one.backward(b), Catch::Contains("backward: the root Var belongs to a different tape"));
+  }
+  SECTION("a Var used after reset dropped it") {
+    Tape tape;
+    Var w = tape.param(1.0);
+    Var x = tape.input(2.0);
+    Var y = w * x;
+    tape.reset();
+    CHECK_THROWS_WITH(y.value(), Catch::Contains("before Tape::reset() dropped it"));
+    CHECK_THROWS_WITH(x + w, Catch::Contains("add: the Var"));
+    CHECK_THROWS_WITH(tape.backward(y), Catch::Contains("backward"));
+    CHECK(w.value() == 1.0);
+    SECTION("even when a later parameter reuses its slot") {
+      Var v = tape.param(7.0);
+      CHECK(v.slot() == x.slot());
+      CHECK_THROWS_WITH(x.value(), Catch::Contains("dropped it"));
+    }
+  }
+  SECTION("a Var used after its tape was destroyed") {
+    Var orphan;
+    {
+      Tape tape;
+      orphan = tape.input(1.0);
+    }
+    CHECK_THROWS_WITH(orphan.value(), Catch::Contains("tape was destroyed"));
+    Tape reused;  // may take the same registry index; the Var must still be refused
+    CHECK_THROWS_WITH(orphan * 2.0, Catch::Contains("mul: the Var's tape was destroyed"));
+  }
+  SECTION("an empty Var") {
+    Var empty;
+    CHECK_THROWS_WITH(exp(empty), Catch::Contains("exp: the Var is empty"));
+  }
+  SECTION("set_value on a computed node") {
+    Tape tape;
+    Var x = tape.input(1.0);
+    Var y = x * 2.0;
+    CHECK_THROWS_WITH(tape.set_value(y, 3.0), Catch::Contains("is a mul node, not an input or parameter"));
+  }
+}
+
+TEST_CASE("one tape per thread, all at once", "[tape][threads]") {
+  constexpr int threads = 4;
+  std::vector<double> grads(threads), expected(threads);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([i, &grads, &expected] {
+      Tape tape;
+      double g = 0;
+      for (int step = 0; step < 200; ++step) {
+        tape.reset();
+        Var x = tape.input(0.1 * (i + 1));
+        Var acc = x;
+        for (int k = 0; k < 50; ++k) acc = tanh(acc * 1.01 + x);
+        tape.backward(acc);
+        g = x.grad();
+      }
+      grads[i] = g;
+      // the same function by forward-mode chain rule, for comparison
+      const double x = 0.1 * (i + 1);
+      double v = x, dv = 1.0;
+      for (int k = 0; k < 50; ++k) {
+        const double u = v * 1.01 + x;
+        const double t = std::tanh(u);
+        dv = (1 - t * t) * (dv * 1.01 + 1.0);
+        v = t;
+      }
+      expected[i] = dv;
+    });
+  }
+  for (auto& t : pool) t.join();
+  for (int i = 0; i < threads; ++i) CHECK(grads[i] == Approx(expected[i]).epsilon(1e-12));
+}
