@@ -216,6 +216,42 @@ std::string Tape::slot_name(Slot s) const {
   return base.empty() ? base : base + std::to_string(s - offset_[n] + 1);
 }
 
+// ---- scopes ------------------------------------------------------------------------
+
+void Tape::push_scope(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos) {
+    throw Error("push_scope: a scope name must be non-empty and hold no '/', got '" + std::string(name) + "'");
+  }
+  std::string path = scope_stack_.empty() ? std::string(name) : scope_paths_[scope_stack_.back()] + "/" + std::string(name);
+  auto it = std::find(scope_paths_.begin(), scope_paths_.end(), path);
+  const auto index = static_cast<std::uint32_t>(it - scope_paths_.begin());
+  if (it == scope_paths_.end()) scope_paths_.push_back(std::move(path));
+  scope_stack_.push_back(index);
+  open_scope_run(index);
+}
+
+void Tape::pop_scope() {
+  if (scope_stack_.empty()) throw Error("pop_scope: no scope is open");
+  scope_stack_.pop_back();
+  open_scope_run(scope_stack_.empty() ? ~0u : scope_stack_.back());
+}
+
+void Tape::open_scope_run(std::uint32_t path) {
+  const auto first = static_cast<NodeId>(op_.size());
+  if (!scope_runs_.empty() && scope_runs_.back().first == first) {
+    scope_runs_.back().path = path;  // nothing was recorded in the previous run
+  } else {
+    scope_runs_.push_back({first, path});
+  }
+}
+
+std::string Tape::scope(NodeId n) const {
+  auto it = std::upper_bound(scope_runs_.begin(), scope_runs_.end(), n,
+                             [](NodeId id, const ScopeRun& r) { return id < r.first; });
+  if (it == scope_runs_.begin() || std::prev(it)->path == ~0u) return {};
+  return scope_paths_[std::prev(it)->path];
+}
+
 // ---- reset and the sweep ---------------------------------------------------------------
 
 void Tape::reserve(std::size_t nodes, std::size_t args) {
@@ -251,6 +287,9 @@ void Tape::reset() {
     tensors_.erase(first_dropped, tensors_.end());
   }
   while (!names_.empty() && names_.back().first >= keep) names_.pop_back();
+  // Scopes recorded after `keep` are dropped; the scope open now stays open.
+  while (!scope_runs_.empty() && scope_runs_.back().first >= keep) scope_runs_.pop_back();
+  if (!scope_stack_.empty()) open_scope_run(scope_stack_.back());
   ++epoch_;
 }
 

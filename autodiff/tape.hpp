@@ -160,6 +160,12 @@ class Tape {
   std::string name(NodeId n) const;
   std::string slot_name(Slot s) const;  // name of one scalar: a node or a tensor element
 
+  // Scopes: a name for a stretch of recording ("conv", "dense", "loss"), nested with
+  // '/'; graph/ draws each scope as a cluster. Prefer the RAII ScopeGuard below.
+  void push_scope(std::string_view name);
+  void pop_scope();
+  std::string scope(NodeId n) const;  // "" outside every scope, else e.g. "net/conv"
+
   // Scalar records: operands and partials are pushed first, then the node closes them
   // (push_arg ... close builds an n-ary node without a temporary array).
   void push_arg(Slot a, double partial) {
@@ -225,6 +231,15 @@ class Tape {
     bool numbered;
   };
   std::vector<NameRange> names_;
+  // Scopes: the path open from node `first` on; the open paths form a stack.
+  struct ScopeRun {
+    NodeId first;
+    std::uint32_t path;  // into scope_paths_
+  };
+  std::vector<std::string> scope_paths_;
+  std::vector<ScopeRun> scope_runs_;
+  std::vector<std::uint32_t> scope_stack_;
+  void open_scope_run(std::uint32_t path);
 
   // Identity and reset bookkeeping. epoch_ = serial << 32 | resets so far; a Var made
   // in an earlier epoch is valid while its slot is below what every reset since kept.
@@ -239,6 +254,18 @@ class Tape {
   std::vector<KeepChange> keep_history_;
 
   friend class Var;
+};
+
+// Opens a scope for its lifetime: { ScopeGuard conv(tape, "conv"); ... }
+class ScopeGuard {
+ public:
+  ScopeGuard(Tape& tape, std::string_view name) : tape_(tape) { tape_.push_scope(name); }
+  ~ScopeGuard() { tape_.pop_scope(); }
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+ private:
+  Tape& tape_;
 };
 
 // ---- inline hot path -------------------------------------------------------------

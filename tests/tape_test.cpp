@@ -232,3 +232,26 @@ TEST_CASE("one tape per thread, all at once", "[tape][threads]") {
   for (auto& t : pool) t.join();
   for (int i = 0; i < threads; ++i) CHECK(grads[i] == Approx(expected[i]).epsilon(1e-12));
 }
+
+TEST_CASE("scopes name stretches of recording, nested with '/'", "[tape][scopes]") {
+  Tape tape;
+  Var x = tape.input(1.0);
+  Var in_conv, in_inner, after;
+  {
+    ScopeGuard conv(tape, "conv");
+    in_conv = x * 2.0;
+    {
+      ScopeGuard inner(tape, "mac");
+      in_inner = in_conv + 1.0;
+    }
+    after = in_inner * in_conv;
+  }
+  Var outside = after - 1.0;
+  CHECK(tape.scope(x.node()).empty());
+  CHECK(tape.scope(in_conv.node()) == "conv");
+  CHECK(tape.scope(in_inner.node()) == "conv/mac");
+  CHECK(tape.scope(after.node()) == "conv");
+  CHECK(tape.scope(outside.node()).empty());
+  CHECK_THROWS_WITH(tape.pop_scope(), Catch::Contains("no scope is open"));
+  CHECK_THROWS_WITH(tape.push_scope("a/b"), Catch::Contains("hold no '/'"));
+}
