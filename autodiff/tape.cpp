@@ -87,6 +87,10 @@ void Tape::throw_stale(const Var& v, std::string_view what) const {
 }
 
 Var Tape::leaf(Op op, double value, std::string_view name) {
+  if (redraw_) {
+    value = value * std::uniform_real_distribution<double>(0.5, 1.5)(*redraw_) +
+            std::uniform_real_distribution<double>(-0.1, 0.1)(*redraw_);
+  }
   const Slot s = push_node(op, 1);
   values_[s] = value;
   if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());

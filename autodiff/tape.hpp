@@ -5,6 +5,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -118,6 +120,12 @@ class Tape {
   // name1 ... nameN in row-major order (defined in tensor.cpp).
   TensorVar input(std::span<const double> values, const Shape& shape, std::string_view name = {});
   TensorVar param(std::span<const double> values, const Shape& shape, std::string_view name = {});
+
+  // From now on every new leaf takes a random value drawn around the one it is given
+  // (x * U(0.5, 1.5) + U(-0.1, 0.1)), reproducible from `seed`. Re-running a build
+  // function on such a tape evaluates the same graph at another point, so an equality
+  // that holds by coincidence at one point is caught (the derivation checker uses this).
+  void redraw_leaves(std::uint64_t seed) { redraw_.emplace(seed); }
 
   // The reverse sweep. Starts fresh: every grad is zeroed, the root's grad is seeded
   // with 1, then one backward loop over tape order accumulates grad[arg] += partial *
@@ -252,6 +260,7 @@ class Tape {
     Slot kept_slots;
   };
   std::vector<KeepChange> keep_history_;
+  std::optional<std::mt19937_64> redraw_;
 
   friend class Var;
 };

@@ -255,3 +255,22 @@ TEST_CASE("scopes name stretches of recording, nested with '/'", "[tape][scopes]
   CHECK_THROWS_WITH(tape.pop_scope(), Catch::Contains("no scope is open"));
   CHECK_THROWS_WITH(tape.push_scope("a/b"), Catch::Contains("hold no '/'"));
 }
+
+TEST_CASE("redraw_leaves moves every new leaf, reproducibly", "[tape][redraw]") {
+  auto build = [](std::uint64_t seed) {
+    auto tape = std::make_unique<Tape>();
+    tape->redraw_leaves(seed);
+    std::vector<double> drawn;
+    for (double x : {0.0, 1.0, -2.0, 5.0}) drawn.push_back(tape->input(x).value());
+    return drawn;
+  };
+  const auto first = build(7), again = build(7), other = build(8);
+  CHECK(first == again);
+  CHECK(first != other);
+  const double given[] = {0.0, 1.0, -2.0, 5.0};
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    CHECK(first[i] != given[i]);
+    CHECK(first[i] >= given[i] * (given[i] < 0 ? 1.5 : 0.5) - 0.1);
+    CHECK(first[i] <= given[i] * (given[i] < 0 ? 0.5 : 1.5) + 0.1);
+  }
+}
