@@ -81,6 +81,26 @@ void Tape::check(const Var& v, std::string_view what) const {
   if (it == keep_history_.begin() || v.slot_ >= std::prev(it)->kept_slots) throw_stale(v, what);
 }
 
+Tape& Tape::of_slow(const Var& v, std::string_view what) {
+  if (v.tape_index_ >= detail::max_live_tapes) {
+    throw Error(std::string(what) + ": the Var is empty (default-constructed, never assigned from a tape)");
+  }
+  Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
+  if (t == nullptr || t->serial_ != static_cast<std::uint32_t>(v.epoch_ >> 32)) {
+    throw Error(std::string(what) + ": the Var's tape was destroyed");
+  }
+  t->check(v, what);
+  return *t;
+}
+
+void Tape::check_second(const Var& a, const Var& b, std::string_view what) const {
+  if (b.tape_index_ != a.tape_index_ || (b.epoch_ >> 32) != (a.epoch_ >> 32)) {
+    of(b, what);  // a dead or empty operand gets its own message first
+    throw Error(std::string(what) + ": operands are on different tapes");
+  }
+  check(b, what);
+}
+
 void Tape::throw_stale(const Var& v, std::string_view what) const {
   throw Error(std::string(what) + ": the Var (slot " + std::to_string(v.slot_) +
               ") was recorded before Tape::reset() dropped it; rebuild it on the current tape");
@@ -106,8 +126,9 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
     throw Error(std::string(op_name(op)) + ": " + std::to_string(args.size()) + " operands but " +
                 std::to_string(partials.size()) + " partials");
   }
-  arg_slot_.insert(arg_slot_.end(), args.begin(), args.end());
-  partial_.insert(partial_.end(), partials.begin(), partials.end());
+  room_args(args.size());
+  arg_slot_.append(args);
+  partial_.append(partials);
   return close(op, value);
 }
 
@@ -127,7 +148,8 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   saved_.resize(saved_.size() + saved_size);
   r.saved_end = static_cast<std::uint32_t>(saved_.size());
   r.attrs = attrs;
-  push_node(Op::Tensor, static_cast<std::uint32_t>(n));
+  const Slot offset = push_node(Op::Tensor, static_cast<std::uint32_t>(n));
+  std::fill_n(values_.data() + offset, n, 0.0);
   tensors_.push_back(r);
   return r.node;
 }
@@ -139,6 +161,36 @@ const TensorRecord& Tape::tensor_record(NodeId n) const {
     throw Error("tensor_record: node " + std::to_string(n) + " is not a tensor node");
   }
   return *it;
+}
+
+std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
+  const TensorRecord& r = tensor_record(n);
+  if (element >= r.shape.size()) {
+    throw Error("tensor_partials: element " + std::to_string(element) + " is out of range for " +
+                std::string(r.info->name) + " output " + r.shape.str());
+  }
+  // Only the output and operand ranges are touched: save them, run the rule on zeros
+  // seeded with a unit vector, read the operand grads, put the saved grads back.
+  std::vector<std::pair<Slot, std::size_t>> ranges{{offset_[n], r.shape.size()}};
+  for (const TensorArg& a : tensor_args(r)) ranges.emplace_back(a.offset, a.shape.size());
+  const bool had_grads = has_grads();
+  if (!had_grads) grads_.assign(values_.size(), 0.0);
+  std::vector<double> kept;
+  for (auto [first, count] : ranges) kept.insert(kept.end(), grads_.begin() + first, grads_.begin() + first + count);
+  for (auto [first, count] : ranges) std::fill_n(grads_.begin() + first, count, 0.0);
+  grads_[offset_[n] + element] = 1.0;
+  r.info->backward(const_cast<Tape&>(*this), r);  // writes only grads_, which is mutable
+  std::vector<double> partials;
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    partials.insert(partials.end(), grads_.begin() + ranges[i].first, grads_.begin() + ranges[i].first + ranges[i].second);
+  }
+  std::size_t at = 0;
+  for (auto [first, count] : ranges) {
+    std::copy_n(kept.begin() + at, count, grads_.begin() + first);
+    at += count;
+  }
+  if (!had_grads) grads_.clear();
+  return partials;
 }
 
 std::span<const TensorArg> Tape::tensor_args(const TensorRecord& r) const {
@@ -258,6 +310,51 @@ std::string Tape::scope(NodeId n) const {
 
 // ---- reset and the sweep ---------------------------------------------------------------
 
+namespace {
+template <typename Column>  // a std::vector or a detail::Column
+TapeBytes bytes_of(const Column& c) {
+  const std::size_t element = sizeof(*c.data());
+  return {c.size() * element, c.capacity() * element};
+}
+// Only a string too long for its inline buffer owns heap bytes.
+TapeBytes bytes_of(const std::string& s) {
+  if (s.capacity() <= std::string().capacity()) return {};
+  return {s.size() + 1, s.capacity() + 1};
+}
+TapeBytes& operator+=(TapeBytes& a, TapeBytes b) {
+  a.used += b.used;
+  a.reserved += b.reserved;
+  return a;
+}
+}  // namespace
+
+TapeBytes TapeMemory::total() const {
+  TapeBytes sum;
+  for (TapeBytes b : {values, grads, partials, arg_slots, nodes, names, tensors}) sum += b;
+  return sum;
+}
+
+TapeMemory Tape::memory() const {
+  TapeMemory m;
+  m.values = bytes_of(values_);
+  m.grads = bytes_of(grads_);
+  m.partials = bytes_of(partial_);
+  m.arg_slots = bytes_of(arg_slot_);
+  m.nodes = bytes_of(op_);
+  m.nodes += bytes_of(offset_);
+  m.nodes += bytes_of(arg_end_);
+  m.names = bytes_of(names_);
+  for (const NameRange& r : names_) m.names += bytes_of(r.base);
+  m.names += bytes_of(scope_paths_);
+  for (const std::string& p : scope_paths_) m.names += bytes_of(p);
+  m.names += bytes_of(scope_runs_);
+  m.names += bytes_of(scope_stack_);
+  m.tensors = bytes_of(tensors_);
+  m.tensors += bytes_of(tensor_args_);
+  m.tensors += bytes_of(saved_);
+  return m;
+}
+
 void Tape::reserve(std::size_t nodes, std::size_t args) {
   op_.reserve(nodes);
   offset_.reserve(nodes);
@@ -268,10 +365,25 @@ void Tape::reserve(std::size_t nodes, std::size_t args) {
   partial_.reserve(args);
 }
 
+void Tape::grow(std::size_t nodes, std::size_t args) {
+  if (nodes) {
+    const std::size_t n = std::max(2 * op_.capacity(), op_.size() + nodes);
+    op_.reserve(n);
+    offset_.reserve(n);
+    arg_end_.reserve(n);
+  }
+  if (args) {
+    const std::size_t n = std::max(2 * arg_slot_.capacity(), arg_slot_.size() + args);
+    arg_slot_.reserve(n);
+    partial_.reserve(n);
+  }
+}
+
 void Tape::reset() {
   const NodeId keep = keep_nodes_;
   const Slot kept_slots = keep < op_.size() ? offset_[keep] : static_cast<Slot>(values_.size());
   const auto resets = static_cast<std::uint32_t>(epoch_);
+  if (keep_history_.empty()) always_kept_ = kept_slots;
   if (keep_history_.empty() || keep_history_.back().kept_slots != kept_slots) {
     keep_history_.push_back({resets, kept_slots});
   }
@@ -306,17 +418,32 @@ void Tape::backward(const Var& root) {
   const NodeId last = node_of(root.slot_);
   auto tensor = std::upper_bound(tensors_.begin(), tensors_.end(), last,
                                  [](NodeId id, const TensorRecord& r) { return id < r.node; });
-  for (NodeId n = last + 1; n-- > 0;) {
-    if (op_[n] == Op::Tensor) {
-      --tensor;
-      tensor->info->backward(*this, *tensor);
-      continue;
+  // Runs of scalar nodes sweep in a tight loop; each tensor node between them applies its rule.
+  for (NodeId end = last + 1;;) {
+    const NodeId first = tensor == tensors_.begin() ? 0 : std::prev(tensor)->node + 1;
+    sweep_scalars(first, end);
+    if (first == 0) return;
+    --tensor;
+    tensor->info->backward(*this, *tensor);
+    end = tensor->node;
+  }
+}
+
+// Scalar nodes [first, end) from the last down: grad[arg] += partial * grad[node]. A
+// tensor node has no scalar operands, so node n's span always starts at arg_end_[n - 1].
+void Tape::sweep_scalars(NodeId first, NodeId end) {
+  double* grads = grads_.data();
+  const Slot* offsets = offset_.data();
+  const Slot* arg_slots = arg_slot_.data();
+  const double* partials = partial_.data();
+  std::uint32_t arg_end = end ? arg_end_[end - 1] : 0;
+  for (NodeId n = end; n-- > first;) {
+    const std::uint32_t arg_begin = n ? arg_end_[n - 1] : 0;
+    const double g = grads[offsets[n]];
+    if (g != 0.0) {  // when nothing flows back, skip the operands
+      for (std::uint32_t p = arg_begin; p < arg_end; ++p) grads[arg_slots[p]] += partials[p] * g;
     }
-    const double g = grads_[offset_[n]];
-    if (g == 0.0) continue;  // nothing flows back: skip the operands
-    for (std::uint32_t p = n ? arg_end_[n - 1] : 0; p < arg_end_[n]; ++p) {
-      grads_[arg_slot_[p]] += partial_[p] * g;
-    }
+    arg_end = arg_begin;
   }
 }
 

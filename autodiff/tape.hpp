@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "autodiff/column.hpp"
 #include "autodiff/shape.hpp"
 
 namespace gradpath {
@@ -71,6 +72,19 @@ struct TensorRecord {
   std::uint32_t arg_begin = 0, arg_end = 0;      // into Tape::tensor_args()
   std::uint32_t saved_begin = 0, saved_end = 0;  // into Tape::saved()
   std::array<std::int64_t, 8> attrs{};           // op options (stride, padding, ...)
+};
+
+// Bytes a tape holds in one group of columns: `used` counts what is stored (size()),
+// `reserved` what is allocated (capacity(), kept by reset() for the next step).
+struct TapeBytes {
+  std::size_t used = 0, reserved = 0;
+};
+struct TapeMemory {
+  TapeBytes values, grads, partials, arg_slots;  // arenas and scalar operand columns
+  TapeBytes nodes;                               // op, offset and arg_end per node
+  TapeBytes names;                               // node names and scopes, with their strings
+  TapeBytes tensors;                             // tensor records, operands and saved data
+  TapeBytes total() const;
 };
 
 // A handle to a scalar on a tape: which tape, which slot, and the tape epoch it was
@@ -142,6 +156,7 @@ class Tape {
   std::size_t node_count() const { return op_.size(); }
   std::size_t slot_count() const { return values_.size(); }
   std::size_t arg_count() const { return arg_slot_.size(); }
+  TapeMemory memory() const;
   Op op(NodeId n) const { return op_[n]; }
   Slot offset(NodeId n) const { return offset_[n]; }
   std::uint32_t size(NodeId n) const;  // slots owned by node n
@@ -177,12 +192,13 @@ class Tape {
   // Scalar records: operands and partials are pushed first, then the node closes them
   // (push_arg ... close builds an n-ary node without a temporary array).
   void push_arg(Slot a, double partial) {
-    arg_slot_.push_back(a);
-    partial_.push_back(partial);
+    room_args(1);
+    arg_slot_.append(a);
+    partial_.append(partial);
   }
   Var close(Op op, double value) {
-    const Slot s = push_node(op, 0);
-    values_.push_back(value);
+    const Slot s = push_node(op, 1);
+    values_[s] = value;
     return Var(index_, s, epoch_);
   }
   Var record(Op op, double value, Slot a, double da);
@@ -196,6 +212,11 @@ class Tape {
                        const std::array<std::int64_t, 8>& attrs = {},
                        std::size_t saved_size = 0);
   const TensorRecord& tensor_record(NodeId n) const;
+  // d (element `element` of tensor node n) / d (each slot of its operands), in operand
+  // order: one run of the node's backward rule with a unit seed (a vector-Jacobian
+  // product), so the path view can put a partial on edges into tensor nodes. Leaves the
+  // grads of the last backward as they were.
+  std::vector<double> tensor_partials(NodeId n, std::size_t element) const;
   std::span<const TensorRecord> tensor_records() const { return tensors_; }
   std::span<const TensorArg> tensor_args(const TensorRecord& r) const;
   std::span<double> saved(const TensorRecord& r);
@@ -216,18 +237,32 @@ class Tape {
   Var leaf(Op op, double value, std::string_view name);
   void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
   Slot push_node(Op op, std::uint32_t slots);
+  void sweep_scalars(NodeId first, NodeId end);
   [[noreturn]] void throw_stale(const Var& v, std::string_view what) const;
+  // True when v, a Var of this tape, may be used now (Note [Reset epochs] in tape.cpp).
+  bool current(const Var& v) const {
+    return v.epoch_ == epoch_ || ((v.epoch_ ^ epoch_) >> 32 == 0 && v.slot_ < always_kept_);
+  }
+  // The slow paths of of(): validate in full, raising the Error that names the problem.
+  static Tape& of_slow(const Var& v, std::string_view what);
+  void check_second(const Var& a, const Var& b, std::string_view what) const;
+  // The operand columns always grow together, as do the three node columns, so one
+  // capacity check covers each group on the hot path.
+  void room_args(std::size_t n) {
+    if (arg_slot_.capacity() - arg_slot_.size() < n) [[unlikely]] grow(0, n);
+  }
+  void grow(std::size_t nodes, std::size_t args);
 
   // Node columns (struct of arrays); arg_end_[n] closes node n's operand span.
-  std::vector<Op> op_;
-  std::vector<Slot> offset_;
-  std::vector<std::uint32_t> arg_end_;
+  detail::Column<Op> op_;
+  detail::Column<Slot> offset_;
+  detail::Column<std::uint32_t> arg_end_;
   // Operand columns: the slot read and the local partial d node / d operand.
-  std::vector<Slot> arg_slot_;
-  std::vector<double> partial_;
+  detail::Column<Slot> arg_slot_;
+  detail::Column<double> partial_;
   // Arenas.
-  std::vector<double> values_;
-  std::vector<double> grads_;
+  detail::Column<double> values_;
+  mutable std::vector<double> grads_;  // mutable only for tensor_partials()
   // Tensor side records.
   std::vector<TensorRecord> tensors_;
   std::vector<TensorArg> tensor_args_;
@@ -260,6 +295,9 @@ class Tape {
     Slot kept_slots;
   };
   std::vector<KeepChange> keep_history_;
+  // Slots that every reset so far kept (the first reset kept the fewest): a Var of this
+  // tape below them is valid in any epoch, so parameters skip the history search.
+  Slot always_kept_ = 0;
   std::optional<std::mt19937_64> redraw_;
 
   friend class Var;
@@ -279,25 +317,19 @@ class ScopeGuard {
 
 // ---- inline hot path -------------------------------------------------------------
 
+// Every op validates its operands here: the common case (a Var of the current epoch, or
+// a parameter) is a few compares; everything else goes to the out-of-line slow paths.
 inline Tape& Tape::of(const Var& v, std::string_view what) {
-  if (v.tape_index_ >= detail::max_live_tapes) {
-    throw Error(std::string(what) + ": the Var is empty (default-constructed, never assigned from a tape)");
-  }
-  Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
-  if (t == nullptr || t->serial_ != static_cast<std::uint32_t>(v.epoch_ >> 32)) {
-    throw Error(std::string(what) + ": the Var's tape was destroyed");
-  }
-  if (v.epoch_ != t->epoch_) t->check(v, what);
+  Tape* t = v.tape_index_ < detail::max_live_tapes
+                ? detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed)
+                : nullptr;
+  if (t == nullptr || !t->current(v)) [[unlikely]] return of_slow(v, what);
   return *t;
 }
 
 inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
   Tape& t = of(a, what);
-  if (b.tape_index_ != a.tape_index_ || (b.epoch_ >> 32) != (a.epoch_ >> 32)) {
-    of(b, what);  // a dead or empty operand gets its own message first
-    throw Error(std::string(what) + ": operands are on different tapes");
-  }
-  if (b.epoch_ != t.epoch_) t.check(b, what);
+  if (b.tape_index_ != a.tape_index_ || !t.current(b)) [[unlikely]] t.check_second(a, b, what);
   return t;
 }
 
@@ -306,10 +338,11 @@ inline Slot Tape::push_node(Op op, std::uint32_t slots) {
   if (values_.size() + slots + 1 > 0xFFFFFFFFu) [[unlikely]] {
     throw Error(std::string(op_name(op)) + ": the tape is full (2^32 slots)");
   }
-  op_.push_back(op);
-  offset_.push_back(offset);
-  arg_end_.push_back(static_cast<std::uint32_t>(arg_slot_.size()));
-  values_.resize(values_.size() + slots);
+  if (op_.size() == op_.capacity()) [[unlikely]] grow(1, 0);
+  offset_.append(offset);
+  arg_end_.append(static_cast<std::uint32_t>(arg_slot_.size()));
+  values_.extend(slots);  // the caller writes the values
+  op_.append(op);  // last: a byte-sized store may alias every column pointer
   return offset;
 }
 
@@ -319,8 +352,11 @@ inline Var Tape::record(Op op, double value, Slot a, double da) {
 }
 
 inline Var Tape::record(Op op, double value, Slot a, double da, Slot b, double db) {
-  push_arg(a, da);
-  push_arg(b, db);
+  room_args(2);
+  arg_slot_.append(a);
+  arg_slot_.append(b);
+  partial_.append(da);
+  partial_.append(db);
   return close(op, value);
 }
 

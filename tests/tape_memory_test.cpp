@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// Tape::memory(): bytes per column group, counted against the tape's layout by hand.
+#include <catch2/catch.hpp>
+
+#include "autodiff/tensor.hpp"
+#include "ops/scalar.hpp"
+
+using namespace gradpath;
+
+namespace {
+// Per node: an Op byte, a value offset and an operand end; per operand: a slot and a partial.
+constexpr std::size_t node_bytes = sizeof(Op) + sizeof(Slot) + sizeof(std::uint32_t);
+constexpr std::size_t arg_bytes = sizeof(Slot) + sizeof(double);
+
+std::size_t sum_used(const TapeMemory& m) {
+  return m.values.used + m.grads.used + m.partials.used + m.arg_slots.used + m.nodes.used + m.names.used +
+         m.tensors.used;
+}
+}  // namespace
+
+TEST_CASE("memory: scalar nodes cost their values, grads, node columns and operands", "[tape][memory]") {
+  Tape tape;
+  Var x = tape.input(2.0), y = tape.input(3.0);
+  Var z = sum({x * y, x, y});  // nodes: x, y, mul (2 operands), sum (3 operands)
+  TapeMemory m = tape.memory();
+  CHECK(m.values.used == 4 * sizeof(double));
+  CHECK(m.nodes.used == 4 * node_bytes);
+  CHECK(m.arg_slots.used + m.partials.used == 5 * arg_bytes);
+  CHECK(m.grads.used == 0);
+  CHECK(m.names.used == 0);
+  CHECK(m.tensors.used == 0);
+  CHECK(m.total().used == sum_used(m));
+  CHECK(m.total().reserved >= m.total().used);
+
+  tape.backward(z);
+  m = tape.memory();
+  CHECK(m.grads.used == 4 * sizeof(double));
+  CHECK(m.total().used == (4 + 4) * sizeof(double) + 4 * node_bytes + 5 * arg_bytes);
+}
+
+TEST_CASE("memory: reset keeps the reserved bytes and drops the used ones", "[tape][memory]") {
+  Tape tape;
+  Var w = tape.param(0.5, "w");
+  const TapeMemory before = tape.memory();
+  for (int i = 0; i < 3; ++i) {
+    Var x = tape.input(1.0 + i);
+    Var f = w * x + w;
+    tape.backward(f);
+    const TapeMemory during = tape.memory();
+    CHECK(during.values.used == 4 * sizeof(double));
+    tape.reset();
+    const TapeMemory after = tape.memory();
+    CHECK(after.values.used == before.values.used);
+    CHECK(after.nodes.used == before.nodes.used);
+    CHECK(after.arg_slots.used == 0);
+    CHECK(after.total().reserved >= during.total().used);
+  }
+  CHECK(tape.memory().names.used > 0);  // the name "w" is a NameRange
+}
