@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// conv2d: one fused tensor node, im2col + GEMM (OpenBLAS) forward, GEMM + col2im backward.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ops/conv.hpp"
+
+namespace gradpath::ops {
+
+namespace {
+
+using detail::Conv2dGeometry;
+
+// One image (C, H, W) unfolded to columns (C kH kW, OH OW): row (c, ky, kx) holds the
+// input under that tap for every output position, 0 where the tap lands on padding.
+template <typename T>
+void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  for (std::size_t c = 0; c < g.channels; ++c)
+    for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx)
+        for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+          const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
+          const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
+          for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
+            const bool in = row_in && ix >= 0 && ix < static_cast<std::ptrdiff_t>(g.width);
+            *cols++ = in ? image[(c * g.height + static_cast<std::size_t>(iy)) * g.width + static_cast<std::size_t>(ix)]
+                         : T(0);
+          }
+        }
+}
+
+// The adjoint of im2col: adds every column entry back onto the input cell it came from.
+template <typename T>
+void col2im_add(const T* cols, const Conv2dGeometry& g, T* image) {
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  for (std::size_t c = 0; c < g.channels; ++c)
+    for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx)
+        for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+          const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
+          const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
+          for (std::size_t ox = 0; ox < g.out_w; ++ox, ++cols) {
+            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
+            if (row_in && ix >= 0 && ix < static_cast<std::ptrdiff_t>(g.width)) {
+              image[(c * g.height + static_cast<std::size_t>(iy)) * g.width + static_cast<std::size_t>(ix)] += *cols;
+            }
+          }
+        }
+}
+
+// Row-major C = op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b,
+          double beta, double* c) {
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a, static_cast<int>(trans_a ? m : k),
+              b, static_cast<int>(trans_b ? k : n), beta, c, static_cast<int>(n));
+}
+
+// im2col scratch, reused across calls: it only grows, so a steady loop does not allocate.
+template <typename T>
+struct Scratch {
+  std::vector<T> cols, dcols;
+  static Scratch& get() {
+    thread_local Scratch scratch;
+    return scratch;
+  }
+  T* reserve(std::vector<T>& v, std::size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
+};
+
+// Sizes of the three matrices per image: W (O x K), cols (K x P), Y (O x P).
+struct GemmDims {
+  std::size_t o, k, p;
+  explicit GemmDims(const Conv2dGeometry& g)
+      : o(g.out_channels), k(g.channels * g.kernel_h * g.kernel_w), p(g.out_h * g.out_w) {}
+};
+
+Conv2dGeometry record_geometry(const Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  return detail::conv2d_geometry("conv2d", args[0].shape, args[1].shape, args.size() > 2 ? &args[2].shape : nullptr,
+                                 {static_cast<std::size_t>(r.attrs[0]), static_cast<std::size_t>(r.attrs[1])});
+}
+
+template <typename T>
+void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, T* y) {
+  const GemmDims d(g);
+  Scratch<T>& s = Scratch<T>::get();
+  T* cols = s.reserve(s.cols, d.k * d.p);
+  for (std::size_t n = 0; n < g.batch; ++n) {
+    T* yn = y + n * d.o * d.p;
+    im2col(x + n * g.channels * g.height * g.width, g, cols);
+    gemm(false, false, d.o, d.p, d.k, w, cols, T(0), yn);
+    if (bias != nullptr) {
+      for (std::size_t o = 0; o < d.o; ++o)
+        for (std::size_t p = 0; p < d.p; ++p) yn[o * d.p + p] += bias[o];
+    }
+  }
+}
+
+// dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
+template <typename T>
+void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
+  const GemmDims d(g);
+  Scratch<T>& s = Scratch<T>::get();
+  T* cols = s.reserve(s.cols, d.k * d.p);
+  T* dcols = s.reserve(s.dcols, d.k * d.p);
+  for (std::size_t n = 0; n < g.batch; ++n) {
+    const T* dyn = dy + n * d.o * d.p;
+    im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
+    gemm(false, true, d.o, d.k, d.p, dyn, cols, T(1), dw);
+    gemm(true, false, d.k, d.p, d.o, w, dyn, T(0), dcols);
+    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
+    if (db != nullptr) {
+      for (std::size_t o = 0; o < d.o; ++o)
+        for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
+    }
+  }
+}
+
+void conv2d_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward};
+
+TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
+                      std::string_view name) {
+  Tape& tape = Tape::of(x.first(), w.first(), "conv2d");
+  if (b != nullptr) Tape::of(x.first(), b->first(), "conv2d");
+  const Conv2dGeometry g = detail::conv2d_geometry("conv2d", x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
+  const TensorArg args[] = {x.arg(), w.arg(), b ? b->arg() : TensorArg{}};
+  const NodeId node = tape.record_tensor(conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2),
+                                         {static_cast<std::int64_t>(g.stride), static_cast<std::int64_t>(g.padding)});
+  const double* values = tape.values().data();  // read after recording: the arena may have moved
+  conv2d_forward(values + x.offset(), values + w.offset(), b ? values + b->offset() : nullptr, g,
+                 tape.values().data() + tape.offset(node));
+  if (!name.empty()) tape.set_name(node, name);
+  return TensorVar(tape.var_at(tape.offset(node)), g.out_shape());
+}
+
+void conv2d_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  const double* dy = tape.grads().data() + tape.offset(r.node);
+  if (std::all_of(dy, dy + r.shape.size(), [](double v) { return v == 0.0; })) return;  // nothing flows back
+  const Conv2dGeometry g = record_geometry(tape, r);
+  const double* values = tape.values().data();
+  double* grads = tape.grads().data();
+  conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
+                         grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
+}
+
+}  // namespace
+
+TensorVar conv2d(const TensorVar& x, const TensorVar& w, Conv2dOptions options, std::string_view name) {
+  return conv2d_impl(x, w, nullptr, options, name);
+}
+TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Conv2dOptions options,
+                 std::string_view name) {
+  return conv2d_impl(x, w, &b, options, name);
+}
+
+}  // namespace gradpath::ops

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// conv2d_mac: a convolution recorded as scalar products and one n-ary sum per output,
+// exactly the graph the seed note draws; and the shape rules both convolutions share.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ops/conv.hpp"
+#include "ops/scalar.hpp"
+
+namespace gradpath::ops {
+
+namespace detail {
+
+Shape Conv2dGeometry::out_shape() const {
+  return batched ? Shape{batch, out_channels, out_h, out_w} : Shape{out_h, out_w};
+}
+
+Conv2dGeometry conv2d_geometry(std::string_view op, const Shape& x, const Shape& w, const Shape* bias,
+                               Conv2dOptions options) {
+  const std::string what = std::string(op) + ": input " + x.str() + ", filter " + w.str();
+  const bool batched = x.rank() == 4;
+  if (!((x.rank() == 2 && w.rank() == 2) || (batched && w.rank() == 4))) {
+    throw Error(what +
+                ": expected input (H, W) with filter (kH, kW), or input (N, C, H, W) with filter (O, C, kH, kW)");
+  }
+  Conv2dGeometry g{};
+  g.batched = batched;
+  g.batch = batched ? x[0] : 1;
+  g.channels = batched ? x[1] : 1;
+  g.height = x[x.rank() - 2];
+  g.width = x[x.rank() - 1];
+  g.out_channels = batched ? w[0] : 1;
+  g.kernel_h = w[w.rank() - 2];
+  g.kernel_w = w[w.rank() - 1];
+  g.stride = options.stride;
+  g.padding = options.padding;
+  if (batched && w[1] != g.channels) {
+    throw Error(std::string(op) + ": input " + x.str() + " has " + std::to_string(g.channels) +
+                " channels but filter " + w.str() + " expects " + std::to_string(w[1]));
+  }
+  if (g.stride == 0) throw Error(what + ": stride must be at least 1");
+  if (g.padding >= g.kernel_h || g.padding >= g.kernel_w) {
+    throw Error(what + ": padding " + std::to_string(g.padding) +
+                " must be smaller than the kernel, or a window would hold only padding");
+  }
+  const std::size_t padded_h = g.height + 2 * g.padding, padded_w = g.width + 2 * g.padding;
+  if (g.kernel_h > padded_h || g.kernel_w > padded_w) {
+    throw Error(what + ": the kernel is larger than the input padded by " + std::to_string(g.padding) + " (" +
+                std::to_string(padded_h) + " x " + std::to_string(padded_w) + ")");
+  }
+  g.out_h = (padded_h - g.kernel_h) / g.stride + 1;
+  g.out_w = (padded_w - g.kernel_w) / g.stride + 1;
+  if (bias != nullptr && !(bias->rank() == 1 && (*bias)[0] == g.out_channels) &&
+      !(bias->rank() == 0 && g.out_channels == 1)) {
+    throw Error(what + ": bias " + bias->str() + " does not match the " + std::to_string(g.out_channels) +
+                " output channel(s); expected [" + std::to_string(g.out_channels) + "]" +
+                (g.out_channels == 1 ? " or a scalar" : ""));
+  }
+  return g;
+}
+
+}  // namespace detail
+
+namespace {
+
+TensorVar conv2d_mac_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
+                          std::string_view name) {
+  constexpr std::string_view op = "conv2d_mac";
+  Tape& tape = Tape::of(x.first(), w.first(), op);
+  if (b != nullptr) Tape::of(x.first(), b->first(), op);
+  const detail::Conv2dGeometry g =
+      detail::conv2d_geometry(op, x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
+  ScopeGuard scope(tape, name.empty() ? op : name);
+
+  // Pass 1: every product w_i * a_j, output by output; ends[k] closes output k's run.
+  std::vector<Var> products;
+  std::vector<std::size_t> ends;
+  const auto signed_pad = static_cast<std::ptrdiff_t>(g.padding);
+  for (std::size_t n = 0; n < g.batch; ++n)
+    for (std::size_t o = 0; o < g.out_channels; ++o)
+      for (std::size_t oy = 0; oy < g.out_h; ++oy)
+        for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+          for (std::size_t c = 0; c < g.channels; ++c)
+            for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
+              for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+                const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - signed_pad;
+                const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - signed_pad;
+                if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(g.height) ||
+                    ix >= static_cast<std::ptrdiff_t>(g.width)) {
+                  continue;  // a padding tap: zero, so no node at all
+                }
+                const std::size_t wi = ((o * g.channels + c) * g.kernel_h + ky) * g.kernel_w + kx;
+                const std::size_t xi = ((n * g.channels + c) * g.height + static_cast<std::size_t>(iy)) * g.width +
+                                       static_cast<std::size_t>(ix);
+                products.push_back(tape.var_at(w.offset() + static_cast<Slot>(wi)) *
+                                   tape.var_at(x.offset() + static_cast<Slot>(xi)));
+              }
+          ends.push_back(products.size());
+        }
+
+  // Pass 2: one sum node per output, so the outputs are consecutive scalar nodes.
+  const auto first_sum = static_cast<NodeId>(tape.node_count());
+  const std::size_t per_image = g.out_channels * g.out_h * g.out_w;
+  Var first;
+  std::vector<Var> terms;
+  for (std::size_t k = 0, begin = 0; k < ends.size(); begin = ends[k++]) {
+    terms.assign(products.begin() + static_cast<std::ptrdiff_t>(begin),
+                 products.begin() + static_cast<std::ptrdiff_t>(ends[k]));
+    if (b != nullptr)
+      terms.push_back(tape.var_at(b->offset() + static_cast<Slot>(k % per_image / (g.out_h * g.out_w))));
+    const Var z = gradpath::sum(terms);
+    if (k == 0) first = z;
+  }
+  if (!name.empty()) tape.set_range_name(first_sum, static_cast<NodeId>(ends.size()), name);
+  return TensorVar(first, g.out_shape());
+}
+
+}  // namespace
+
+TensorVar conv2d_mac(const TensorVar& x, const TensorVar& w, Conv2dOptions options, std::string_view name) {
+  return conv2d_mac_impl(x, w, nullptr, options, name);
+}
+TensorVar conv2d_mac(const TensorVar& x, const TensorVar& w, const TensorVar& b, Conv2dOptions options,
+                     std::string_view name) {
+  return conv2d_mac_impl(x, w, &b, options, name);
+}
+
+}  // namespace gradpath::ops

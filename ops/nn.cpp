@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+// Network layers and losses: each forward is followed by its vector-Jacobian rule.
+#include "ops/nn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+
+namespace gradpath::ops {
+
+namespace {
+
+using Attrs = std::array<std::int64_t, 8>;
+
+// ---- dense ----------------------------------------------------------------------------------
+// attrs: batch, in, out, and 1 when there is a bias (the third operand).
+template <typename T>
+void add_bias_kernel(std::size_t batch, std::size_t out, const T* b, T* y) {
+  for (std::size_t i = 0; i < batch; ++i)
+    for (std::size_t o = 0; o < out; ++o) y[i * out + o] += b[o];
+}
+template <typename T>
+void bias_vjp_kernel(std::size_t batch, std::size_t out, const T* gy, T* gb) {
+  for (std::size_t i = 0; i < batch; ++i)
+    for (std::size_t o = 0; o < out; ++o) gb[o] += gy[i * out + o];
+}
+
+void dense_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  const auto batch = static_cast<std::size_t>(r.attrs[0]), in = static_cast<std::size_t>(r.attrs[1]),
+             out = static_cast<std::size_t>(r.attrs[2]);
+  const double* gy = tape.grads().data() + tape.offset(r.node);
+  const double* x = tape.values().data() + args[0].offset;
+  const double* w = tape.values().data() + args[1].offset;
+  detail::gemm(false, false, batch, in, out, gy, w, tape.grads().data() + args[0].offset, 1.0, "dense");  // dX += dY W
+  detail::gemm(true, false, out, in, batch, gy, x, tape.grads().data() + args[1].offset, 1.0, "dense");  // dW += dY^T X
+  if (r.attrs[3]) bias_vjp_kernel(batch, out, gy, tape.grads().data() + args[2].offset);
+}
+constexpr TensorOpInfo dense_info{"dense", &dense_backward};
+
+TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), w.first(), "dense");
+  const Shape &sx = x.shape(), &sw = w.shape();
+  if (sx.rank() < 1 || sx.rank() > 2) throw Error("dense: x must be (in) or (batch, in), got " + sx.str());
+  if (sw.rank() < 1 || sw.rank() > 2) throw Error("dense: W must be (out, in) or (in), got " + sw.str());
+  const std::size_t in = sx[sx.rank() - 1], batch = x.size() / in;
+  const std::size_t out = sw.rank() == 2 ? sw[0] : 1;
+  if (sw[sw.rank() - 1] != in) {
+    throw Error("dense: input sizes differ: x " + sx.str() + " and W " + sw.str() + " (W is (out, in))");
+  }
+  if (b && (b->shape.rank() > 1 || b->shape.size() != out)) {
+    throw Error("dense: bias " + b->shape.str() + " does not match the " + std::to_string(out) + " outputs of W " +
+                sw.str());
+  }
+  Shape shape;
+  if (sx.rank() == 2) shape.push_back(batch);
+  if (sw.rank() == 2) shape.push_back(out);
+  std::array<TensorArg, 3> args{x.arg(), w.arg(), b.value_or(TensorArg{})};
+  TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
+                               Attrs{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(in),
+                                     static_cast<std::int64_t>(out), b.has_value()});
+  double* vy = tape.values().data() + y.offset();
+  detail::gemm(false, true, batch, out, in, tape.values().data() + x.offset(), tape.values().data() + w.offset(), vy,
+               0.0, "dense");  // Y = X W^T
+  if (b) add_bias_kernel(batch, out, tape.values().data() + b->offset, vy);
+  return y;
+}
+
+// ---- softmax and log_softmax ------------------------------------------------------------------
+// Both work on rows: the tensor viewed as (size / C, C) with C the last axis.
+template <typename T>
+void softmax_kernel(std::size_t rows, std::size_t cols, const T* x, T* y, bool log) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    const T shift = *std::max_element(xr, xr + cols);
+    T total = 0;
+    for (std::size_t c = 0; c < cols; ++c) total += std::exp(xr[c] - shift);
+    const T log_total = std::log(total);
+    for (std::size_t c = 0; c < cols; ++c) yr[c] = log ? xr[c] - shift - log_total : std::exp(xr[c] - shift) / total;
+  }
+}
+// softmax: dx = y * (dy - <dy, y>) per row.
+template <typename T>
+void softmax_vjp_kernel(std::size_t rows, std::size_t cols, const T* y, const T* gy, T* gx) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    T dot = 0;
+    for (std::size_t c = 0; c < cols; ++c) dot += gy[r * cols + c] * y[r * cols + c];
+    for (std::size_t c = 0; c < cols; ++c) gx[r * cols + c] += y[r * cols + c] * (gy[r * cols + c] - dot);
+  }
+}
+// log_softmax: dx = dy - softmax * sum(dy) per row, softmax = exp(y).
+template <typename T>
+void log_softmax_vjp_kernel(std::size_t rows, std::size_t cols, const T* y, const T* gy, T* gx) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    T total = 0;
+    for (std::size_t c = 0; c < cols; ++c) total += gy[r * cols + c];
+    for (std::size_t c = 0; c < cols; ++c) gx[r * cols + c] += gy[r * cols + c] - std::exp(y[r * cols + c]) * total;
+  }
+}
+
+template <bool Log>
+void softmax_backward(Tape& tape, const TensorRecord& r) {
+  const std::size_t cols = r.shape[r.shape.rank() - 1], rows = r.shape.size() / cols;
+  const Slot out = tape.offset(r.node);
+  const double* y = tape.values().data() + out;
+  const double* gy = tape.grads().data() + out;
+  double* gx = tape.grads().data() + tape.tensor_args(r)[0].offset;
+  if constexpr (Log) {
+    log_softmax_vjp_kernel(rows, cols, y, gy, gx);
+  } else {
+    softmax_vjp_kernel(rows, cols, y, gy, gx);
+  }
+}
+constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
+constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
+
+TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), info.name);
+  if (x.rank() == 0) throw Error(std::string(info.name) + ": needs at least one axis, got shape " + x.shape().str());
+  const std::size_t cols = x.shape()[x.rank() - 1];
+  const TensorArg arg = x.arg();
+  TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
+  softmax_kernel(x.size() / cols, cols, tape.values().data() + arg.offset, tape.values().data() + y.offset(),
+                 &info == &log_softmax_info);
+  return y;
+}
+
+// ---- squared errors -------------------------------------------------------------------------------
+// L = scale * sum (y - t)^2 with t broadcast to y's shape; half_squared_error has
+// scale 1/2, mse 1/size. dL/dy = 2 scale (y - t), dL/dt the negative, summed where t broadcasts.
+void squared_error_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo half_squared_error_info{"half_squared_error", &squared_error_backward};
+constexpr TensorOpInfo mse_info{"mse", &squared_error_backward};
+
+double squared_error_scale(const TensorRecord& r, std::size_t size) {
+  return r.info == &half_squared_error_info ? 0.5 : 1.0 / static_cast<double>(size);
+}
+
+TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorOpInfo& info, std::string_view name) {
+  const std::string op(info.name);
+  Tape::of(y.first(), op);
+  if (detail::broadcast_shapes(y.shape(), target.shape(), op) != y.shape()) {
+    throw Error(op + ": target shape " + target.shape().str() + " does not match prediction shape " + y.shape().str());
+  }
+  TensorVar loss = detail::record_elementwise(info, y, target, Shape{}, name);
+  Tape& tape = loss.tape();
+  const TensorRecord& r = tape.tensor_records().back();
+  double total = 0.0;
+  detail::with_operands(tape, r, y.shape(), false, [&](const auto& v, const auto&, const auto& s) {
+    detail::for_each_index(y.shape(), s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+      const double d = v[0][iy] - v[1][it];
+      total += d * d;
+    });
+  });
+  tape.values()[loss.offset()] = total * squared_error_scale(r, y.size());
+  return loss;
+}
+
+void squared_error_backward(Tape& tape, const TensorRecord& r) {
+  const Shape& shape = tape.tensor_args(r)[0].shape;
+  const double g = tape.grads()[tape.offset(r.node)] * 2.0 * squared_error_scale(r, shape.size());
+  detail::with_operands(tape, r, shape, true, [&](const auto& v, const auto& gr, const auto& s) {
+    detail::for_each_index(shape, s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+      const double d = g * (v[0][iy] - v[1][it]);
+      gr[0][iy] += d;
+      if (gr[1]) gr[1][it] -= d;
+    });
+  });
+}
+
+// ---- softmax cross-entropy -------------------------------------------------------------------------
+// saved: the log-softmax of the logits (N * C), then the N labels. attrs: N, C.
+void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
+  const auto n = static_cast<std::size_t>(r.attrs[0]), c = static_cast<std::size_t>(r.attrs[1]);
+  const auto saved = tape.saved(r);
+  const double g = tape.grads()[tape.offset(r.node)] / static_cast<double>(n);
+  double* gx = tape.grads().data() + tape.tensor_args(r)[0].offset;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto label = static_cast<std::size_t>(saved[n * c + i]);
+    for (std::size_t j = 0; j < c; ++j) gx[i * c + j] += g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0));
+  }
+}
+constexpr TensorOpInfo cross_entropy_info{"softmax_cross_entropy", &cross_entropy_backward};
+
+}  // namespace
+
+TensorVar dense(const TensorVar& x, const TensorVar& w, const TensorVar& b, std::string_view name) {
+  Tape::of(x.first(), b.first(), "dense");
+  return dense_impl(x, w, b.arg(), name);
+}
+TensorVar dense(const TensorVar& x, const TensorVar& w, const Var& b, std::string_view name) {
+  Tape::of(x.first(), b, "dense");
+  return dense_impl(x, w, TensorArg{b.slot(), Shape{}}, name);
+}
+TensorVar dense(const TensorVar& x, const TensorVar& w, std::string_view name) {
+  return dense_impl(x, w, std::nullopt, name);
+}
+
+TensorVar softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, softmax_info, name); }
+TensorVar log_softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, log_softmax_info, name); }
+
+TensorVar half_squared_error(const TensorVar& y, const Operand& target, std::string_view name) {
+  return squared_error(y, target, half_squared_error_info, name);
+}
+TensorVar mse(const TensorVar& y, const Operand& target, std::string_view name) {
+  return squared_error(y, target, mse_info, name);
+}
+
+TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> labels, std::string_view name) {
+  const std::string op(cross_entropy_info.name);
+  Tape& tape = Tape::of(logits.first(), op);
+  const Shape& shape = logits.shape();
+  if (shape.rank() < 1 || shape.rank() > 2) throw Error(op + ": logits must be (N, C) or (C), got " + shape.str());
+  const std::size_t c = shape[shape.rank() - 1], n = logits.size() / c;
+  if (labels.size() != n) {
+    throw Error(op + ": " + std::to_string(labels.size()) + " labels for logits " + shape.str() + " (one per row)");
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= c) {
+      throw Error(op + ": label " + std::to_string(labels[i]) + " (row " + std::to_string(i) +
+                  ") is out of range for " + std::to_string(c) + " classes, logits " + shape.str());
+    }
+  }
+  const TensorArg arg = logits.arg();
+  TensorVar loss = detail::record(tape, cross_entropy_info, Shape{}, std::span(&arg, 1), name,
+                                  Attrs{static_cast<std::int64_t>(n), static_cast<std::int64_t>(c)}, n * c + n);
+  const auto saved = tape.saved(tape.tensor_records().back());
+  softmax_kernel(n, c, tape.values().data() + arg.offset, saved.data(),
+                 true);  // log-softmax, shifted: exact for large logits
+  double total = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    total -= saved[i * c + static_cast<std::size_t>(labels[i])];
+    saved[n * c + i] = labels[i];
+  }
+  tape.values()[loss.offset()] = total / static_cast<double>(n);
+  return loss;
+}
+
+}  // namespace gradpath::ops

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// Optimiser steps over leaf tensors, and seeded weight initialisers.
+#include "ops/optim.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <utility>
+
+namespace gradpath::ops {
+
+namespace {
+
+// The grads of `param`, once every element is known to be a leaf and backward has run
+// since the tape last changed (checked for all elements before anything is written).
+std::span<const double> step_grads(const TensorVar& param, std::string_view op) {
+  const Tape& tape = Tape::of(param.first(), op);
+  if (!tape.has_grads()) {
+    throw Error(std::string(op) + ": backward() has not run on this tape since it was last changed (parameter " +
+                param.shape().str() + ")");
+  }
+  for (std::size_t i = 0; i < param.size(); ++i) {
+    const NodeId n = tape.node_of(param.offset() + static_cast<Slot>(i));
+    if (!is_leaf(tape.op(n))) {
+      throw Error(std::string(op) + ": element " + std::to_string(i) + " ('" +
+                  tape.slot_name(param.offset() + static_cast<Slot>(i)) + "') of the parameter " + param.shape().str() +
+                  " is a " + std::string(op_name(tape.op(n))) + " node, not an input or parameter");
+    }
+  }
+  return tape.grads().subspan(param.offset(), param.size());
+}
+
+// Checks every parameter first, so a bad one leaves all of them unchanged.
+std::vector<std::span<const double>> all_grads(const std::vector<TensorVar>& params, std::string_view op) {
+  std::vector<std::span<const double>> grads;
+  grads.reserve(params.size());
+  for (const TensorVar& p : params) grads.push_back(step_grads(p, op));
+  return grads;
+}
+
+std::vector<std::vector<double>> zeros_like(const std::vector<TensorVar>& params) {
+  std::vector<std::vector<double>> buffers;
+  for (const TensorVar& p : params) buffers.emplace_back(p.size(), 0.0);
+  return buffers;
+}
+
+// An Error "<what> must be <rule>, got <value>" unless ok.
+void require(bool ok, std::string_view what, std::string_view rule, double value) {
+  if (ok) return;
+  char number[32];
+  std::snprintf(number, sizeof number, "%g", value);
+  throw Error(std::string(what) + " must be " + std::string(rule) + ", got " + number);
+}
+
+}  // namespace
+
+void sgd_step(const TensorVar& param, double alpha) {
+  const std::span<const double> grads = step_grads(param, "sgd_step");
+  Tape& tape = Tape::of(param.first(), "sgd_step");
+  for (std::size_t i = 0; i < param.size(); ++i) {
+    const Var w = param[i];
+    tape.set_value(w, tape.value(w.slot()) - alpha * grads[i]);
+  }
+}
+
+void sgd_step(const Var& param, double alpha) {
+  Tape::of(param, "sgd_step");
+  sgd_step(TensorVar(param, Shape{}), alpha);
+}
+
+Sgd::Sgd(std::vector<TensorVar> params, SgdOptions options)
+    : params_(std::move(params)), options_(options), velocity_(zeros_like(params_)) {
+  require(options.lr >= 0, "Sgd: lr", ">= 0", options.lr);
+  require(options.momentum >= 0 && options.momentum < 1, "Sgd: momentum", "in [0, 1)", options.momentum);
+}
+
+void Sgd::step() {
+  const auto grads = all_grads(params_, "Sgd::step");
+  for (std::size_t p = 0; p < params_.size(); ++p) {
+    Tape& tape = Tape::of(params_[p].first(), "Sgd::step");
+    for (std::size_t i = 0; i < params_[p].size(); ++i) {
+      double& v = velocity_[p][i];
+      v = options_.momentum * v + grads[p][i];
+      const Var w = params_[p][i];
+      tape.set_value(w, tape.value(w.slot()) - options_.lr * v);
+    }
+  }
+}
+
+Adam::Adam(std::vector<TensorVar> params, AdamOptions options)
+    : params_(std::move(params)), options_(options), m_(zeros_like(params_)), v_(zeros_like(params_)) {
+  require(options.lr >= 0, "Adam: lr", ">= 0", options.lr);
+  require(options.beta1 >= 0 && options.beta1 < 1, "Adam: beta1", "in [0, 1)", options.beta1);
+  require(options.beta2 >= 0 && options.beta2 < 1, "Adam: beta2", "in [0, 1)", options.beta2);
+  require(options.eps > 0, "Adam: eps", "> 0", options.eps);
+}
+
+void Adam::step() {
+  const auto grads = all_grads(params_, "Adam::step");
+  ++t_;
+  const double t = static_cast<double>(t_);
+  const double correction1 = 1.0 - std::pow(options_.beta1, t), correction2 = 1.0 - std::pow(options_.beta2, t);
+  for (std::size_t p = 0; p < params_.size(); ++p) {
+    Tape& tape = Tape::of(params_[p].first(), "Adam::step");
+    for (std::size_t i = 0; i < params_[p].size(); ++i) {
+      const double g = grads[p][i];
+      double &m = m_[p][i], &v = v_[p][i];
+      m = options_.beta1 * m + (1.0 - options_.beta1) * g;
+      v = options_.beta2 * v + (1.0 - options_.beta2) * g * g;
+      const double update = options_.lr * (m / correction1) / (std::sqrt(v / correction2) + options_.eps);
+      const Var w = params_[p][i];
+      tape.set_value(w, tape.value(w.slot()) - update);
+    }
+  }
+}
+
+Fans fans(const Shape& weight_shape) {
+  if (weight_shape.rank() == 0) return {};
+  if (weight_shape.rank() == 1) return {weight_shape[0], 1};
+  std::size_t receptive = 1;
+  for (std::size_t i = 2; i < weight_shape.rank(); ++i) receptive *= weight_shape[i];
+  return {weight_shape[1] * receptive, weight_shape[0] * receptive};
+}
+
+std::vector<double> he_normal(const Shape& shape, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> dist(0.0, std::sqrt(2.0 / static_cast<double>(fans(shape).in)));
+  std::vector<double> values(shape.size());
+  for (double& x : values) x = dist(rng);
+  return values;
+}
+
+std::vector<double> xavier_uniform(const Shape& shape, std::uint64_t seed) {
+  const Fans f = fans(shape);
+  const double a = std::sqrt(6.0 / static_cast<double>(f.in + f.out));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> dist(-a, a);
+  std::vector<double> values(shape.size());
+  for (double& x : values) x = dist(rng);
+  return values;
+}
+
+}  // namespace gradpath::ops

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+// Tensor ops: each forward kernel is followed by its vector-Jacobian rule.
+#include "ops/tensor.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <bit>
+#include <climits>
+#include <cmath>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+namespace gradpath::ops {
+
+namespace detail {
+
+TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
+                 std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size) {
+  const NodeId node = tape.record_tensor(info, shape, args, attrs, saved_size);
+  if (!name.empty()) tape.set_name(node, name);
+  return TensorVar(tape.var_at(tape.offset(node)), shape);
+}
+
+TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
+                             std::string_view name) {
+  const std::string op(info.name);
+  if (a.is_constant() && b.is_constant()) throw Error(op + ": both operands are constants; one must be on a tape");
+  Tape& tape = a.is_constant()   ? Tape::of(b.var(), op)
+               : b.is_constant() ? Tape::of(a.var(), op)
+                                 : Tape::of(a.var(), b.var(), op);
+  std::array<TensorArg, 2> args;
+  std::size_t count = 0;
+  for (const Operand* o : {&a, &b}) {
+    if (!o->is_constant()) args[count++] = TensorArg{o->var().slot(), o->shape()};
+  }
+  std::array<std::int64_t, 8> attrs{};
+  attrs[0] = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
+  attrs[1] = std::bit_cast<std::int64_t>(a.is_constant() ? a.constant() : b.constant());
+  return record(tape, info, shape, std::span(args.data(), count), name, attrs);
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
+  const std::size_t rank = std::max(a.rank(), b.rank());
+  Shape out;
+  for (std::size_t axis = 0; axis < rank; ++axis) {
+    // Dimension of each shape at this axis counted from the left of the result; 1 if missing.
+    const std::size_t da = axis + a.rank() >= rank ? a[axis + a.rank() - rank] : 1;
+    const std::size_t db = axis + b.rank() >= rank ? b[axis + b.rank() - rank] : 1;
+    if (da != db && da != 1 && db != 1) {
+      throw Error(std::string(op) + ": shapes " + a.str() + " and " + b.str() + " do not broadcast");
+    }
+    out.push_back(std::max(da, db));
+  }
+  return out;
+}
+
+Strides broadcast_strides(const Shape& from, const Shape& to) {
+  Strides strides{};
+  std::size_t stride = 1;
+  for (std::size_t axis = from.rank(); axis-- > 0;) {
+    strides[axis + to.rank() - from.rank()] = from[axis] == 1 ? 0 : stride;
+    stride *= from[axis];
+  }
+  return strides;
+}
+
+std::size_t normalize_axis(int axis, const Shape& shape, std::string_view op) {
+  const auto rank = static_cast<int>(shape.rank());
+  if (axis < -rank || axis >= rank) {
+    throw Error(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for shape " + shape.str());
+  }
+  return static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
+}
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta,
+          std::string_view op) {
+  if (std::max({m, n, k}) > static_cast<std::size_t>(INT_MAX)) {
+    throw Error(std::string(op) + ": a GEMM dimension (" + std::to_string(m) + ", " + std::to_string(n) + ", " +
+                std::to_string(k) + ") exceeds the BLAS index range");
+  }
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  const int lda = trans_a ? mi : ki, ldb = trans_b ? ki : ni;
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, mi, ni, ki, 1.0f, a, lda, b, ldb, beta, c, ni);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, mi, ni, ki, 1.0, a, lda, b, ldb, beta, c, ni);
+  }
+}
+template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, const float*, const float*, float*, float,
+                          std::string_view);
+template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, const double*, double*,
+                           double, std::string_view);
+
+}  // namespace detail
+
+namespace {
+
+using detail::Strides;
+
+Strides contiguous_strides(const Shape& shape) { return detail::broadcast_strides(shape, shape); }
+
+// ---- elementwise binary ops ---------------------------------------------------------------
+// A rule gives the value and both partials of one element, for element type T;
+// broadcasting and the sum over broadcast axes are the kernels' business.
+template <typename T>
+struct AddRule {
+  static constexpr std::string_view name = "add";
+  static T value(T x, T y) { return x + y; }
+  static T dx(T, T) { return T(1); }
+  static T dy(T, T) { return T(1); }
+};
+template <typename T>
+struct SubRule {
+  static constexpr std::string_view name = "sub";
+  static T value(T x, T y) { return x - y; }
+  static T dx(T, T) { return T(1); }
+  static T dy(T, T) { return T(-1); }
+};
+template <typename T>
+struct MulRule {
+  static constexpr std::string_view name = "mul";
+  static T value(T x, T y) { return x * y; }
+  static T dx(T, T y) { return y; }
+  static T dy(T x, T) { return x; }
+};
+template <typename T>
+struct DivRule {
+  static constexpr std::string_view name = "div";
+  static T value(T x, T y) { return x / y; }
+  static T dx(T, T y) { return T(1) / y; }
+  static T dy(T x, T y) { return -x / (y * y); }
+};
+
+template <typename Rule, typename T>
+void binary_kernel(const Shape& shape, const T* a, const Strides& sa, const T* b, const Strides& sb, T* out) {
+  detail::for_each_index(shape, sa, sb,
+                         [&](std::size_t i, std::size_t ia, std::size_t ib) { out[i] = Rule::value(a[ia], b[ib]); });
+}
+// A broadcast operand is read at many output indices; += sums its grad over them.
+// A null grad pointer is a constant operand.
+template <typename Rule, typename T>
+void binary_vjp_kernel(const Shape& shape, const T* gout, const T* a, const Strides& sa, T* ga, const T* b,
+                       const Strides& sb, T* gb) {
+  detail::for_each_index(shape, sa, sb, [&](std::size_t i, std::size_t ia, std::size_t ib) {
+    if (ga) ga[ia] += gout[i] * Rule::dx(a[ia], b[ib]);
+    if (gb) gb[ib] += gout[i] * Rule::dy(a[ia], b[ib]);
+  });
+}
+
+template <typename Rule>
+void binary_backward(Tape& tape, const TensorRecord& r) {
+  const double* gout = tape.grads().data() + tape.offset(r.node);
+  detail::with_operands(tape, r, r.shape, true, [&](const auto& v, const auto& g, const auto& s) {
+    binary_vjp_kernel<Rule>(r.shape, gout, v[0], s[0], g[0], v[1], s[1], g[1]);
+  });
+}
+template <typename Rule>
+constexpr TensorOpInfo binary_info{Rule::name, &binary_backward<Rule>};
+
+template <typename Rule>
+TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
+  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule::name);
+  TensorVar out = detail::record_elementwise(binary_info<Rule>, a, b, shape, name);
+  Tape& tape = out.tape();
+  double* values = tape.values().data() + out.offset();
+  detail::with_operands(
+      tape, tape.tensor_records().back(), shape, false,
+      [&](const auto& v, const auto&, const auto& s) { binary_kernel<Rule>(shape, v[0], s[0], v[1], s[1], values); });
+  return out;
+}
+
+// ---- elementwise unary ops ----------------------------------------------------------------
+// value(x, p) and deriv(x, y = value, p); p is pow's exponent, unused by the others.
+template <typename T>
+struct ExpRule {
+  static constexpr std::string_view name = "exp";
+  static T value(T x, T) { return std::exp(x); }
+  static T deriv(T, T y, T) { return y; }
+};
+template <typename T>
+struct LogRule {
+  static constexpr std::string_view name = "log";
+  static T value(T x, T) { return std::log(x); }
+  static T deriv(T x, T, T) { return T(1) / x; }
+};
+template <typename T>
+struct SqrtRule {
+  static constexpr std::string_view name = "sqrt";
+  static T value(T x, T) { return std::sqrt(x); }
+  static T deriv(T, T y, T) { return T(0.5) / y; }
+};
+template <typename T>
+struct TanhRule {
+  static constexpr std::string_view name = "tanh";
+  static T value(T x, T) { return std::tanh(x); }
+  static T deriv(T, T y, T) { return T(1) - y * y; }
+};
+template <typename T>
+struct SigmoidRule {
+  static constexpr std::string_view name = "sigmoid";
+  // Neither branch overflows for large |x|.
+  static T value(T x, T) { return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x)); }
+  static T deriv(T, T y, T) { return y * (T(1) - y); }
+};
+template <typename T>
+struct ReluRule {
+  static constexpr std::string_view name = "relu";
+  static T value(T x, T) { return x > 0 ? x : T(0); }
+  static T deriv(T x, T, T) { return x > 0 ? T(1) : T(0); }
+};
+template <typename T>
+struct AbsRule {
+  static constexpr std::string_view name = "abs";
+  static T value(T x, T) { return std::abs(x); }
+  static T deriv(T x, T, T) { return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0)); }
+};
+template <typename T>
+struct NegRule {
+  static constexpr std::string_view name = "neg";
+  static T value(T x, T) { return -x; }
+  static T deriv(T, T, T) { return T(-1); }
+};
+template <typename T>
+struct PowRule {
+  static constexpr std::string_view name = "pow";
+  static T value(T x, T p) { return std::pow(x, p); }
+  static T deriv(T x, T, T p) { return p == 0 ? T(0) : p * std::pow(x, p - T(1)); }
+};
+
+template <typename Rule, typename T>
+void unary_kernel(std::size_t n, const T* x, T* y, T p) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = Rule::value(x[i], p);
+}
+template <typename Rule, typename T>
+void unary_vjp_kernel(std::size_t n, const T* x, const T* y, const T* gy, T* gx, T p) {
+  for (std::size_t i = 0; i < n; ++i) gx[i] += gy[i] * Rule::deriv(x[i], y[i], p);
+}
+
+// attrs[0]: the bits of p.
+template <typename Rule>
+void unary_backward(Tape& tape, const TensorRecord& r) {
+  const TensorArg& x = tape.tensor_args(r)[0];
+  const Slot out = tape.offset(r.node);
+  unary_vjp_kernel<Rule>(r.shape.size(), tape.values().data() + x.offset, tape.values().data() + out,
+                         tape.grads().data() + out, tape.grads().data() + x.offset, std::bit_cast<double>(r.attrs[0]));
+}
+template <typename Rule>
+constexpr TensorOpInfo unary_info{Rule::name, &unary_backward<Rule>};
+
+template <typename Rule>
+TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
+  Tape& tape = Tape::of(x.first(), Rule::name);
+  const TensorArg arg = x.arg();
+  TensorVar out = detail::record(tape, unary_info<Rule>, x.shape(), std::span(&arg, 1), name,
+                                 std::array<std::int64_t, 8>{std::bit_cast<std::int64_t>(p)});
+  unary_kernel<Rule>(x.size(), tape.values().data() + arg.offset, tape.values().data() + out.offset(), p);
+  return out;
+}
+
+// ---- matmul ---------------------------------------------------------------------------------
+// attrs: batch, m, k, n, and the batch stride of the right operand (0 when it is shared).
+void matmul_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  const auto batch = static_cast<std::size_t>(r.attrs[0]), m = static_cast<std::size_t>(r.attrs[1]),
+             k = static_cast<std::size_t>(r.attrs[2]), n = static_cast<std::size_t>(r.attrs[3]),
+             b_stride = static_cast<std::size_t>(r.attrs[4]);
+  const double* a = tape.values().data() + args[0].offset;
+  const double* b = tape.values().data() + args[1].offset;
+  double* ga = tape.grads().data() + args[0].offset;
+  double* gb = tape.grads().data() + args[1].offset;
+  const double* gc = tape.grads().data() + tape.offset(r.node);
+  for (std::size_t i = 0; i < batch; ++i) {
+    // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
+    detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * m * k, 1.0, "matmul");
+    detail::gemm(true, false, k, n, m, a + i * m * k, gc + i * m * n, gb + i * b_stride, 1.0, "matmul");
+  }
+}
+constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward};
+
+// ---- reductions -----------------------------------------------------------------------------
+// The input is viewed as (outer, n, inner) and reduced over n. attrs: outer, n, inner,
+// and 1 for mean (scale 1/n).
+template <typename T>
+void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* x, T* y) {
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t i = 0; i < inner; ++i) {
+      T total = 0;
+      for (std::size_t j = 0; j < n; ++j) total += x[(o * n + j) * inner + i];
+      y[o * inner + i] = total * scale;
+    }
+  }
+}
+template <typename T>
+void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* gy, T* gx) {
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t j = 0; j < n; ++j) {
+      for (std::size_t i = 0; i < inner; ++i) gx[(o * n + j) * inner + i] += gy[o * inner + i] * scale;
+    }
+  }
+}
+
+void reduce_backward(Tape& tape, const TensorRecord& r) {
+  const auto outer = static_cast<std::size_t>(r.attrs[0]), n = static_cast<std::size_t>(r.attrs[1]),
+             inner = static_cast<std::size_t>(r.attrs[2]);
+  const double scale = r.attrs[3] ? 1.0 / static_cast<double>(n) : 1.0;
+  reduce_vjp_kernel(outer, n, inner, scale, tape.grads().data() + tape.offset(r.node),
+                    tape.grads().data() + tape.tensor_args(r)[0].offset);
+}
+constexpr TensorOpInfo sum_info{"sum", &reduce_backward};
+constexpr TensorOpInfo mean_info{"mean", &reduce_backward};
+
+TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
+  const TensorOpInfo& info = is_mean ? mean_info : sum_info;
+  Tape& tape = Tape::of(x.first(), info.name);
+  const Shape& in = x.shape();
+  std::size_t outer = 1, n = x.size(), inner = 1;
+  Shape shape;
+  if (axis) {
+    const std::size_t ax = detail::normalize_axis(*axis, in, info.name);
+    n = in[ax];
+    for (std::size_t i = 0; i < in.rank(); ++i) {
+      if (i < ax) outer *= in[i];
+      if (i > ax) inner *= in[i];
+      if (i != ax) shape.push_back(in[i]);
+      if (i == ax && keep == KeepDim::yes) shape.push_back(1);
+    }
+  }
+  const TensorArg arg = x.arg();
+  TensorVar out =
+      detail::record(tape, info, shape, std::span(&arg, 1), name,
+                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(outer), static_cast<std::int64_t>(n),
+                                                 static_cast<std::int64_t>(inner), is_mean});
+  reduce_kernel(outer, n, inner, is_mean ? 1.0 / static_cast<double>(n) : 1.0, tape.values().data() + arg.offset,
+                tape.values().data() + out.offset());
+  return out;
+}
+
+// ---- transpose --------------------------------------------------------------------------------
+// Output index i reads input offset ix: the input's strides with the two axes swapped.
+// attrs: the two axes.
+Strides swapped_strides(const Shape& in, std::size_t axis0, std::size_t axis1) {
+  Strides s = contiguous_strides(in);
+  std::swap(s[axis0], s[axis1]);
+  return s;
+}
+
+template <typename T>
+void transpose_kernel(const Shape& out_shape, const Strides& in_strides, const T* x, T* y) {
+  detail::for_each_index(out_shape, in_strides, in_strides,
+                         [&](std::size_t i, std::size_t ix, std::size_t) { y[i] = x[ix]; });
+}
+template <typename T>
+void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, const T* gy, T* gx) {
+  detail::for_each_index(out_shape, in_strides, in_strides,
+                         [&](std::size_t i, std::size_t ix, std::size_t) { gx[ix] += gy[i]; });
+}
+
+void transpose_backward(Tape& tape, const TensorRecord& r) {
+  const TensorArg& x = tape.tensor_args(r)[0];
+  transpose_vjp_kernel(r.shape, swapped_strides(x.shape, r.attrs[0], r.attrs[1]),
+                       tape.grads().data() + tape.offset(r.node), tape.grads().data() + x.offset);
+}
+constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
+
+}  // namespace
+
+TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule<double>>(a, b, name); }
+TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule<double>>(a, b, name); }
+TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule<double>>(a, b, name); }
+TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule<double>>(a, b, name); }
+
+TensorVar exp(const TensorVar& x, std::string_view name) { return unary<ExpRule<double>>(x, name); }
+TensorVar log(const TensorVar& x, std::string_view name) { return unary<LogRule<double>>(x, name); }
+TensorVar sqrt(const TensorVar& x, std::string_view name) { return unary<SqrtRule<double>>(x, name); }
+TensorVar tanh(const TensorVar& x, std::string_view name) { return unary<TanhRule<double>>(x, name); }
+TensorVar sigmoid(const TensorVar& x, std::string_view name) { return unary<SigmoidRule<double>>(x, name); }
+TensorVar relu(const TensorVar& x, std::string_view name) { return unary<ReluRule<double>>(x, name); }
+TensorVar abs(const TensorVar& x, std::string_view name) { return unary<AbsRule<double>>(x, name); }
+TensorVar neg(const TensorVar& x, std::string_view name) { return unary<NegRule<double>>(x, name); }
+TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<PowRule<double>>(x, name, p); }
+
+TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) {
+  Tape& tape = Tape::of(a.first(), b.first(), "matmul");
+  const Shape &sa = a.shape(), &sb = b.shape();
+  const std::string shapes = sa.str() + " x " + sb.str();
+  const bool batched = sa.rank() == 3 && sb.rank() == 3;
+  if (!((sa.rank() == 2 || sa.rank() == 3) && sb.rank() == 2) && !batched) {
+    throw Error("matmul: expects (m, k) x (k, n), (b, m, k) x (b, k, n) or (b, m, k) x (k, n), got " + shapes);
+  }
+  if (batched && sa[0] != sb[0]) throw Error("matmul: batch sizes differ: " + shapes);
+  const std::size_t k = sa[sa.rank() - 1], n = sb[sb.rank() - 1];
+  if (k != sb[sb.rank() - 2]) throw Error("matmul: inner dimensions differ: " + shapes);
+  // A shared right operand makes the batch one tall GEMM: (b*m, k) x (k, n).
+  const std::size_t batch = batched ? sa[0] : 1, m = a.size() / (batch * k);
+  Shape shape;
+  for (std::size_t i = 0; i + 1 < sa.rank(); ++i) shape.push_back(sa[i]);
+  shape.push_back(n);
+  const std::array args{a.arg(), b.arg()};
+  const std::size_t b_stride = batched ? k * n : 0;
+  TensorVar out =
+      detail::record(tape, matmul_info, shape, args, name,
+                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
+                                                 static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
+                                                 static_cast<std::int64_t>(b_stride)});
+  const double* va = tape.values().data() + a.offset();
+  const double* vb = tape.values().data() + b.offset();
+  double* vc = tape.values().data() + out.offset();
+  for (std::size_t i = 0; i < batch; ++i) {
+    detail::gemm(false, false, m, n, k, va + i * m * k, vb + i * b_stride, vc + i * m * n, 0.0, "matmul");
+  }
+  return out;
+}
+
+TensorVar sum(const TensorVar& x, std::string_view name) { return reduce(x, std::nullopt, KeepDim::no, false, name); }
+TensorVar mean(const TensorVar& x, std::string_view name) { return reduce(x, std::nullopt, KeepDim::no, true, name); }
+TensorVar sum(const TensorVar& x, int axis, KeepDim keep, std::string_view name) {
+  return reduce(x, axis, keep, false, name);
+}
+TensorVar mean(const TensorVar& x, int axis, KeepDim keep, std::string_view name) {
+  return reduce(x, axis, keep, true, name);
+}
+
+TensorVar reshape(const TensorVar& x, const Shape& shape) { return x.reshape(shape); }
+
+TensorVar flatten(const TensorVar& x, std::size_t start_axis) {
+  const Shape& in = x.shape();
+  if (start_axis > in.rank() || (start_axis == in.rank() && in.rank() > 0)) {
+    throw Error("flatten: start axis " + std::to_string(start_axis) + " is out of range for shape " + in.str());
+  }
+  Shape shape;
+  std::size_t rest = 1;
+  for (std::size_t i = 0; i < in.rank(); ++i) {
+    if (i < start_axis)
+      shape.push_back(in[i]);
+    else
+      rest *= in[i];
+  }
+  shape.push_back(rest);
+  return x.reshape(shape);
+}
+
+TensorVar transpose(const TensorVar& x, std::string_view name) {
+  if (x.rank() != 2) throw Error("transpose: expects a 2-D tensor, got shape " + x.shape().str() + "; name two axes");
+  return transpose(x, 0, 1, name);
+}
+
+TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), "transpose");
+  const std::size_t a0 = detail::normalize_axis(axis0, x.shape(), "transpose");
+  const std::size_t a1 = detail::normalize_axis(axis1, x.shape(), "transpose");
+  Shape shape;
+  for (std::size_t i = 0; i < x.rank(); ++i) shape.push_back(x.shape()[i == a0 ? a1 : i == a1 ? a0 : i]);
+  const TensorArg arg = x.arg();
+  TensorVar out =
+      detail::record(tape, transpose_info, shape, std::span(&arg, 1), name,
+                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(a0), static_cast<std::int64_t>(a1)});
+  transpose_kernel(shape, swapped_strides(x.shape(), a0, a1), tape.values().data() + arg.offset,
+                   tape.values().data() + out.offset());
+  return out;
+}
+
+}  // namespace gradpath::ops
+
+namespace gradpath {
+
+void backward(const TensorVar& root) {
+  Tape& tape = Tape::of(root.first(), "backward");
+  if (root.size() != 1) {
+    throw Error("backward: the root must hold one value, got a tensor of shape " + root.shape().str());
+  }
+  tape.backward(root.first());
+}
+
+}  // namespace gradpath

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+// Tensor ops: broadcasting arithmetic, elementwise functions, matmul, reductions, views.
+// Each op records one tensor node (views record none) and takes an optional trailing
+// name for it. Backward rules read operand values from the tape when the sweep runs: as
+// for scalars, change leaves with set_value only before recording or after backward.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "autodiff/tensor.hpp"
+
+namespace gradpath::ops {
+
+// One side of an elementwise op: a tensor, a scalar Var (taken as a rank-0 tensor, so it
+// broadcasts against anything) or a plain constant (not on the tape, gets no grad).
+class Operand {
+ public:
+  Operand(const TensorVar& t) : var_(t.first()), shape_(t.shape()) {}
+  Operand(const Var& v) : var_(v) {}
+  Operand(double c) : constant_(c), is_constant_(true) {}
+
+  bool is_constant() const { return is_constant_; }
+  double constant() const { return constant_; }
+  const Var& var() const { return var_; }
+  const Shape& shape() const { return shape_; }
+
+ private:
+  Var var_;
+  Shape shape_;
+  double constant_ = 0.0;
+  bool is_constant_ = false;
+};
+
+// ---- elementwise arithmetic with NumPy broadcasting ------------------------------------
+// Shapes are aligned from the last axis; an axis broadcasts when it is 1 or missing.
+// The backward rule sums the grad over every broadcast axis. Division by zero follows
+// IEEE (inf or NaN), as for scalars. At least one operand must be on a tape.
+TensorVar add(const Operand& a, const Operand& b, std::string_view name = {});
+TensorVar sub(const Operand& a, const Operand& b, std::string_view name = {});
+TensorVar mul(const Operand& a, const Operand& b, std::string_view name = {});
+TensorVar div(const Operand& a, const Operand& b, std::string_view name = {});
+
+// ---- elementwise functions (derivative choices as in ops/scalar.hpp) -------------------
+TensorVar exp(const TensorVar& x, std::string_view name = {});
+TensorVar log(const TensorVar& x, std::string_view name = {});   // log(<0) NaN, log(0) -inf
+TensorVar sqrt(const TensorVar& x, std::string_view name = {});  // sqrt'(0) = +inf
+TensorVar tanh(const TensorVar& x, std::string_view name = {});
+TensorVar sigmoid(const TensorVar& x, std::string_view name = {});
+TensorVar relu(const TensorVar& x, std::string_view name = {});  // relu'(0) = 0
+TensorVar abs(const TensorVar& x, std::string_view name = {});   // abs'(0) = 0
+TensorVar neg(const TensorVar& x, std::string_view name = {});
+TensorVar pow(const TensorVar& x, double p, std::string_view name = {});
+
+// ---- matmul: one GEMM forward, two in backward ----------------------------------------
+// (m, k) x (k, n) -> (m, n); (b, m, k) x (b, k, n) -> (b, m, n);
+// (b, m, k) x (k, n) -> (b, m, n), the right operand shared by every batch entry.
+TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name = {});
+
+// ---- reductions -------------------------------------------------------------------------
+enum class KeepDim : bool { no, yes };
+// Over all elements: a rank-0 result.
+TensorVar sum(const TensorVar& x, std::string_view name = {});
+TensorVar mean(const TensorVar& x, std::string_view name = {});
+// Along one axis (negative counts from the end); KeepDim::yes leaves that axis as 1.
+TensorVar sum(const TensorVar& x, int axis, KeepDim keep = KeepDim::no, std::string_view name = {});
+TensorVar mean(const TensorVar& x, int axis, KeepDim keep = KeepDim::no, std::string_view name = {});
+
+// ---- shape ------------------------------------------------------------------------------
+// Views: the same slots under another shape, no node recorded.
+TensorVar reshape(const TensorVar& x, const Shape& shape);
+// flatten(x) -> (size); flatten(x, start) keeps the axes before `start` and merges the
+// rest, so an NCHW batch with start 1 becomes (N, C*H*W).
+TensorVar flatten(const TensorVar& x, std::size_t start_axis = 0);
+// A copy node: the 2-D transpose, or any tensor with two axes swapped.
+TensorVar transpose(const TensorVar& x, std::string_view name = {});
+TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view name = {});
+
+namespace detail {
+using Strides = std::array<std::size_t, Shape::max_rank>;
+
+// Records a tensor node for `info` and returns its output (values still to be filled);
+// names the node when `name` is non-empty.
+TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
+                 std::string_view name, const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0);
+// Records a node reading two elementwise operands; a constant operand is not an arg but
+// lives in attrs[0] (0 none, 1 a, 2 b) and attrs[1] (its bits). Read back with with_operands.
+TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
+                             std::string_view name);
+// The NumPy broadcast of two shapes; an Error naming `op` and both shapes if none exists.
+Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
+// Strides that read a tensor of shape `from` at every index of the shape `to` it
+// broadcasts to: 0 on broadcast axes, aligned to the last axis of `to`.
+Strides broadcast_strides(const Shape& from, const Shape& to);
+// An axis in [-rank, rank) as an index, or an Error naming `op`, the axis and the shape.
+std::size_t normalize_axis(int axis, const Shape& shape, std::string_view op);
+
+// Calls f(i, ia, ib) for every row-major index i of `shape`, where ia and ib are offsets
+// stepping by `sa` and `sb` per axis (broadcast or permuted reads).
+template <typename F>
+void for_each_index(const Shape& shape, const Strides& sa, const Strides& sb, F f) {
+  const std::size_t rank = shape.rank(), n = shape.size();
+  if (rank == 0) {
+    f(std::size_t{0}, std::size_t{0}, std::size_t{0});
+    return;
+  }
+  const std::size_t inner = shape[rank - 1], step_a = sa[rank - 1], step_b = sb[rank - 1];
+  Strides index{};
+  std::size_t ia = 0, ib = 0;
+  for (std::size_t i = 0; i < n;) {
+    for (std::size_t j = 0; j < inner; ++j, ++i) f(i, ia + j * step_a, ib + j * step_b);
+    for (std::size_t axis = rank - 1; axis-- > 0;) {  // odometer over the outer axes
+      ia += sa[axis];
+      ib += sb[axis];
+      if (++index[axis] < shape[axis]) break;
+      ia -= sa[axis] * shape[axis];
+      ib -= sb[axis] * shape[axis];
+      index[axis] = 0;
+    }
+  }
+}
+
+// Calls f(values, grads, strides) with both operands of a record_elementwise node as
+// arrays of two: strides read each at every index of `shape` (which they broadcast to);
+// a constant has stride 0 and a null grad. Grads are looked up only when want_grads.
+template <typename F>
+void with_operands(Tape& tape, const TensorRecord& r, const Shape& shape, bool want_grads, F f) {
+  const auto args = tape.tensor_args(r);
+  const double constant = std::bit_cast<double>(r.attrs[1]);
+  std::array<const double*, 2> values{};
+  std::array<double*, 2> grads{};
+  std::array<Strides, 2> strides{};
+  std::size_t next = 0;
+  for (std::size_t side = 0; side < 2; ++side) {
+    if (r.attrs[0] == static_cast<std::int64_t>(side + 1)) {
+      values[side] = &constant;
+      continue;
+    }
+    const TensorArg& arg = args[next++];
+    values[side] = tape.values().data() + arg.offset;
+    if (want_grads) grads[side] = tape.grads().data() + arg.offset;
+    strides[side] = broadcast_strides(arg.shape, shape);
+  }
+  f(values, grads, strides);
+}
+
+// Row-major C = op(A) op(B) + beta C through cblas_?gemm; op(A) is m x k, op(B) k x n.
+// An Error naming `op` when a dimension exceeds what BLAS indexes (int).
+template <typename T>
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b, T* c, T beta,
+          std::string_view op);
+}  // namespace detail
+
+}  // namespace gradpath::ops
+
+namespace gradpath {
+
+// Arithmetic on tensors, found by argument-dependent lookup: x * w + b, 1.0 - x, x / s.
+inline TensorVar operator+(const TensorVar& a, const TensorVar& b) { return ops::add(a, b); }
+inline TensorVar operator+(const TensorVar& a, const ops::Operand& b) { return ops::add(a, b); }
+inline TensorVar operator+(const ops::Operand& a, const TensorVar& b) { return ops::add(a, b); }
+inline TensorVar operator-(const TensorVar& a, const TensorVar& b) { return ops::sub(a, b); }
+inline TensorVar operator-(const TensorVar& a, const ops::Operand& b) { return ops::sub(a, b); }
+inline TensorVar operator-(const ops::Operand& a, const TensorVar& b) { return ops::sub(a, b); }
+inline TensorVar operator*(const TensorVar& a, const TensorVar& b) { return ops::mul(a, b); }
+inline TensorVar operator*(const TensorVar& a, const ops::Operand& b) { return ops::mul(a, b); }
+inline TensorVar operator*(const ops::Operand& a, const TensorVar& b) { return ops::mul(a, b); }
+inline TensorVar operator/(const TensorVar& a, const TensorVar& b) { return ops::div(a, b); }
+inline TensorVar operator/(const TensorVar& a, const ops::Operand& b) { return ops::div(a, b); }
+inline TensorVar operator/(const ops::Operand& a, const TensorVar& b) { return ops::div(a, b); }
+inline TensorVar operator-(const TensorVar& x) { return ops::neg(x); }
+
+// The reverse sweep from a one-element tensor (a loss): tape.backward of its element.
+void backward(const TensorVar& root);
+
+}  // namespace gradpath
