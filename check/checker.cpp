@@ -1,0 +1,923 @@
+// SPDX-License-Identifier: MIT
+// The checker: draws, name resolution, the four forms and their term-by-term diagnosis.
+#include "check/checker.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace gradpath::check {
+
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string describe_draw(std::size_t d) {
+  return d == 0 ? "at the current point" : "at redraw " + std::to_string(d);
+}
+
+// ---- polynomials in node names: the symbolic form of a derivative along paths --------
+
+struct Monomial {
+  double coeff = 1.0;
+  std::vector<std::string> names;  // sorted
+};
+using Poly = std::vector<Monomial>;
+
+void add_to(Poly& p, const Monomial& m) {
+  for (Monomial& q : p) {
+    if (q.names == m.names) {
+      q.coeff += m.coeff;
+      return;
+    }
+  }
+  p.push_back(m);
+}
+
+std::string poly_text(const Poly& p) {
+  std::string s;
+  for (const Monomial& m : p) {
+    if (m.coeff == 0.0) continue;
+    const double mag = std::abs(m.coeff);
+    std::string body;
+    if (mag != 1.0 || m.names.empty()) body = number_text(mag);
+    for (const std::string& n : m.names) body += (body.empty() ? "" : "·") + n;
+    if (s.empty()) {
+      s = (m.coeff < 0 ? "-" : "") + body;
+    } else {
+      s += (m.coeff < 0 ? " - " : " + ") + body;
+    }
+  }
+  return s.empty() ? "0" : s;
+}
+
+constexpr std::size_t max_monomials = 8;
+
+// ---- the draws: one fresh tape per point ---------------------------------------------
+
+struct Draw {
+  std::unique_ptr<Tape> tape;
+  std::map<Slot, std::vector<double>> grads;  // by the slot differentiated
+
+  double derivative(Slot of, Slot wrt) {
+    auto it = grads.find(of);
+    if (it == grads.end()) {
+      tape->backward(tape->var_at(of));
+      it = grads.emplace(of, std::vector<double>(tape->grads().begin(), tape->grads().end())).first;
+    }
+    return it->second[wrt];
+  }
+};
+
+class Session {
+ public:
+  Session(const BuildFn& build, const CheckOptions& options) : options_(options) {
+    if (options.redraws < 0) throw Error("check: redraws must be >= 0, got " + std::to_string(options.redraws));
+    for (int r = 0; r <= options.redraws; ++r) {
+      Draw d{std::make_unique<Tape>(), {}};
+      if (r > 0) d.tape->redraw_leaves(options.seed + static_cast<std::uint64_t>(r));
+      build(*d.tape);
+      if (r > 0 && d.tape->node_count() != draws_[0].tape->node_count()) {
+        throw Error("check: the build recorded " + std::to_string(draws_[0].tape->node_count()) +
+                    " nodes at the current point but " + std::to_string(d.tape->node_count()) +
+                    " at redraw " + std::to_string(r) + ": it must record the same graph every time");
+      }
+      draws_.push_back(std::move(d));
+    }
+    const Tape& t = tape();
+    for (NodeId n = 0; n < t.node_count(); ++n) {
+      for (Slot s = t.offset(n); s < t.offset(n) + t.size(n); ++s) {
+        std::string name = t.slot_name(s);
+        if (!name.empty()) names_.emplace_back(std::move(name), s);
+      }
+    }
+    build_graph();
+  }
+
+  const Tape& tape() const { return *draws_[0].tape; }
+  std::size_t draw_count() const { return draws_.size(); }
+  Draw& draw(std::size_t d) { return draws_[d]; }
+  const CheckOptions& options() const { return options_; }
+
+  bool agree(double a, double b) const {
+    if (a == b) return true;
+    if (!std::isfinite(a) || !std::isfinite(b)) return false;
+    return std::abs(a - b) <= options_.atol + options_.rtol * std::max(std::abs(a), std::abs(b));
+  }
+
+  // The slot a name means: exact match first, then a case-insensitive one when unique.
+  Slot resolve(const NameUse& use, const FormulaSource& src) const {
+    std::vector<Slot> exact, folded;
+    const std::string wanted = lower(use.name);
+    for (const auto& [name, slot] : names_) {
+      if (name == use.name) exact.push_back(slot);
+      if (lower(name) == wanted) folded.push_back(slot);
+    }
+    const std::vector<Slot>& hits = exact.empty() ? folded : exact;
+    if (hits.size() == 1) return hits[0];
+    auto fail = [&](const std::string& what) -> Slot {
+      throw ParseError(located_message(src.text, src.line, use.pos, what), use.pos);
+    };
+    if (hits.size() > 1) {
+      std::string which;
+      for (Slot s : hits) which += (which.empty() ? "" : ", ") + tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
+      return fail("the name '" + use.name + "' is ambiguous: it could be " + which);
+    }
+    if (names_.empty()) return fail("unknown name '" + use.name + "': the tape has no named nodes");
+    std::vector<std::pair<std::size_t, std::size_t>> ranked;  // (distance, index)
+    for (std::size_t i = 0; i < names_.size(); ++i) ranked.emplace_back(edit_distance(wanted, lower(names_[i].first)), i);
+    std::stable_sort(ranked.begin(), ranked.end(), [](auto a, auto b) { return a.first < b.first; });
+    std::string nearest;
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, ranked.size()); ++i) {
+      nearest += (i ? ", " : "") + names_[ranked[i].second].first;
+    }
+    return fail("unknown name '" + use.name + "'; the nearest node names are " + nearest);
+  }
+
+  // Node-level graph of the current point's tape.
+  const std::vector<NodeId>& operands(NodeId n) const { return operands_[n]; }
+  // Nodes reachable from `from` going forward (consumers), not passing through `blocked`.
+  std::vector<char> reach_forward(NodeId from, const std::set<NodeId>& blocked = {}) const {
+    std::vector<char> seen(tape().node_count(), 0);
+    seen[from] = 1;
+    for (NodeId n = from + 1; n < tape().node_count(); ++n) {
+      for (NodeId a : operands_[n]) {
+        if (seen[a] && (a == from || !blocked.contains(a))) {
+          seen[n] = 1;
+          break;
+        }
+      }
+    }
+    return seen;
+  }
+  // Nodes from which `to` is reachable, not passing through `blocked`.
+  std::vector<char> reach_backward(NodeId to, const std::set<NodeId>& blocked = {}) const {
+    std::vector<char> seen(tape().node_count(), 0);
+    seen[to] = 1;
+    for (NodeId n = to + 1; n-- > 0;) {
+      if (!seen[n] || (n != to && blocked.contains(n))) continue;
+      for (NodeId a : operands_[n]) seen[a] = 1;
+    }
+    return seen;
+  }
+
+  // How a node is shown in a path: its name, else its op.
+  std::string label(NodeId n) const {
+    const std::string name = tape().name(n);
+    if (!name.empty()) return name;
+    if (tape().op(n) == Op::Tensor) return std::string(tape().tensor_record(n).info->name);
+    return std::string(op_name(tape().op(n)));
+  }
+
+  // d of / d wrt as a sum over paths of products of edge factors: through a product
+  // node the factor is the other operand's name, elsewhere the edge partial's value.
+  std::optional<Poly> symbolic(Slot of, Slot wrt) const {
+    const Tape& t = tape();
+    const NodeId from = t.node_of(wrt), to = t.node_of(of);
+    if (t.size(from) != 1 || t.size(to) != 1) return std::nullopt;
+    if (from == to) return Poly{Monomial{}};
+    const std::vector<char> forward = reach_forward(from);
+    std::map<NodeId, std::optional<Poly>> poly;
+    poly[from] = Poly{Monomial{}};
+    for (NodeId n = from + 1; n <= to; ++n) {
+      if (!forward[n]) continue;
+      if (t.size(n) != 1 || t.op(n) == Op::Tensor) {
+        poly[n] = std::nullopt;
+        continue;
+      }
+      const auto args = t.arg_slots(n);
+      const auto partials = t.partials(n);
+      std::optional<Poly> sum = Poly{};
+      for (std::size_t j = 0; j < args.size() && sum; ++j) {
+        const NodeId a = t.node_of(args[j]);
+        auto it = poly.find(a);
+        if (it == poly.end()) continue;
+        if (!it->second) {
+          sum = std::nullopt;
+          break;
+        }
+        Monomial factor{partials[j], {}};
+        if (t.op(n) == Op::Mul && args.size() == 2) {
+          const std::string other = t.slot_name(args[1 - j]);
+          if (!other.empty()) factor = Monomial{1.0, {other}};
+        }
+        for (const Monomial& m : *it->second) {
+          Monomial product{m.coeff * factor.coeff, m.names};
+          product.names.insert(product.names.end(), factor.names.begin(), factor.names.end());
+          std::sort(product.names.begin(), product.names.end());
+          add_to(*sum, product);
+        }
+        if (sum->size() > max_monomials) sum = std::nullopt;
+      }
+      poly[n] = sum;
+    }
+    auto it = poly.find(to);
+    if (it == poly.end()) return Poly{};
+    return it->second;
+  }
+
+  // A scalar as written from the graph: its name, or a product of its operands' names.
+  struct Rendered {
+    std::string text;
+    std::vector<std::string> names;
+  };
+  Rendered render(Slot s, int depth = 2) const {
+    const Tape& t = tape();
+    const std::string name = t.slot_name(s);
+    if (!name.empty()) return {name, {name}};
+    const NodeId n = t.node_of(s);
+    if (depth > 0 && t.size(n) == 1 && t.op(n) == Op::Mul) {
+      const auto args = t.arg_slots(n);
+      Rendered a = render(args[0], depth - 1);
+      if (args.size() == 1) {
+        a.text = number_text(t.partials(n)[0]) + "·" + a.text;
+        return a;
+      }
+      Rendered b = render(args[1], depth - 1);
+      a.text += "·" + b.text;
+      a.names.insert(a.names.end(), b.names.begin(), b.names.end());
+      return a;
+    }
+    return {number_text(t.value(s)), {}};
+  }
+
+  // "z2 = w1·a3 + w2·a4 + …" for a sum node, showing the operands on a path from `wrt`.
+  std::string expansion(Slot of, Slot wrt) const {
+    const Tape& t = tape();
+    const NodeId n = t.node_of(of);
+    const Op op = t.op(n);
+    if (t.size(n) != 1 || (op != Op::Sum && op != Op::Add && op != Op::Sub)) return {};
+    const std::vector<char> forward = reach_forward(t.node_of(wrt));
+    const auto args = t.arg_slots(n);
+    const auto partials = t.partials(n);
+    std::string s = t.slot_name(of) + " =";
+    bool gap = false;
+    for (std::size_t j = 0; j < args.size(); ++j) {
+      if (j >= 2 && !forward[t.node_of(args[j])]) {
+        gap = true;
+        continue;
+      }
+      if (gap) s += " + …";
+      gap = false;
+      s += (j == 0 ? (partials[j] < 0 ? " -" : "") : (partials[j] < 0 ? " - " : " + "));
+      if (j == 0 && partials[j] >= 0) s += " ";
+      s += render(args[j]).text;
+    }
+    if (gap) s += " + …";
+    return s;
+  }
+
+ private:
+  void build_graph() {
+    const Tape& t = tape();
+    operands_.resize(t.node_count());
+    for (NodeId n = 0; n < t.node_count(); ++n) {
+      std::vector<NodeId>& ops = operands_[n];
+      if (t.op(n) == Op::Tensor) {
+        for (const TensorArg& a : t.tensor_args(t.tensor_record(n))) {
+          for (Slot s = a.offset; s < a.offset + a.shape.size(); ++s) ops.push_back(t.node_of(s));
+        }
+      } else {
+        for (Slot s : t.arg_slots(n)) ops.push_back(t.node_of(s));
+      }
+      std::sort(ops.begin(), ops.end());
+      ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+    }
+  }
+
+  CheckOptions options_;
+  std::vector<Draw> draws_;
+  std::vector<std::pair<std::string, Slot>> names_;
+  std::vector<std::vector<NodeId>> operands_;
+};
+
+// ---- one formula against a session ----------------------------------------------------
+
+double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
+
+class FormulaCheck {
+ public:
+  FormulaCheck(Session& session, const Formula& formula, const FormulaSource& src, Report& report)
+      : s_(session), f_(formula), report_(report) {
+    auto resolve_all = [&](const Expr& e) {
+      for (const NameUse& use : names_in(e)) slots_.emplace(use.name, s_.resolve(use, src));
+    };
+    resolve_all(f_.lhs);
+    resolve_all(f_.rhs);
+    for (const Annotation& a : f_.annotations) {
+      resolve_all(a.value);
+      resolve_all(a.claim);
+    }
+  }
+
+  void run() {
+    const std::vector<const Expr*> terms = rhs_terms();
+    if (f_.lhs.kind == ExprKind::Derivative && !terms.empty() && all_cut_terms(terms)) {
+      report_.form = Form::Cut;
+      check_cut(terms);
+    } else if (f_.lhs.kind == ExprKind::Derivative && !contains_derivative(f_.rhs) && !f_.has_ellipsis) {
+      report_.form = Form::Derivative;
+      check_derivative();
+    } else if (f_.lhs.kind == ExprKind::Name && f_.rhs.kind == ExprKind::Sum && is_sum_node(slot(f_.lhs.name)) &&
+               !contains_derivative(f_.rhs)) {
+      report_.form = Form::Expansion;
+      check_expansion(terms);
+    } else if (f_.has_ellipsis) {
+      throw Error("an ellipsis stands for terms of a sum over a cut (∂L/∂w = c1·∂L/∂z1 + …) or of a sum "
+                  "node's expansion (z = w1·a1 + …); this formula is neither, so it cannot be checked");
+    } else {
+      report_.form = Form::Equation;
+      check_equation();
+    }
+    check_annotations();
+    const bool failed = std::any_of(report_.findings.begin(), report_.findings.end(),
+                                    [](const Finding& x) { return x.kind != FindingKind::NotWritten; });
+    report_.verdict = failed ? Verdict::Fail : f_.has_ellipsis ? Verdict::Partial : Verdict::Pass;
+  }
+
+ private:
+  Slot slot(const std::string& name) const { return slots_.at(name); }
+  const Tape& tape() const { return s_.tape(); }
+  std::string name_of(Slot s) const { return tape().slot_name(s); }
+  std::string d(Slot of, Slot wrt) const { return "∂" + name_of(of) + "/∂" + name_of(wrt); }
+
+  void add(FindingKind kind, std::size_t term, std::string message) {
+    report_.findings.push_back({kind, term, std::move(message)});
+  }
+
+  double eval(const Expr& e, std::size_t draw) {
+    auto arg = [&](std::size_t i) { return eval(e.args[i], draw); };
+    switch (e.kind) {
+      case ExprKind::Number: return e.number;
+      case ExprKind::Name: return s_.draw(draw).tape->value(slot(e.name));
+      case ExprKind::Derivative: return s_.draw(draw).derivative(slot(e.name), slot(e.wrt));
+      case ExprKind::Negate: return -arg(0);
+      case ExprKind::Quotient: return arg(0) / arg(1);
+      case ExprKind::Power: return std::pow(arg(0), arg(1));
+      case ExprKind::Ellipsis: throw Error("check: an ellipsis has no value");
+      case ExprKind::Sum: {
+        double total = 0.0;
+        for (std::size_t i = 0; i < e.args.size(); ++i) total += arg(i);
+        return total;
+      }
+      case ExprKind::Product: {
+        double total = 1.0;
+        for (std::size_t i = 0; i < e.args.size(); ++i) total *= arg(i);
+        return total;
+      }
+      case ExprKind::Call: break;
+    }
+    const double x = arg(0);
+    if (e.name == "exp") return std::exp(x);
+    if (e.name == "log") return std::log(x);
+    if (e.name == "sqrt") return std::sqrt(x);
+    if (e.name == "tanh") return std::tanh(x);
+    if (e.name == "sigmoid") return sigmoid(x);
+    if (e.name == "relu") return x > 0 ? x : 0.0;
+    if (e.name == "abs") return std::abs(x);
+    if (e.name == "sin") return std::sin(x);
+    return std::cos(x);
+  }
+
+  // The first draw at which two quantities differ, if any.
+  template <typename F, typename G>
+  std::optional<std::size_t> first_difference(F left, G right) {
+    for (std::size_t k = 0; k < s_.draw_count(); ++k) {
+      if (!s_.agree(left(k), right(k))) return k;
+    }
+    return std::nullopt;
+  }
+
+  std::vector<const Expr*> rhs_terms() const {
+    std::vector<const Expr*> out;
+    if (f_.rhs.kind != ExprKind::Sum) return {&f_.rhs};
+    for (const Expr& t : f_.rhs.args) {
+      if (t.kind != ExprKind::Ellipsis) out.push_back(&t);
+    }
+    return out;
+  }
+
+  static bool contains_derivative(const Expr& e) {
+    if (e.kind == ExprKind::Derivative) return true;
+    return std::any_of(e.args.begin(), e.args.end(), [](const Expr& a) { return contains_derivative(a); });
+  }
+
+  bool is_sum_node(Slot s) const {
+    const NodeId n = tape().node_of(s);
+    const Op op = tape().op(n);
+    return tape().size(n) == 1 && (op == Op::Sum || op == Op::Add || op == Op::Sub);
+  }
+
+  // ---- cut form ------------------------------------------------------------------
+
+  // A term c · ∂L/∂z, possibly written as a chain c · ∂y/∂z · ∂L/∂y.
+  struct CutTerm {
+    Slot cut = 0;
+    bool negative = false;
+    std::vector<const Expr*> coefficient;  // the factors that are not the chain
+    std::vector<const Expr*> chain;        // ∂L/∂x, then ∂x/∂x', ... down to the cut node
+  };
+
+  static void flatten(const Expr& e, bool& negative, std::vector<const Expr*>& factors) {
+    if (e.kind == ExprKind::Negate) {
+      negative = !negative;
+      flatten(e.args[0], negative, factors);
+    } else if (e.kind == ExprKind::Product) {
+      for (const Expr& a : e.args) flatten(a, negative, factors);
+    } else {
+      factors.push_back(&e);
+    }
+  }
+
+  std::optional<CutTerm> cut_term(const Expr& term) const {
+    const Slot L = slot(f_.lhs.name), w = slot(f_.lhs.wrt);
+    CutTerm ct;
+    std::vector<const Expr*> factors;
+    flatten(term, ct.negative, factors);
+    auto take = [&](auto pred) -> const Expr* {
+      auto it = std::find_if(factors.begin(), factors.end(), [&](const Expr* x) {
+        return x->kind == ExprKind::Derivative && pred(*x);
+      });
+      if (it == factors.end()) return nullptr;
+      const Expr* found = *it;
+      factors.erase(it);
+      return found;
+    };
+    const Expr* link = take([&](const Expr& x) { return slot(x.name) == L && slot(x.wrt) != w; });
+    if (link == nullptr) return std::nullopt;
+    ct.chain.push_back(link);
+    ct.cut = slot(link->wrt);
+    while (const Expr* next = take([&](const Expr& x) { return slot(x.name) == ct.cut && slot(x.wrt) != w; })) {
+      ct.chain.push_back(next);
+      ct.cut = slot(next->wrt);
+    }
+    ct.coefficient = std::move(factors);
+    return ct;
+  }
+
+  bool all_cut_terms(const std::vector<const Expr*>& terms) const {
+    return std::all_of(terms.begin(), terms.end(), [&](const Expr* t) { return cut_term(*t).has_value(); });
+  }
+
+  double product(const std::vector<const Expr*>& factors, bool negative, std::size_t draw) {
+    double v = negative ? -1.0 : 1.0;
+    for (const Expr* x : factors) v *= eval(*x, draw);
+    return v;
+  }
+
+  static std::string factors_text(const std::vector<const Expr*>& factors, bool negative) {
+    std::string s;
+    for (const Expr* x : factors) {
+      const bool sum = x->kind == ExprKind::Sum;
+      s += (s.empty() ? "" : "·") + (sum ? "(" + to_string(*x) + ")" : to_string(*x));
+    }
+    if (s.empty()) s = "1";
+    return negative ? "-" + s : s;
+  }
+
+  // "∂z2/∂w1 is a3 (z2 = w1·a3 + …)", or the value when no symbolic form is known.
+  std::string truth_text(Slot of, Slot wrt, std::size_t draw) {
+    std::string s = d(of, wrt) + " is ";
+    if (const std::optional<Poly> p = s_.symbolic(of, wrt)) {
+      s += poly_text(*p);
+    } else {
+      s += number_text(s_.draw(draw).derivative(of, wrt)) + " " + describe_draw(draw);
+    }
+    const std::string e = s_.expansion(of, wrt);
+    return e.empty() ? s : s + " (" + e + ")";
+  }
+
+  std::string coefficient_symbol(Slot of, Slot wrt) {
+    const std::optional<Poly> p = s_.symbolic(of, wrt);
+    if (!p) return "(" + d(of, wrt) + ")";
+    const std::string text = poly_text(*p);
+    return p->size() > 1 ? "(" + text + ")" : text;
+  }
+
+  void check_cut(const std::vector<const Expr*>& terms) {
+    const Slot L = slot(f_.lhs.name), w = slot(f_.lhs.wrt);
+    const NodeId w_node = tape().node_of(w), L_node = tape().node_of(L);
+    const std::vector<char> from_w = s_.reach_forward(w_node);
+    const std::vector<char> to_L = s_.reach_backward(L_node);
+    std::map<Slot, std::size_t> seen;  // cut slot -> term
+    std::set<NodeId> cut_nodes;
+    bool problems = false;
+    for (std::size_t k = 0; k < terms.size(); ++k) {
+      const std::size_t term = k + 1;
+      const std::string prefix = "term " + std::to_string(term) + ": ";
+      const CutTerm ct = *cut_term(*terms[k]);
+      const NodeId c = tape().node_of(ct.cut);
+      if (auto it = seen.find(ct.cut); it != seen.end()) {
+        add(FindingKind::ExtraTerm, term, prefix + "extra term: ∂" + name_of(L) + "/∂" + name_of(ct.cut) +
+                                              " already appears in term " + std::to_string(it->second) +
+                                              " (a cut crosses each path once)");
+        problems = true;
+        continue;
+      }
+      seen.emplace(ct.cut, term);
+      if (!from_w[c] || !to_L[c]) {
+        add(FindingKind::ExtraTerm, term,
+            prefix + "extra term: " +
+                (!from_w[c] ? "no path leads from " + name_of(w) + " to " + name_of(ct.cut) + ", so " + d(ct.cut, w) + " = 0"
+                            : "no path leads from " + name_of(ct.cut) + " to " + name_of(L) + ", so " + d(L, ct.cut) + " = 0"));
+        problems = true;
+        continue;
+      }
+      cut_nodes.insert(c);
+      if (ct.chain.size() > 1) {
+        const auto draw = first_difference([&](std::size_t x) { return product(ct.chain, false, x); },
+                                           [&](std::size_t x) { return s_.draw(x).derivative(L, ct.cut); });
+        if (draw) {
+          add(FindingKind::WrongTerm, term,
+              prefix + factors_text(ct.chain, false) + " is not " + d(L, ct.cut) + ": it is " +
+                  number_text(product(ct.chain, false, *draw)) + " and " + d(L, ct.cut) + " is " +
+                  number_text(s_.draw(*draw).derivative(L, ct.cut)) + " " + describe_draw(*draw));
+          problems = true;
+        }
+      }
+      const auto draw = first_difference([&](std::size_t x) { return product(ct.coefficient, ct.negative, x); },
+                                         [&](std::size_t x) { return s_.draw(x).derivative(ct.cut, w); });
+      if (draw) {
+        std::string msg = prefix + truth_text(ct.cut, w, *draw) + ", the formula has " +
+                          factors_text(ct.coefficient, ct.negative);
+        if (!s_.symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
+        add(FindingKind::WrongTerm, term, msg);
+        problems = true;
+      }
+    }
+    problems |= check_cut_structure(w, L, cut_nodes);
+    if (!problems && !f_.has_ellipsis) check_equation();
+  }
+
+  // Every path from w to L must cross exactly one of the cut nodes. Paths that avoid them
+  // all are closed with the named nodes they pass through, each a missing term.
+  bool check_cut_structure(Slot w, Slot L, std::set<NodeId> cut) {
+    bool problems = false;
+    const NodeId w_node = tape().node_of(w), L_node = tape().node_of(L);
+    const std::vector<NodeId> written(cut.begin(), cut.end());
+    std::vector<std::vector<char>> downstream;
+    for (NodeId c : written) downstream.push_back(s_.reach_forward(c));
+    for (std::size_t i = 0; i < written.size(); ++i) {
+      for (std::size_t j = 0; j < written.size(); ++j) {
+        if (i == j || !downstream[i][written[j]]) continue;
+        add(FindingKind::NotACut, 0,
+            "not a cut: " + s_.label(written[i]) + " and " + s_.label(written[j]) + " lie on one path from " +
+                name_of(w) + " to " + name_of(L) + " (" + s_.label(written[i]) + " → … → " + s_.label(written[j]) +
+                "), so that path is counted twice");
+        problems = true;
+      }
+    }
+    std::vector<std::string> unwritten;
+    while (true) {
+      const std::vector<char> fwd = s_.reach_forward(w_node, cut);
+      if (!fwd[L_node]) break;
+      const std::vector<char> bwd = s_.reach_backward(L_node, cut);
+      // A node on an open path, named, and neither before nor after a written cut node.
+      std::optional<NodeId> pick;
+      for (NodeId n = w_node + 1; n < L_node && !pick; ++n) {
+        if (!fwd[n] || !bwd[n] || cut.contains(n) || tape().size(n) != 1 || tape().name(n).empty()) continue;
+        bool parallel = true;
+        for (const std::vector<char>& after : downstream) parallel &= !after[n];
+        const std::vector<char> after_n = s_.reach_forward(n);
+        for (NodeId c : written) parallel &= !after_n[c];
+        if (parallel) pick = n;
+      }
+      if (!pick) {
+        add(FindingKind::NotACut, 0, "not a cut: " + open_path(w_node, L_node, cut) + " avoids every node the formula names");
+        return true;
+      }
+      cut.insert(*pick);
+      const Slot m = tape().offset(*pick);
+      const auto draw = first_difference(
+          [&](std::size_t x) { return s_.draw(x).derivative(m, w) * s_.draw(x).derivative(L, m); },
+          [](std::size_t) { return 0.0; });
+      if (!draw) continue;
+      const std::string term = coefficient_symbol(m, w) + "·" + d(L, m);
+      if (f_.has_ellipsis) {
+        unwritten.push_back(term);
+      } else {
+        add(FindingKind::MissingTerm, 0, "missing term: " + term);
+        problems = true;
+      }
+    }
+    if (!unwritten.empty()) add_not_written(unwritten);
+    return problems;
+  }
+
+  void add_not_written(const std::vector<std::string>& terms) {
+    std::string list;
+    for (const std::string& t : terms) list += (list.empty() ? "" : " + ") + t;
+    add(FindingKind::NotWritten, 0,
+        "not written (the ellipsis): " + std::to_string(terms.size()) + (terms.size() == 1 ? " term: " : " terms: ") + list);
+  }
+
+  // One path from w to L avoiding `blocked`, shown by names (or ops).
+  std::string open_path(NodeId from, NodeId to, const std::set<NodeId>& blocked) const {
+    const std::vector<char> fwd = s_.reach_forward(from, blocked);
+    const std::vector<char> bwd = s_.reach_backward(to, blocked);
+    std::string s = s_.label(from);
+    NodeId at = from;
+    while (at != to) {
+      NodeId next = to;
+      for (NodeId n = at + 1; n <= to; ++n) {
+        const auto& ops = s_.operands(n);
+        if (fwd[n] && bwd[n] && !blocked.contains(n) && std::binary_search(ops.begin(), ops.end(), at)) {
+          next = n;
+          break;
+        }
+      }
+      at = next;
+      s += " → " + s_.label(at);
+    }
+    return s;
+  }
+
+  // ---- single derivative ----------------------------------------------------------
+
+  void check_derivative() {
+    const Slot of = slot(f_.lhs.name), wrt = slot(f_.lhs.wrt);
+    const auto draw = first_difference([&](std::size_t x) { return s_.draw(x).derivative(of, wrt); },
+                                       [&](std::size_t x) { return eval(f_.rhs, x); });
+    if (!draw) return;
+    std::string msg = truth_text(of, wrt, *draw) + ", the formula has " + to_string(f_.rhs);
+    if (f_.rhs.kind != ExprKind::Name && f_.rhs.kind != ExprKind::Number) {
+      msg += " = " + number_text(eval(f_.rhs, *draw)) + " " + describe_draw(*draw);
+    }
+    add(FindingKind::WrongTerm, 0, msg);
+  }
+
+  // ---- expansion of a sum node ----------------------------------------------------
+
+  void check_expansion(const std::vector<const Expr*>& terms) {
+    const Slot z = slot(f_.lhs.name);
+    const NodeId n = tape().node_of(z);
+    const auto args = tape().arg_slots(n);
+    auto operand_value = [&](std::size_t j, std::size_t x) {
+      const Tape& t = *s_.draw(x).tape;
+      return t.partials(n)[j] * t.value(t.arg_slots(n)[j]);
+    };
+    auto operand_text = [&](std::size_t j) {
+      const std::string r = s_.render(args[j]).text;
+      return tape().partials(n)[j] < 0 ? "-" + r : r;
+    };
+    std::vector<char> used(args.size(), 0);
+    std::vector<std::size_t> unmatched;
+    for (std::size_t k = 0; k < terms.size(); ++k) {
+      bool matched = false;
+      for (std::size_t j = 0; j < args.size() && !matched; ++j) {
+        if (used[j]) continue;
+        matched = !first_difference([&](std::size_t x) { return eval(*terms[k], x); },
+                                    [&](std::size_t x) { return operand_value(j, x); });
+        if (matched) used[j] = 1;
+      }
+      if (!matched) unmatched.push_back(k);
+    }
+    for (std::size_t k : unmatched) {
+      const std::string prefix = "term " + std::to_string(k + 1) + ": ";
+      std::vector<std::string> written;
+      for (const NameUse& u : names_in(*terms[k])) written.push_back(name_of(slot(u.name)));
+      // The operand sharing most names with the written term; ties go to the operand
+      // sharing the term's earliest-written name.
+      std::optional<std::size_t> best;
+      std::pair<std::size_t, std::size_t> best_score{0, 0};
+      for (std::size_t j = 0; j < args.size(); ++j) {
+        if (used[j]) continue;
+        const std::vector<std::string> names = s_.render(args[j]).names;
+        std::size_t shared = 0, first = written.size();
+        for (std::size_t i = 0; i < written.size(); ++i) {
+          if (std::find(names.begin(), names.end(), written[i]) != names.end()) {
+            ++shared;
+            first = std::min(first, i);
+          }
+        }
+        const std::pair<std::size_t, std::size_t> score{shared, written.size() - first};
+        if (shared > 0 && score > best_score) best = j, best_score = score;
+      }
+      if (best) {
+        used[*best] = 1;
+        add(FindingKind::WrongTerm, k + 1,
+            prefix + name_of(z) + " has " + operand_text(*best) + ", the formula has " + to_string(*terms[k]));
+      } else {
+        add(FindingKind::ExtraTerm, k + 1,
+            prefix + "extra term: " + name_of(z) + " has no operand " + to_string(*terms[k]));
+      }
+    }
+    std::vector<std::string> rest;
+    for (std::size_t j = 0; j < args.size(); ++j) {
+      if (!used[j]) rest.push_back(operand_text(j));
+    }
+    if (f_.has_ellipsis) {
+      if (!rest.empty()) add_not_written(rest);
+      return;
+    }
+    for (const std::string& r : rest) add(FindingKind::MissingTerm, 0, "missing term: " + r);
+    if (report_.findings.empty()) check_equation();
+  }
+
+  // ---- plain equation --------------------------------------------------------------
+
+  void check_equation() {
+    const auto draw = first_difference([&](std::size_t x) { return eval(f_.lhs, x); },
+                                       [&](std::size_t x) { return eval(f_.rhs, x); });
+    if (!draw) return;
+    add(FindingKind::Mismatch, 0,
+        "the left side " + to_string(f_.lhs) + " is " + number_text(eval(f_.lhs, *draw)) + " but the right side is " +
+            number_text(eval(f_.rhs, *draw)) + " " + describe_draw(*draw));
+  }
+
+  void check_annotations() {
+    for (const Annotation& a : f_.annotations) {
+      const auto draw = first_difference([&](std::size_t x) { return eval(a.value, x); },
+                                         [&](std::size_t x) { return eval(a.claim, x); });
+      if (!draw) continue;
+      add(FindingKind::Annotation, 0,
+          to_string(a.value) + " ⇒ " + to_string(a.claim) + " does not hold: " + number_text(eval(a.value, *draw)) +
+              " vs " + number_text(eval(a.claim, *draw)) + " " + describe_draw(*draw));
+    }
+  }
+
+  Session& s_;
+  const Formula& f_;
+  Report& report_;
+  std::map<std::string, Slot> slots_;
+};
+
+std::string collapse_space(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+Report empty_report(const FormulaSource& src, const CheckOptions& options) {
+  Report r;
+  r.formula = collapse_space(src.text);
+  r.line = src.line;
+  r.draws = options.redraws + 1;
+  r.rtol = options.rtol;
+  r.atol = options.atol;
+  return r;
+}
+
+// Checks one formula, building the draws on first use (shared by a whole file).
+Report check_one(const BuildFn& build, const FormulaSource& src, const CheckOptions& options,
+                 std::unique_ptr<Session>& session) {
+  Report r = empty_report(src, options);
+  try {
+    const Formula formula = parse_formula(src.text, src.line);
+    if (!session) session = std::make_unique<Session>(build, options);
+    FormulaCheck(*session, formula, src, r).run();
+  } catch (const Error& e) {
+    r.verdict = Verdict::Error;
+    r.form = Form::Unknown;
+    r.findings.clear();
+    r.error = e.what();
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string_view verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::Pass: return "pass";
+    case Verdict::Fail: return "fail";
+    case Verdict::Partial: return "partial";
+    case Verdict::Error: return "error";
+  }
+  return "?";
+}
+
+std::string_view form_name(Form f) {
+  switch (f) {
+    case Form::Cut: return "cut";
+    case Form::Expansion: return "expansion";
+    case Form::Derivative: return "derivative";
+    case Form::Equation: return "equation";
+    case Form::Unknown: return "unknown";
+  }
+  return "?";
+}
+
+std::string_view finding_name(FindingKind k) {
+  switch (k) {
+    case FindingKind::WrongTerm: return "wrong term";
+    case FindingKind::MissingTerm: return "missing term";
+    case FindingKind::ExtraTerm: return "extra term";
+    case FindingKind::NotACut: return "not a cut";
+    case FindingKind::Mismatch: return "mismatch";
+    case FindingKind::Annotation: return "annotation";
+    case FindingKind::NotWritten: return "not written";
+  }
+  return "?";
+}
+
+std::string Report::text() const {
+  std::string s = "line " + std::to_string(line) + ": " + formula + "\n  " + std::string(verdict_name(verdict));
+  if (verdict == Verdict::Error) {
+    std::string indented;
+    for (char c : error) indented += c == '\n' ? std::string("\n  ") : std::string(1, c);
+    return s + ": " + indented + "\n";
+  }
+  s += " (" + std::string(form_name(form)) + " form; " + std::to_string(draws) + " draws: the current point and " +
+       std::to_string(draws - 1) + " redraws; equal when |a - b| <= " + number_text(atol) + " + " + number_text(rtol) +
+       "·max(|a|, |b|))\n";
+  for (const Finding& f : findings) s += "  " + f.message + "\n";
+  return s;
+}
+
+nlohmann::json Report::json() const {
+  nlohmann::json j = {{"formula", formula},   {"line", line},       {"verdict", verdict_name(verdict)},
+                      {"form", form_name(form)}, {"draws", draws}, {"rtol", rtol},
+                      {"atol", atol}};
+  j["findings"] = nlohmann::json::array();
+  for (const Finding& f : findings) {
+    j["findings"].push_back({{"kind", finding_name(f.kind)}, {"term", f.term}, {"message", f.message}});
+  }
+  if (verdict == Verdict::Error) j["error"] = error;
+  return j;
+}
+
+Report check_formula(const BuildFn& build, std::string_view formula, const CheckOptions& options) {
+  return check_formula(build, FormulaSource{std::string(formula), 1}, options);
+}
+
+Report check_formula(const BuildFn& build, const FormulaSource& formula, const CheckOptions& options) {
+  std::unique_ptr<Session> session;
+  return check_one(build, formula, options, session);
+}
+
+std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options) {
+  std::vector<Report> out;
+  std::unique_ptr<Session> session;
+  for (const FormulaSource& src : split_formulas(file_text)) out.push_back(check_one(build, src, options, session));
+  return out;
+}
+
+std::vector<Report> check_file(const BuildFn& build, const std::filesystem::path& path, const CheckOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("check_file: cannot read '" + path.string() + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return check_text(build, text.str(), options);
+}
+
+std::string text(std::span<const Report> reports) {
+  std::string s;
+  std::map<Verdict, std::size_t> count;
+  for (const Report& r : reports) {
+    s += r.text() + "\n";
+    ++count[r.verdict];
+  }
+  return s + std::to_string(reports.size()) + " formulas: " + std::to_string(count[Verdict::Pass]) + " pass, " +
+         std::to_string(count[Verdict::Fail]) + " fail, " + std::to_string(count[Verdict::Partial]) + " partial, " +
+         std::to_string(count[Verdict::Error]) + " error\n";
+}
+
+nlohmann::json json(std::span<const Report> reports) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const Report& r : reports) j.push_back(r.json());
+  return j;
+}
+
+}  // namespace gradpath::check

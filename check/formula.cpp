@@ -1,0 +1,742 @@
+// SPDX-License-Identifier: MIT
+// Lexer and recursive-descent parser of the formula language, and the file splitter.
+#include "check/formula.hpp"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+namespace gradpath::check {
+
+namespace {
+
+// ---- code points ----------------------------------------------------------------------
+
+struct CodePoint {
+  char32_t c;
+  SourcePos pos;
+};
+
+// Decodes UTF-8 (invalid bytes pass through one by one) and numbers lines and columns.
+std::vector<CodePoint> decode(std::string_view text, int first_line) {
+  std::vector<CodePoint> out;
+  SourcePos pos{first_line, 1};
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    const int extra = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
+    char32_t c = extra == 0 ? b : (b & (0x3F >> extra));
+    std::size_t len = 1;
+    if (extra > 0 && i + extra < text.size()) {
+      len = static_cast<std::size_t>(extra) + 1;
+      for (int k = 1; k <= extra; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    }
+    out.push_back({c, pos});
+    i += len;
+    if (c == U'\n') {
+      ++pos.line;
+      pos.column = 1;
+    } else {
+      ++pos.column;
+    }
+  }
+  return out;
+}
+
+std::string encode(char32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += static_cast<char>(c);
+  } else if (c < 0x800) {
+    s += static_cast<char>(0xC0 | (c >> 6));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    s += static_cast<char>(0xE0 | (c >> 12));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (c >> 18));
+    s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+bool is_letter(char32_t c) { return (c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z'); }
+bool is_digit(char32_t c) { return c >= U'0' && c <= U'9'; }
+bool is_space(char32_t c) { return c == U' ' || c == U'\t' || c == U'\n' || c == U'\r'; }
+
+// ---- tokens ---------------------------------------------------------------------------
+
+enum class Tok {
+  Number, Name, Derivative, Partial, Function, Frac,
+  Plus, Minus, Star, Slash, Caret, Equals, Implies, Ellipsis,
+  LParen, RParen, LBracket, RBracket, LBrace, RBrace,
+  End,
+};
+
+struct Token {
+  Tok kind = Tok::End;
+  std::string text;     // Name: canonical name; Derivative: what is differentiated; Function: its name
+  std::string wrt;      // Derivative
+  double number = 0.0;  // Number
+  std::string spelling; // as written, for messages
+  SourcePos pos, wrt_pos;
+  SourcePos end;        // column of the last code point
+};
+
+constexpr std::array functions{"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos"};
+bool is_function(std::string_view name) {
+  for (const char* f : functions) {
+    if (name == f) return true;
+  }
+  return false;
+}
+
+class Lexer {
+ public:
+  Lexer(std::string_view text, int first_line) : text_(text), first_line_(first_line), cps_(decode(text, first_line)) {}
+
+  std::vector<Token> run() {
+    std::vector<Token> out;
+    while (true) {
+      skip_space();
+      if (i_ >= cps_.size()) break;
+      if (std::optional<Token> t = next()) out.push_back(std::move(*t));
+    }
+    Token end;
+    end.kind = Tok::End;
+    end.spelling = "the end of the formula";
+    end.pos = out.empty() ? SourcePos{first_line_, 1} : SourcePos{out.back().end.line, out.back().end.column + 1};
+    out.push_back(end);
+    return out;
+  }
+
+ private:
+  char32_t peek(std::size_t ahead = 0) const { return i_ + ahead < cps_.size() ? cps_[i_ + ahead].c : U'\0'; }
+  SourcePos here() const { return i_ < cps_.size() ? cps_[i_].pos : (cps_.empty() ? SourcePos{first_line_, 1} : cps_.back().pos); }
+  SourcePos last() const { return cps_[i_ - 1].pos; }
+
+  [[noreturn]] void fail(SourcePos pos, const std::string& what) const {
+    throw ParseError(located_message(text_, first_line_, pos, what), pos);
+  }
+
+  void skip_space() {
+    while (i_ < cps_.size() && (is_space(peek()) || peek() == U'&' || peek() == U'$')) ++i_;
+  }
+
+  Token make(Tok kind, SourcePos pos, std::string spelling) const {
+    Token t;
+    t.kind = kind;
+    t.pos = pos;
+    t.end = last();
+    t.spelling = std::move(spelling);
+    return t;
+  }
+
+  // A name: letters and digits, then an optional subscript _x, _12 or _{12}; the
+  // canonical form drops the underscore and braces (a_{13} -> a13).
+  std::string name_run() {
+    std::string name;
+    while (is_letter(peek()) || is_digit(peek())) name += static_cast<char>(peek()), ++i_;
+    if (peek() == U'_') {
+      const SourcePos at = here();
+      ++i_;
+      if (peek() == U'{') {
+        ++i_;
+        while (is_letter(peek()) || is_digit(peek()) || peek() == U' ') {
+          if (peek() != U' ') name += static_cast<char>(peek());
+          ++i_;
+        }
+        if (peek() != U'}') fail(here(), "expected '}' to close the subscript opened at column " + std::to_string(at.column));
+        ++i_;
+      } else if (is_letter(peek()) || is_digit(peek())) {
+        while (is_letter(peek()) || is_digit(peek())) name += static_cast<char>(peek()), ++i_;
+      } else {
+        fail(here(), "expected a subscript after '_'");
+      }
+    }
+    if (peek() == U'\u0302') ++i_;  // combining circumflex: y\u0302 is the hat of y
+    return name;
+  }
+
+  // \hat{y} or \hat y: a name with a hat is that name.
+  std::string hat_name() {
+    skip_space();
+    if (peek() == U'{') {
+      ++i_;
+      skip_space();
+      std::string name = is_letter(peek()) ? name_run() : std::string();
+      skip_space();
+      if (name.empty() || peek() != U'}') fail(here(), "expected a name in \\hat{...}");
+      ++i_;
+      if (peek() == U'_') name += name_run();
+      return name;
+    }
+    if (!is_letter(peek())) fail(here(), "expected a name after \\hat");
+    return name_run();
+  }
+
+  std::optional<Token> command(SourcePos pos) {
+    ++i_;  // the backslash
+    std::string cmd;
+    if (!is_letter(peek())) {
+      const char32_t c = peek();
+      ++i_;
+      if (c == U'\\' || c == U',' || c == U';' || c == U'!' || c == U':' || c == U' ') return std::nullopt;
+      fail(pos, "unknown command '\\" + encode(c) + "'");
+    }
+    while (is_letter(peek())) cmd += static_cast<char>(peek()), ++i_;
+    const std::string spelling = "\\" + cmd;
+    if (cmd == "left" || cmd == "right" || cmd == "quad" || cmd == "qquad") {
+      if ((cmd == "left" || cmd == "right") && peek() == U'.') ++i_;  // \left. is no bracket
+      return std::nullopt;
+    }
+    if (cmd == "begin" || cmd == "end") {  // \begin{aligned} ... \end{aligned}
+      skip_space();
+      if (peek() != U'{') fail(here(), "expected '{' after " + spelling);
+      while (i_ < cps_.size() && peek() != U'}') ++i_;
+      if (peek() != U'}') fail(pos, "'{' after " + spelling + " is never closed");
+      ++i_;
+      return std::nullopt;
+    }
+    if (cmd == "cdot" || cmd == "times") return make(Tok::Star, pos, spelling);
+    if (cmd == "Rightarrow" || cmd == "implies") return make(Tok::Implies, pos, spelling);
+    if (cmd == "dots" || cmd == "ldots" || cmd == "cdots") return make(Tok::Ellipsis, pos, spelling);
+    if (cmd == "frac") return make(Tok::Frac, pos, spelling);
+    if (cmd == "partial") return make(Tok::Partial, pos, spelling);
+    if (cmd == "hat") {
+      Token t = make(Tok::Name, pos, spelling);
+      t.text = hat_name();
+      t.end = last();
+      t.spelling = t.text;
+      return t;
+    }
+    if (is_function(cmd)) {
+      Token t = make(Tok::Function, pos, spelling);
+      t.text = cmd;
+      return t;
+    }
+    fail(pos, "unknown command '" + spelling + "'");
+  }
+
+  // dX/dY written as one word, as in dL/dw1 (spaces around '/' allowed).
+  std::optional<Token> ascii_derivative(SourcePos pos) {
+    const std::size_t start = i_;
+    ++i_;  // d
+    const SourcePos of_pos = here();
+    std::string of = is_letter(peek()) ? name_run() : std::string();
+    skip_space();
+    if (of.empty() || peek() != U'/') {
+      i_ = start;
+      return std::nullopt;
+    }
+    ++i_;
+    skip_space();
+    if (peek() != U'd' || !is_letter(peek(1))) {
+      i_ = start;
+      return std::nullopt;
+    }
+    ++i_;
+    const SourcePos wrt_pos = here();
+    Token t = make(Tok::Derivative, pos, "");
+    t.text = std::move(of);
+    t.wrt = name_run();
+    t.end = last();
+    t.pos = of_pos;
+    t.wrt_pos = wrt_pos;
+    t.spelling = "d" + t.text + "/d" + t.wrt;
+    return t;
+  }
+
+  std::optional<Token> next() {
+    const SourcePos pos = here();
+    const char32_t c = peek();
+    if (c == U'\\') return command(pos);
+    if (is_digit(c) || (c == U'.' && is_digit(peek(1)))) {
+      std::string digits;
+      while (is_digit(peek()) || (peek() == U'.' && peek(1) != U'.')) digits += static_cast<char>(peek()), ++i_;
+      if ((peek() == U'e' || peek() == U'E') &&
+          (is_digit(peek(1)) || ((peek(1) == U'-' || peek(1) == U'+') && is_digit(peek(2))))) {
+        digits += static_cast<char>(peek()), ++i_;
+        digits += static_cast<char>(peek()), ++i_;
+        while (is_digit(peek())) digits += static_cast<char>(peek()), ++i_;
+      }
+      Token t = make(Tok::Number, pos, digits);
+      t.number = std::stod(digits);
+      return t;
+    }
+    if (c == U'd') {
+      if (std::optional<Token> t = ascii_derivative(pos)) return t;
+    }
+    if (is_letter(c) || c == U'\u0177') {
+      Token t;
+      if (c == U'\u0177') {  // ŷ
+        ++i_;
+        t = make(Tok::Name, pos, "y");
+        t.text = "y";
+        if (peek() == U'_') t.text += name_run();
+      } else {
+        std::string name = name_run();
+        t = make(is_function(name) ? Tok::Function : Tok::Name, pos, name);
+        t.text = std::move(name);
+      }
+      t.spelling = t.text;
+      return t;
+    }
+    ++i_;
+    switch (c) {
+      case U'+': return make(Tok::Plus, pos, "+");
+      case U'-': case U'\u2212':
+        return make(Tok::Minus, pos, "-");
+      case U'*': case U'\u00B7': case U'\u00D7': case U'\u22C5':
+        return make(Tok::Star, pos, encode(c));
+      case U'/': return make(Tok::Slash, pos, "/");
+      case U'^': return make(Tok::Caret, pos, "^");
+      case U'(': return make(Tok::LParen, pos, "(");
+      case U')': return make(Tok::RParen, pos, ")");
+      case U'[': return make(Tok::LBracket, pos, "[");
+      case U']': return make(Tok::RBracket, pos, "]");
+      case U'{': return make(Tok::LBrace, pos, "{");
+      case U'}': return make(Tok::RBrace, pos, "}");
+      case U'\u2202': return make(Tok::Partial, pos, "∂");
+      case U'\u21D2': return make(Tok::Implies, pos, "⇒");
+      case U'\u2026': case U'\u22EF': case U'\u22EE':
+        return make(Tok::Ellipsis, pos, encode(c));
+      case U'=':
+        if (peek() == U'>') {
+          ++i_;
+          return make(Tok::Implies, pos, "=>");
+        }
+        return make(Tok::Equals, pos, "=");
+      case U'.':
+        if (peek() == U'.' && peek(1) == U'.') {
+          i_ += 2;
+          return make(Tok::Ellipsis, pos, "...");
+        }
+        break;
+      default:
+        break;
+    }
+    fail(pos, "unexpected character '" + encode(c) + "'");
+  }
+
+  std::string_view text_;
+  int first_line_;
+  std::vector<CodePoint> cps_;
+  std::size_t i_ = 0;
+};
+
+// ---- parser ---------------------------------------------------------------------------
+
+class Parser {
+ public:
+  Parser(std::string_view text, int first_line)
+      : text_(text), first_line_(first_line), tokens_(Lexer(text, first_line).run()) {}
+
+  Formula run() {
+    Formula f;
+    if (at(Tok::Equals)) fail(peek().pos, "the left side is empty: expected an expression before '='");
+    f.lhs = sum();
+    if (at(Tok::End)) fail(peek().pos, "expected '=': a formula is an equation (left side = right side)");
+    if (!at(Tok::Equals)) unexpected();
+    ++i_;
+    if (at(Tok::End)) fail(peek().pos, "the right side is empty: expected an expression after '='");
+    ellipsis_seen_ = false;
+    f.rhs = sum();
+    f.has_ellipsis = ellipsis_seen_;
+    if (at(Tok::Equals)) fail(peek().pos, "a second '=': write one equation per formula");
+    if (!at(Tok::End)) unexpected();
+    f.annotations = std::move(annotations_);
+    return f;
+  }
+
+ private:
+  const Token& peek() const { return tokens_[i_]; }
+  bool at(Tok k) const { return tokens_[i_].kind == k; }
+
+  [[noreturn]] void fail(SourcePos pos, const std::string& what) const {
+    throw ParseError(located_message(text_, first_line_, pos, what), pos);
+  }
+  [[noreturn]] void unexpected() const {
+    const Token& t = peek();
+    if (t.kind == Tok::RParen || t.kind == Tok::RBracket || t.kind == Tok::RBrace) {
+      fail(t.pos, "unmatched '" + t.spelling + "': no bracket is open");
+    }
+    fail(t.pos, "unexpected '" + t.spelling + "'");
+  }
+
+  // sum := [+|-] term {(+|-) term}, where a term may be an ellipsis
+  Expr sum() {
+    Expr s;
+    s.kind = ExprKind::Sum;
+    s.pos = peek().pos;
+    bool negative = false;
+    if (at(Tok::Plus) || at(Tok::Minus)) negative = tokens_[i_++].kind == Tok::Minus;
+    while (true) {
+      Expr term;
+      if (at(Tok::Ellipsis)) {
+        term.kind = ExprKind::Ellipsis;
+        term.pos = peek().pos;
+        ellipsis_seen_ = true;
+        ++i_;
+      } else {
+        term = product();
+      }
+      if (negative) term = wrap(ExprKind::Negate, std::move(term));
+      s.args.push_back(std::move(term));
+      if (!at(Tok::Plus) && !at(Tok::Minus)) break;
+      negative = tokens_[i_++].kind == Tok::Minus;
+    }
+    if (s.args.size() == 1 && s.args[0].kind != ExprKind::Ellipsis) return std::move(s.args[0]);
+    return s;
+  }
+
+  static Expr wrap(ExprKind kind, Expr e) {
+    Expr w;
+    w.kind = kind;
+    w.pos = e.pos;
+    w.args.push_back(std::move(e));
+    return w;
+  }
+
+  static bool starts_primary(Tok k) {
+    return k == Tok::Number || k == Tok::Name || k == Tok::Derivative || k == Tok::Partial || k == Tok::Function ||
+           k == Tok::Frac || k == Tok::LParen || k == Tok::LBracket || k == Tok::LBrace;
+  }
+
+  // product := unary {('*' | '/' | juxtaposition) unary}
+  Expr product() {
+    Expr p;
+    p.kind = ExprKind::Product;
+    p.pos = peek().pos;
+    p.args.push_back(unary());
+    while (true) {
+      if (at(Tok::Star)) {
+        ++i_;
+        p.args.push_back(unary());
+      } else if (at(Tok::Slash)) {
+        ++i_;
+        Expr q;
+        q.kind = ExprKind::Quotient;
+        q.pos = p.args.back().pos;
+        q.args.push_back(std::move(p.args.back()));
+        q.args.push_back(unary());
+        p.args.back() = std::move(q);
+      } else if (starts_primary(peek().kind)) {
+        p.args.push_back(unary());
+      } else {
+        break;
+      }
+    }
+    if (p.args.size() == 1) return std::move(p.args[0]);
+    return p;
+  }
+
+  // unary := [+|-] unary | power {⇒ power}
+  Expr unary() {
+    if (at(Tok::Minus) || at(Tok::Plus)) {
+      const bool negative = tokens_[i_++].kind == Tok::Minus;
+      Expr e = unary();
+      return negative ? wrap(ExprKind::Negate, std::move(e)) : e;
+    }
+    Expr e = power();
+    while (at(Tok::Implies)) {
+      ++i_;
+      annotations_.push_back({e, power()});
+    }
+    return e;
+  }
+
+  // power := primary ['^' unary]
+  Expr power() {
+    Expr base = primary();
+    if (!at(Tok::Caret)) return base;
+    ++i_;
+    Expr p;
+    p.kind = ExprKind::Power;
+    p.pos = base.pos;
+    p.args.push_back(std::move(base));
+    if (at(Tok::Minus) || at(Tok::Plus)) {
+      p.args.push_back(unary());
+    } else {
+      p.args.push_back(power());
+    }
+    return p;
+  }
+
+  [[noreturn]] void expected_expression() const {
+    const Token& t = peek();
+    if (t.kind == Tok::Ellipsis) fail(t.pos, "'" + t.spelling + "' can only stand for whole terms of a sum");
+    std::string what = "expected an expression";
+    if (i_ > 0) what += " after '" + tokens_[i_ - 1].spelling + "'";
+    if (t.kind != Tok::End) what += ", found '" + t.spelling + "'";
+    fail(t.pos, what);
+  }
+
+  Expr primary() {
+    const Token& t = peek();
+    Expr e;
+    e.pos = t.pos;
+    switch (t.kind) {
+      case Tok::Number:
+        e.kind = ExprKind::Number;
+        e.number = t.number;
+        ++i_;
+        return e;
+      case Tok::Name:
+        e.kind = ExprKind::Name;
+        e.name = t.text;
+        ++i_;
+        return e;
+      case Tok::Derivative:
+        e.kind = ExprKind::Derivative;
+        e.name = t.text;
+        e.wrt = t.wrt;
+        e.wrt_pos = t.wrt_pos;
+        ++i_;
+        return e;
+      case Tok::Partial:
+        return partial_slash();
+      case Tok::Function: {
+        ++i_;
+        if (!starts_primary(peek().kind)) fail(peek().pos, "expected the argument of " + t.spelling);
+        e.kind = ExprKind::Call;
+        e.name = t.text;
+        e.args.push_back(primary());
+        return e;
+      }
+      case Tok::Frac:
+        return frac();
+      case Tok::LParen: case Tok::LBracket: case Tok::LBrace:
+        return group();
+      default:
+        expected_expression();
+    }
+  }
+
+  // ∂X/∂Y
+  Expr partial_slash() {
+    Expr e;
+    e.kind = ExprKind::Derivative;
+    partial_name(e.name, e.pos);
+    if (!at(Tok::Slash)) fail(peek().pos, "expected '/' after ∂" + e.name + " (write ∂" + e.name + "/∂x)");
+    ++i_;
+    partial_name(e.wrt, e.wrt_pos);
+    return e;
+  }
+
+  void partial_name(std::string& name, SourcePos& pos) {
+    if (!at(Tok::Partial)) fail(peek().pos, "expected '∂' (\\partial), found '" + peek().spelling + "'");
+    ++i_;
+    if (!at(Tok::Name)) fail(peek().pos, "expected a name after '∂', found '" + peek().spelling + "'");
+    name = peek().text;
+    pos = peek().pos;
+    ++i_;
+  }
+
+  void expect_close(Tok close, const Token& open) {
+    if (at(close)) {
+      ++i_;
+      return;
+    }
+    const std::string closer = close == Tok::RParen ? ")" : close == Tok::RBracket ? "]" : "}";
+    const std::string where = "'" + open.spelling + "' at line " + std::to_string(open.pos.line) + ", column " +
+                              std::to_string(open.pos.column);
+    if (at(Tok::End)) fail(open.pos, where + " is never closed: expected '" + closer + "'");
+    fail(peek().pos, "expected '" + closer + "' to close " + where + ", found '" + peek().spelling + "'");
+  }
+
+  Expr group() {
+    const Token open = peek();
+    ++i_;
+    const Tok close = open.kind == Tok::LParen ? Tok::RParen : open.kind == Tok::LBracket ? Tok::RBracket : Tok::RBrace;
+    if (at(close)) fail(peek().pos, "empty brackets '" + open.spelling + peek().spelling + "'");
+    Expr e = sum();
+    expect_close(close, open);
+    return e;
+  }
+
+  // \frac{\partial X}{\partial Y} is a derivative; any other \frac{A}{B} a quotient.
+  Expr frac() {
+    const Token cmd = peek();
+    ++i_;
+    auto braced = [&](auto parse) {
+      if (!at(Tok::LBrace)) fail(peek().pos, "expected '{' after \\frac, found '" + peek().spelling + "'");
+      const Token open = peek();
+      ++i_;
+      auto result = parse();
+      expect_close(Tok::RBrace, open);
+      return result;
+    };
+    if (at(Tok::LBrace) && tokens_[i_ + 1].kind == Tok::Partial) {  // an End token always follows '{'
+      Expr e;
+      e.kind = ExprKind::Derivative;
+      braced([&] {
+        partial_name(e.name, e.pos);
+        return 0;
+      });
+      braced([&] {
+        partial_name(e.wrt, e.wrt_pos);
+        return 0;
+      });
+      return e;
+    }
+    Expr q;
+    q.kind = ExprKind::Quotient;
+    q.pos = cmd.pos;
+    q.args.push_back(braced([&] { return sum(); }));
+    q.args.push_back(braced([&] { return sum(); }));
+    return q;
+  }
+
+  std::string_view text_;
+  int first_line_;
+  std::vector<Token> tokens_;
+  std::size_t i_ = 0;
+  std::vector<Annotation> annotations_;
+  bool ellipsis_seen_ = false;
+};
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Precedence for printing: sums bind loosest, then products, powers, atoms.
+int rank(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::Sum: case ExprKind::Negate:
+      return 0;
+    case ExprKind::Product: case ExprKind::Quotient:
+      return 1;
+    case ExprKind::Power:
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+std::string print(const Expr& e, int min_rank) {
+  std::string s;
+  switch (e.kind) {
+    case ExprKind::Number: s = number_text(e.number); break;
+    case ExprKind::Name: s = e.name; break;
+    case ExprKind::Derivative: s = "∂" + e.name + "/∂" + e.wrt; break;
+    case ExprKind::Ellipsis: s = "…"; break;
+    case ExprKind::Call: s = e.name + "(" + print(e.args[0], 0) + ")"; break;
+    case ExprKind::Negate: s = "-" + print(e.args[0], 1); break;
+    case ExprKind::Power: s = print(e.args[0], 3) + "^" + print(e.args[1], 2); break;
+    case ExprKind::Quotient: s = print(e.args[0], 1) + "/" + print(e.args[1], 2); break;
+    case ExprKind::Product:
+      for (const Expr& f : e.args) s += (s.empty() ? "" : "·") + print(f, 1);
+      break;
+    case ExprKind::Sum:
+      for (const Expr& t : e.args) {
+        if (s.empty()) {
+          s = print(t, 0);
+        } else if (t.kind == ExprKind::Negate) {
+          s += " - " + print(t.args[0], 1);
+        } else {
+          s += " + " + print(t, 0);
+        }
+      }
+      break;
+  }
+  const bool derivative_in_product = e.kind == ExprKind::Derivative && min_rank >= 1;
+  if (rank(e) < min_rank && !derivative_in_product) return "(" + s + ")";
+  return s;
+}
+
+void collect_names(const Expr& e, std::vector<NameUse>& out) {
+  if (e.kind == ExprKind::Name) out.push_back({e.name, e.pos});
+  if (e.kind == ExprKind::Derivative) {
+    out.push_back({e.name, e.pos});
+    out.push_back({e.wrt, e.wrt_pos});
+  }
+  for (const Expr& a : e.args) collect_names(a, out);
+}
+
+}  // namespace
+
+Formula parse_formula(std::string_view text, int first_line) { return Parser(text, first_line).run(); }
+
+std::string located_message(std::string_view text, int first_line, SourcePos pos, std::string_view what) {
+  std::string_view line = text;
+  for (int l = first_line; l < pos.line; ++l) {
+    const std::size_t nl = line.find('\n');
+    line = nl == std::string_view::npos ? std::string_view() : line.substr(nl + 1);
+  }
+  line = line.substr(0, line.find('\n'));
+  std::string shown(line);
+  for (char& c : shown) {
+    if (c == '\t' || c == '\r') c = ' ';
+  }
+  return "line " + std::to_string(pos.line) + ", column " + std::to_string(pos.column) + ": " + std::string(what) +
+         "\n  " + shown + "\n  " + std::string(static_cast<std::size_t>(pos.column - 1), ' ') + "^";
+}
+
+std::vector<FormulaSource> split_formulas(std::string_view file_text) {
+  std::vector<FormulaSource> out;
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0; start <= file_text.size();) {
+    const std::size_t nl = file_text.find('\n', start);
+    const std::size_t end = nl == std::string_view::npos ? file_text.size() : nl;
+    lines.push_back(file_text.substr(start, end - start));
+    start = end + 1;
+  }
+  auto is_comment = [](std::string_view l) {
+    const std::size_t first = l.find_first_not_of(" \t\r");
+    return first == std::string_view::npos || l[first] == '%' || l[first] == '#';
+  };
+  if (file_text.find("$$") == std::string_view::npos) {
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!is_comment(lines[i])) out.push_back({std::string(lines[i]), static_cast<int>(i + 1)});
+    }
+    return out;
+  }
+  // $$ blocks: the text between a $$ and the next, with its first line's prefix blanked
+  // so columns stay those of the file.
+  std::optional<FormulaSource> open;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (!open && is_comment(lines[i])) continue;
+    std::string_view rest = lines[i];
+    std::size_t col = 0;
+    while (true) {
+      const std::size_t mark = rest.find("$$", col);
+      if (!open) {
+        if (mark == std::string_view::npos) break;
+        std::string blank;  // one blank per code point before the $$
+        for (std::size_t k = 0; k < mark + 2; ++k) {
+          if ((static_cast<unsigned char>(rest[k]) & 0xC0) != 0x80) blank += rest[k] == '\t' ? '\t' : ' ';
+        }
+        open = FormulaSource{blank, static_cast<int>(i + 1)};
+        col = mark + 2;
+        continue;
+      }
+      if (mark == std::string_view::npos) {
+        open->text += std::string(rest.substr(col)) + "\n";
+        break;
+      }
+      open->text += std::string(rest.substr(col, mark - col));
+      out.push_back(std::move(*open));
+      open.reset();
+      col = mark + 2;
+    }
+  }
+  if (open) out.push_back(std::move(*open));  // an unclosed block still gets checked
+  return out;
+}
+
+std::string to_string(const Expr& e) { return print(e, 0); }
+
+std::vector<NameUse> names_in(const Expr& e) {
+  std::vector<NameUse> out;
+  collect_names(e, out);
+  return out;
+}
+
+}  // namespace gradpath::check

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// The formula language of hand derivations (ASCII, LaTeX, Unicode): lexer, parser, AST.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autodiff/tape.hpp"
+
+namespace gradpath::check {
+
+// 1-based line and column (columns count code points, not bytes).
+struct SourcePos {
+  int line = 1;
+  int column = 1;
+};
+
+enum class ExprKind {
+  Number,      // 2, 0.5
+  Name,        // a13 (also written a_13, a_{13}, \hat{a})
+  Derivative,  // dL/dw1, ∂L/∂w1, \frac{\partial L}{\partial w_1}
+  Sum,         // args are the terms; a subtracted term is wrapped in Negate
+  Product,     // args are the factors (explicit or juxtaposed)
+  Quotient,    // args = {numerator, denominator}
+  Power,       // args = {base, exponent}
+  Negate,      // args = {operand}
+  Call,        // name = function (exp log sqrt tanh sigmoid relu abs sin cos), args = {argument}
+  Ellipsis,    // … standing for unwritten terms of a sum
+};
+
+struct Expr {
+  ExprKind kind = ExprKind::Number;
+  double number = 0.0;
+  std::string name;  // Name; Derivative: what is differentiated; Call: the function
+  std::string wrt;   // Derivative: with respect to what
+  std::vector<Expr> args;
+  SourcePos pos;      // where it starts (for a Derivative: where its `name` is written)
+  SourcePos wrt_pos;  // Derivative: where `wrt` is written
+};
+
+// "X \Rightarrow Y" inside a term: the term uses X; the note claims X equals Y.
+struct Annotation {
+  Expr value;
+  Expr claim;
+};
+
+struct Formula {
+  Expr lhs;
+  Expr rhs;
+  std::vector<Annotation> annotations;
+  bool has_ellipsis = false;  // somewhere in the right side
+};
+
+// A parse error: the message already holds "line L, column C: ..." and the source line
+// with a caret under the column.
+class ParseError : public Error {
+ public:
+  ParseError(std::string message, SourcePos pos) : Error(std::move(message)), pos_(pos) {}
+  SourcePos pos() const { return pos_; }
+
+ private:
+  SourcePos pos_;
+};
+
+// One formula's text and the line of the file it starts on. A $$ block keeps its
+// columns: whatever precedes it on its first line is blanked, not cut.
+struct FormulaSource {
+  std::string text;
+  int line = 1;
+};
+
+// Parses one equation. `first_line` is the line `text` starts on, for messages.
+Formula parse_formula(std::string_view text, int first_line = 1);
+
+// The formulas of a file: every $$ … $$ block when the file has one (prose outside is
+// ignored), otherwise every non-empty line. Lines starting with % or # are comments.
+std::vector<FormulaSource> split_formulas(std::string_view file_text);
+
+// "line L, column C: what" followed by the source line and a caret under the column.
+std::string located_message(std::string_view text, int first_line, SourcePos pos, std::string_view what);
+
+// Prints an expression with ∂ and ·, e.g. "a13·∂L/∂z2".
+std::string to_string(const Expr& e);
+
+// The names an expression mentions, in order of appearance (with repeats), each with
+// where it is written; a derivative contributes both of its names.
+struct NameUse {
+  std::string name;
+  SourcePos pos;
+};
+std::vector<NameUse> names_in(const Expr& e);
+
+}  // namespace gradpath::check
