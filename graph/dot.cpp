@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // DOT export: micrograd-style record nodes, highlighted paths, scope clusters, collapsing.
 #include <algorithm>
+#include <cmath>
 #include <boost/graph/graphviz.hpp>
 #include <boost/property_map/function_property_map.hpp>
 #include <cstdio>
@@ -72,9 +73,8 @@ std::string number(double x) {
 std::string record_label(const NodeInfo& info, const DotOptions& options) {
   std::string label = "{ " + escape_label(info.name.empty() ? "#" + std::to_string(info.id) : info.name, true) +
                       " | " + escape_label(info.op_name, true);
-  if (info.is_tensor) {
-    label += " | " + escape_label("tensor" + info.shape.str(), true);
-  } else {
+  if (info.is_tensor) label += " | " + escape_label("tensor" + info.shape.str(), true);
+  if (!info.is_tensor || info.shape.size() == 1) {  // a one-element tensor has one value
     if (options.values) label += " | value " + number(info.value);
     if (options.grads) label += " | grad " + number(info.grad);
   }
@@ -201,7 +201,7 @@ DrawGraph draw_graph(const TapeGraph& g, const DotOptions& options) {
       const std::size_t s = draw_of[v], t = draw_of[boost::target(e, g)];
       if (s == t) continue;  // inside one box
       const EdgeInfo& info = g[e];
-      std::string label = g[boost::target(e, g)].is_tensor ? "input " + std::to_string(info.input_nr) : number(info.partial);
+      std::string label = std::isnan(info.partial) ? "input " + std::to_string(info.input_nr) : number(info.partial);
       if (!d[s].box && !d[t].box) {
         edges.push_back(Pending{s, t, DrawEdge{std::move(label), 1, colour}});
         continue;
