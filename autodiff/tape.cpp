@@ -3,6 +3,7 @@
 #include "autodiff/tape.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 
 namespace gradpath {
@@ -137,6 +138,7 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   const std::size_t n = shape.size();
   if (n == 0) throw Error(std::string(info.name) + ": empty tensor of shape " + shape.str());
   if (values_.size() + n >= max_slots) throw Error(std::string(info.name) + ": the tape is full (2^32 slots)");
+  if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
   TensorRecord r;
   r.node = static_cast<NodeId>(op_.size());
   r.info = &info;
@@ -406,6 +408,7 @@ void Tape::reset() {
   // Scopes recorded after `keep` are dropped; the scope open now stays open.
   while (!scope_runs_.empty() && scope_runs_.back().first >= keep) scope_runs_.pop_back();
   if (!scope_stack_.empty()) open_scope_run(scope_stack_.back());
+  anomaly_next_ = std::min(anomaly_next_, keep);
   ++epoch_;
 }
 
@@ -413,6 +416,7 @@ void Tape::reset() {
 // visits every node after all of its consumers: one loop, no recursion, no counting.
 void Tape::backward(const Var& root) {
   if (&of(root, "backward") != this) throw Error("backward: the root Var belongs to a different tape");
+  if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
   grads_.assign(values_.size(), 0.0);
   grads_[root.slot_] = 1.0;
   const NodeId last = node_of(root.slot_);
@@ -421,16 +425,22 @@ void Tape::backward(const Var& root) {
   // Runs of scalar nodes sweep in a tight loop; each tensor node between them applies its rule.
   for (NodeId end = last + 1;;) {
     const NodeId first = tensor == tensors_.begin() ? 0 : std::prev(tensor)->node + 1;
-    sweep_scalars(first, end);
+    if (anomaly_) [[unlikely]] {
+      sweep_scalars<true>(first, end);
+    } else {
+      sweep_scalars<false>(first, end);
+    }
     if (first == 0) return;
     --tensor;
     tensor->info->backward(*this, *tensor);
+    if (anomaly_) check_grads(*tensor);
     end = tensor->node;
   }
 }
 
 // Scalar nodes [first, end) from the last down: grad[arg] += partial * grad[node]. A
 // tensor node has no scalar operands, so node n's span always starts at arg_end_[n - 1].
+template <bool checked>
 void Tape::sweep_scalars(NodeId first, NodeId end) {
   double* grads = grads_.data();
   const Slot* offsets = offset_.data();
@@ -441,7 +451,12 @@ void Tape::sweep_scalars(NodeId first, NodeId end) {
     const std::uint32_t arg_begin = n ? arg_end_[n - 1] : 0;
     const double g = grads[offsets[n]];
     if (g != 0.0) {  // when nothing flows back, skip the operands
-      for (std::uint32_t p = arg_begin; p < arg_end; ++p) grads[arg_slots[p]] += partials[p] * g;
+      for (std::uint32_t p = arg_begin; p < arg_end; ++p) {
+        grads[arg_slots[p]] += partials[p] * g;
+        if constexpr (checked) {
+          if (!std::isfinite(grads[arg_slots[p]])) throw_grad_anomaly(n, p - arg_begin, g);
+        }
+      }
     }
     arg_end = arg_begin;
   }

@@ -141,6 +141,12 @@ class Tape {
   // that holds by coincidence at one point is caught (the derivation checker uses this).
   void redraw_leaves(std::uint64_t seed) { redraw_.emplace(seed); }
 
+  // Anomaly mode, off by default (Note [Anomaly mode] in anomaly.cpp): while on, the first
+  // NaN or infinity in a node's value or in a grad of the reverse sweep raises an Error
+  // naming the op, the node and its operands. Only nodes recorded while on are checked.
+  void set_anomaly_detection(bool on);
+  bool anomaly_detection() const { return anomaly_; }
+
   // The reverse sweep. Starts fresh: every grad is zeroed, the root's grad is seeded
   // with 1, then one backward loop over tape order accumulates grad[arg] += partial *
   // grad[node]. A second call gives the same grads, it does not add to them.
@@ -199,6 +205,7 @@ class Tape {
   Var close(Op op, double value) {
     const Slot s = push_node(op, 1);
     values_[s] = value;
+    if (anomaly_) [[unlikely]] check_values(static_cast<NodeId>(op_.size() - 1));
     return Var(index_, s, epoch_);
   }
   Var record(Op op, double value, Slot a, double da);
@@ -237,7 +244,13 @@ class Tape {
   Var leaf(Op op, double value, std::string_view name);
   void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
   Slot push_node(Op op, std::uint32_t slots);
+  template <bool checked>  // checked: raise on the first non-finite grad (anomaly mode)
   void sweep_scalars(NodeId first, NodeId end);
+  // Anomaly mode (anomaly.cpp): check the values of nodes [anomaly_next_, end); name the
+  // scalar node n whose operand i got a non-finite grad; check a tensor rule's operand grads.
+  void check_values(NodeId end);
+  [[noreturn]] void throw_grad_anomaly(NodeId n, std::uint32_t i, double grad) const;
+  void check_grads(const TensorRecord& r) const;
   [[noreturn]] void throw_stale(const Var& v, std::string_view what) const;
   // True when v, a Var of this tape, may be used now (Note [Reset epochs] in tape.cpp).
   bool current(const Var& v) const {
@@ -299,6 +312,8 @@ class Tape {
   // tape below them is valid in any epoch, so parameters skip the history search.
   Slot always_kept_ = 0;
   std::optional<std::mt19937_64> redraw_;
+  bool anomaly_ = false;
+  NodeId anomaly_next_ = 0;  // first node whose values anomaly mode has not checked yet
 
   friend class Var;
 };

@@ -435,8 +435,26 @@ class Parser {
     return p;
   }
 
+  // Every recursion of the grammar (a bracket, a sign, an exponent, a function argument)
+  // holds one Nest, so a formula nested deeper than max_depth is refused at its position
+  // instead of overflowing the stack, here or in anything that walks the tree.
+  static constexpr int max_depth = 200;
+  struct Nest {
+    explicit Nest(Parser& p) : parser(p) {
+      if (++parser.depth_ > max_depth) {
+        parser.fail(parser.peek().pos, "the formula is nested too deeply (more than " + std::to_string(max_depth) +
+                                           " levels of brackets, signs, powers or function calls)");
+      }
+    }
+    ~Nest() { --parser.depth_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+    Parser& parser;
+  };
+
   // unary := [+|-] unary | power {⇒ power}
   Expr unary() {
+    const Nest nest(*this);
     if (at(Tok::Minus) || at(Tok::Plus)) {
       const bool negative = tokens_[i_++].kind == Tok::Minus;
       Expr e = unary();
@@ -459,6 +477,7 @@ class Parser {
     p.kind = ExprKind::Power;
     p.pos = base.pos;
     p.args.push_back(std::move(base));
+    const Nest nest(*this);
     if (at(Tok::Minus) || at(Tok::Plus)) {
       p.args.push_back(unary());
     } else {
@@ -505,6 +524,7 @@ class Parser {
         if (!starts_primary(peek().kind)) fail(peek().pos, "expected the argument of " + t.spelling);
         e.kind = ExprKind::Call;
         e.name = t.text;
+        const Nest nest(*this);
         e.args.push_back(primary());
         return e;
       }
@@ -598,6 +618,7 @@ class Parser {
   std::size_t i_ = 0;
   std::vector<Annotation> annotations_;
   bool ellipsis_seen_ = false;
+  int depth_ = 0;
 };
 
 std::string number_text(double v) {
@@ -671,12 +692,22 @@ std::string located_message(std::string_view text, int first_line, SourcePos pos
     line = nl == std::string_view::npos ? std::string_view() : line.substr(nl + 1);
   }
   line = line.substr(0, line.find('\n'));
-  std::string shown(line);
-  for (char& c : shown) {
-    if (c == '\t' || c == '\r') c = ' ';
+  // A long line is shown as a window of code points around the column, cut with '…'.
+  constexpr std::size_t before = 40, width = 80;
+  const auto column = static_cast<std::size_t>(pos.column - 1);
+  const std::size_t first = column > before ? column - before : 0;
+  std::string shown = first ? "…" : "";
+  std::size_t cp = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const bool starts = (static_cast<unsigned char>(line[i]) & 0xC0) != 0x80;
+    if (starts && cp++ == first + width) {
+      shown += "…";
+      break;
+    }
+    if (cp > first) shown += line[i] == '\t' || line[i] == '\r' ? ' ' : line[i];
   }
   return "line " + std::to_string(pos.line) + ", column " + std::to_string(pos.column) + ": " + std::string(what) +
-         "\n  " + shown + "\n  " + std::string(static_cast<std::size_t>(pos.column - 1), ' ') + "^";
+         "\n  " + shown + "\n  " + std::string(column - first + (first ? 1 : 0), ' ') + "^";
 }
 
 std::vector<FormulaSource> split_formulas(std::string_view file_text) {

@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cmath>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -21,6 +24,38 @@ namespace {
 
 constexpr std::size_t max_elements = std::size_t{1} << 26;  // per leaf: 512 MiB of doubles
 
+// The line and column where arrays and objects nest deeper than max_nesting, if they do:
+// checked before parsing, since the JSON library copies nested values recursively.
+constexpr int max_nesting = 64;
+std::optional<std::pair<int, int>> too_deep(std::string_view text) {
+  int depth = 0, line = 1, column = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    ++column;
+    if (c == '\n') line += 1, column = 0;
+    if (in_string) {
+      in_string = escaped || c != '"';
+      escaped = !escaped && c == '\\';
+    } else if (c == '"') {
+      in_string = true;
+    } else if ((c == '[' || c == '{') && ++depth > max_nesting) {
+      return std::pair{line, column};
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+// A bad value as shown in a message: a short scalar, or only the kind and size of an
+// array or object (dumping those whole could be huge or recurse without bound).
+std::string brief(const Json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " entries";
+  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " keys";
+  const std::string text = v.dump();
+  return text.size() <= 40 ? text : text.substr(0, 37) + "...";
+}
+
 bool is_identifier(const std::string& s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
@@ -31,28 +66,29 @@ std::size_t size_option(const Json& entry, const char* key, std::size_t fallback
   if (!entry.contains(key)) return fallback;
   const Json& v = entry[key];
   if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
-    throw Error(std::string("option '") + key + "' must be a non-negative integer, got " + v.dump());
+    throw Error(std::string("option '") + key + "' must be a non-negative integer, got " + brief(v));
   }
   return v.get<std::size_t>();
 }
 
 int axis_option(const Json& entry, const char* key) {
   const Json& v = entry[key];
-  if (!v.is_number_integer()) throw Error(std::string("option '") + key + "' must be an integer, got " + v.dump());
+  if (!v.is_number_integer()) throw Error(std::string("option '") + key + "' must be an integer, got " + brief(v));
   return v.get<int>();
 }
 
 Shape shape_of(const Json& dims) {
-  if (!dims.is_array()) throw Error("'shape' must be an array of sizes, got " + dims.dump());
+  if (!dims.is_array()) throw Error("'shape' must be an array of sizes, got " + brief(dims));
   Shape shape;
   std::size_t elements = 1;
   for (const Json& d : dims) {
     if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
-      throw Error("'shape' entries must be non-negative integers, got " + d.dump());
+      throw Error("'shape' entries must be non-negative integers, got " + brief(d));
     }
     const auto n = d.get<std::size_t>();
     if (n != 0 && elements > max_elements / n) {
-      throw Error("shape " + dims.dump() + " has more than " + std::to_string(max_elements) + " elements");
+      throw Error("shape " + shape.str() + " times " + std::to_string(n) + " has more than " +
+                  std::to_string(max_elements) + " elements");
     }
     elements *= n;
     shape.push_back(n);
@@ -87,6 +123,39 @@ OpBuilder binary() {
 template <TensorVar (*F)(const TensorVar&, const ops::Operand&, std::string_view)>
 OpBuilder binary_loss() {
   return {2, 2, [](const Inputs& in, const Json&, const std::string& out) { return F(in[0], in[1], out); }};
+}
+
+// softmax_cross_entropy's class indices, from the option "labels": [0, 2, ...].
+std::vector<int> labels_option(const Json& e) {
+  if (!e.contains("labels") || !e["labels"].is_array()) {
+    throw Error("option 'labels' (an array of class indices) or a second input holding them is required");
+  }
+  std::vector<int> labels;
+  for (const Json& l : e["labels"]) {
+    if (!l.is_number_integer() || l.get<std::int64_t>() < INT_MIN || l.get<std::int64_t>() > INT_MAX) {
+      throw Error("labels must be integer class indices, got " + brief(l));
+    }
+    labels.push_back(l.get<int>());
+  }
+  return labels;
+}
+
+// The class indices held by a tensor (PyTorch's integer target): each value must be an
+// integer; the op itself checks the range against the number of classes.
+std::vector<int> labels_of(const TensorVar& t, const std::string& name) {
+  std::vector<int> labels;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const double v = t.values()[i];
+    const bool integral = std::floor(v) == v;  // false for NaN and infinities
+    if (!integral || v < INT_MIN || v > INT_MAX) {
+      std::ostringstream what;
+      what << "labels '" << name << "' " << t.shape().str() << ": element " << i << " is " << v
+           << (integral ? ", out of range for a class index" : ", not an integer class index");
+      throw Error(what.str());
+    }
+    labels.push_back(static_cast<int>(v));
+  }
+  return labels;
 }
 
 // Every op of ops/ a model can use, by the name the C++ API gives it.
@@ -144,7 +213,7 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
                        const Json& axes = e["axes"];
                        if (!axes.is_array() || axes.size() != 2 || !axes[0].is_number_integer() ||
                            !axes[1].is_number_integer()) {
-                         throw Error("option 'axes' must be two integers, got " + axes.dump());
+                         throw Error("option 'axes' must be two integers, got " + brief(axes));
                        }
                        return ops::transpose(in[0], axes[0].get<int>(), axes[1].get<int>(), out);
                      }}},
@@ -160,15 +229,9 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
                 }}},
       {"half_squared_error", binary_loss<ops::half_squared_error>()},
       {"mse", binary_loss<ops::mse>()},
-      {"softmax_cross_entropy", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                                   if (!e.contains("labels") || !e["labels"].is_array()) {
-                                     throw Error("option 'labels' (an array of class indices) is required");
-                                   }
-                                   std::vector<int> labels;
-                                   for (const Json& l : e["labels"]) {
-                                     if (!l.is_number_integer()) throw Error("labels must be integers, got " + l.dump());
-                                     labels.push_back(l.get<int>());
-                                   }
+      {"softmax_cross_entropy", {1, 2, [](const Inputs& in, const Json& e, const std::string& out) {
+                                   const std::vector<int> labels =
+                                       in.size() == 2 ? labels_of(in[1], e["in"][1].get<std::string>()) : labels_option(e);
                                    return ops::softmax_cross_entropy(in[0], labels, out);
                                  }}},
   };
@@ -192,10 +255,14 @@ Model Model::load(const std::string& path) {
 Model Model::parse(std::string_view json_text, std::string source) {
   Model m;
   m.source_ = std::move(source);
+  if (const auto at = too_deep(json_text)) {
+    m.fail("malformed JSON", "arrays and objects nest deeper than " + std::to_string(max_nesting) + " levels at line " +
+                                 std::to_string(at->first) + ", column " + std::to_string(at->second));
+  }
   Json doc;
   try {
     doc = Json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number out of range
     m.fail("malformed JSON", e.what());
   }
   if (!doc.is_object()) m.fail("top level", "expected an object with \"inputs\", \"params\", \"graph\" and \"loss\"");
@@ -226,7 +293,7 @@ Model Model::parse(std::string_view json_text, std::string source) {
       }
       if (leaf.shape.size() == 0) m.fail(where, "empty tensor of shape " + leaf.shape.str());
       for (const Json& v : spec["values"]) {
-        if (!v.is_number()) m.fail(where, "values must be numbers, got " + v.dump());
+        if (!v.is_number()) m.fail(where, "values must be numbers, got " + brief(v));
         leaf.values.push_back(v.get<double>());
       }
       m.leaves_.push_back(std::move(leaf));
@@ -246,7 +313,7 @@ Model Model::parse(std::string_view json_text, std::string source) {
     }
     if (!e.contains("in") || !e["in"].is_array()) m.fail(where + " (" + step.op + ")", "expected \"in\": [names]");
     for (const Json& in : e["in"]) {
-      if (!in.is_string()) m.fail(where + " (" + step.op + ")", "\"in\" names must be strings, got " + in.dump());
+      if (!in.is_string()) m.fail(where + " (" + step.op + ")", "\"in\" names must be strings, got " + brief(in));
       step.in.push_back(in.get<std::string>());
     }
     if (step.in.size() < op->second.min_in || step.in.size() > op->second.max_in) {
@@ -300,8 +367,18 @@ std::vector<std::pair<std::string, TensorVar>> Model::build(Tape& tape) const {
   auto find = [&](const std::string& name) {
     return std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; })->second;
   };
+  std::set<std::string, std::less<>> labels;  // leaves holding class indices
+  for (const Step& s : steps_) {
+    if (s.op == "softmax_cross_entropy" && s.in.size() == 2) labels.insert(s.in[1]);
+  }
   for (const Leaf& l : leaves_) {
-    named.emplace_back(l.name, l.is_param ? tape.param(l.values, l.shape, l.name) : tape.input(l.values, l.shape, l.name));
+    const TensorVar t = l.is_param ? tape.param(l.values, l.shape, l.name) : tape.input(l.values, l.shape, l.name);
+    // Class indices are data, not a point: a redraw (the check command) must not move
+    // them off the integers, so they keep the file's values.
+    if (labels.contains(l.name)) {
+      for (std::size_t i = 0; i < t.size(); ++i) tape.set_value(t[i], l.values[i]);
+    }
+    named.emplace_back(l.name, t);
   }
   for (const Step& s : steps_) {
     Inputs in;
