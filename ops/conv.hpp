@@ -12,7 +12,7 @@ namespace gradpath::ops {
 
 struct Conv2dOptions {
   std::size_t stride = 1;
-  std::size_t padding = 0;  // zeros on every side; must be smaller than the kernel
+  std::size_t padding = 0;  // zeros on every side; any size, as in PyTorch
 };
 
 // Shapes, for both ops (cross-correlation, as in PyTorch):
@@ -20,11 +20,13 @@ struct Conv2dOptions {
 //   x (N, C, H, W) with w (O, C, kH, kW)   -> (N, O, OH, OW)
 // OH = (H + 2 padding - kH) / stride + 1 (and likewise OW). A bias b has shape (O), or
 // rank 0 when there is one output channel, and is added to every output of its channel.
-// Errors name the op and the shapes: wrong ranks, channel mismatch, stride 0, padding
-// not smaller than the kernel, a kernel larger than the padded input, a bad bias.
+// Errors name the op and the shapes: wrong ranks, channel mismatch, stride 0, a kernel
+// larger than the padded input, a bad bias. Padding may reach or pass the kernel size:
+// a window made only of padding gives the bias (or 0).
 
 // Output element k is ONE n-ary sum node whose operands are the product nodes w_i * a_j
-// of the taps landing on real input (padding taps are omitted), plus the bias element.
+// of the taps landing on real input (padding taps are omitted), plus the bias element;
+// a window of padding only is a sum of the bias alone, or of no operand (value 0).
 // All products are recorded first, then all sums, so the outputs are consecutive scalar
 // nodes named name1 ... nameN; the whole op is recorded in the scope `name` (or
 // "conv2d_mac"). It has no backward rule: the scalar partials are its derivative.

@@ -40,10 +40,6 @@ Conv2dGeometry conv2d_geometry(std::string_view op, const Shape& x, const Shape&
                 " channels but filter " + w.str() + " expects " + std::to_string(w[1]));
   }
   if (g.stride == 0) throw Error(what + ": stride must be at least 1");
-  if (g.padding >= g.kernel_h || g.padding >= g.kernel_w) {
-    throw Error(what + ": padding " + std::to_string(g.padding) +
-                " must be smaller than the kernel, or a window would hold only padding");
-  }
   const std::size_t padded_h = g.height + 2 * g.padding, padded_w = g.width + 2 * g.padding;
   if (g.kernel_h > padded_h || g.kernel_w > padded_w) {
     throw Error(what + ": the kernel is larger than the input padded by " + std::to_string(g.padding) + " (" +
@@ -99,17 +95,24 @@ TensorVar conv2d_mac_impl(const TensorVar& x, const TensorVar& w, const TensorVa
           ends.push_back(products.size());
         }
 
-  // Pass 2: one sum node per output, so the outputs are consecutive scalar nodes.
+  // Pass 2: one sum node per output, so the outputs are consecutive scalar nodes. A
+  // window made only of padding (padding >= kernel) is still a sum node: of the bias
+  // alone, or of no operand at all (value 0), so every output has a node and a name.
   const auto first_sum = static_cast<NodeId>(tape.node_count());
   const std::size_t per_image = g.out_channels * g.out_h * g.out_w;
   Var first;
-  std::vector<Var> terms;
   for (std::size_t k = 0, begin = 0; k < ends.size(); begin = ends[k++]) {
-    terms.assign(products.begin() + static_cast<std::ptrdiff_t>(begin),
-                 products.begin() + static_cast<std::ptrdiff_t>(ends[k]));
-    if (b != nullptr)
-      terms.push_back(tape.var_at(b->offset() + static_cast<Slot>(k % per_image / (g.out_h * g.out_w))));
-    const Var z = gradpath::sum(terms);
+    double total = 0.0;
+    for (std::size_t t = begin; t < ends[k]; ++t) {
+      total += tape.value(products[t].slot());
+      tape.push_arg(products[t].slot(), 1.0);
+    }
+    if (b != nullptr) {
+      const Slot bias = b->offset() + static_cast<Slot>(k % per_image / (g.out_h * g.out_w));
+      total += tape.value(bias);
+      tape.push_arg(bias, 1.0);
+    }
+    const Var z = tape.close(Op::Sum, total);
     if (k == 0) first = z;
   }
   if (!name.empty()) tape.set_range_name(first_sum, static_cast<NodeId>(ends.size()), name);

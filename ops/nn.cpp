@@ -42,9 +42,16 @@ constexpr TensorOpInfo dense_info{"dense", &dense_backward};
 TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
   Tape& tape = Tape::of(x.first(), w.first(), "dense");
   const Shape &sx = x.shape(), &sw = w.shape();
-  if (sx.rank() < 1 || sx.rank() > 2) throw Error("dense: x must be (in) or (batch, in), got " + sx.str());
+  if (sx.rank() < 1) throw Error("dense: x must be (in) or (..., in), got " + sx.str());
   if (sw.rank() < 1 || sw.rank() > 2) throw Error("dense: W must be (out, in) or (in), got " + sw.str());
-  const std::size_t in = sx[sx.rank() - 1], batch = x.size() / in;
+  // Every leading axis of x is a batch axis, as for PyTorch's nn.Linear.
+  Shape shape;
+  std::size_t batch = 1;
+  for (std::size_t i = 0; i + 1 < sx.rank(); ++i) {
+    shape.push_back(sx[i]);
+    batch *= sx[i];
+  }
+  const std::size_t in = sx[sx.rank() - 1];
   const std::size_t out = sw.rank() == 2 ? sw[0] : 1;
   if (sw[sw.rank() - 1] != in) {
     throw Error("dense: input sizes differ: x " + sx.str() + " and W " + sw.str() + " (W is (out, in))");
@@ -53,8 +60,6 @@ TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<Tenso
     throw Error("dense: bias " + b->shape.str() + " does not match the " + std::to_string(out) + " outputs of W " +
                 sw.str());
   }
-  Shape shape;
-  if (sx.rank() == 2) shape.push_back(batch);
   if (sw.rank() == 2) shape.push_back(out);
   std::array<TensorArg, 3> args{x.arg(), w.arg(), b.value_or(TensorArg{})};
   TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
@@ -68,7 +73,10 @@ TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<Tenso
 }
 
 // ---- softmax and log_softmax ------------------------------------------------------------------
-// Both work on rows: the tensor viewed as (size / C, C) with C the last axis.
+// Both work on rows: the tensor viewed as (size / C, C) with C the last axis; a rank-0
+// tensor is one row of one class (softmax 1, log_softmax 0), as in PyTorch.
+std::size_t row_length(const Shape& shape) { return shape.rank() == 0 ? 1 : shape[shape.rank() - 1]; }
+
 template <typename T>
 void softmax_kernel(std::size_t rows, std::size_t cols, const T* x, T* y, bool log) {
   for (std::size_t r = 0; r < rows; ++r) {
@@ -102,7 +110,7 @@ void log_softmax_vjp_kernel(std::size_t rows, std::size_t cols, const T* y, cons
 
 template <bool Log>
 void softmax_backward(Tape& tape, const TensorRecord& r) {
-  const std::size_t cols = r.shape[r.shape.rank() - 1], rows = r.shape.size() / cols;
+  const std::size_t cols = row_length(r.shape), rows = r.shape.size() / cols;
   const Slot out = tape.offset(r.node);
   const double* y = tape.values().data() + out;
   const double* gy = tape.grads().data() + out;
@@ -118,8 +126,7 @@ constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
 
 TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
   Tape& tape = Tape::of(x.first(), info.name);
-  if (x.rank() == 0) throw Error(std::string(info.name) + ": needs at least one axis, got shape " + x.shape().str());
-  const std::size_t cols = x.shape()[x.rank() - 1];
+  const std::size_t cols = row_length(x.shape());
   const TensorArg arg = x.arg();
   TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
   softmax_kernel(x.size() / cols, cols, tape.values().data() + arg.offset, tape.values().data() + y.offset(),

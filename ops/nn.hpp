@@ -10,7 +10,8 @@
 namespace gradpath::ops {
 
 // Dense layer y = x W^T + b, with W laid out (out, in) as in PyTorch's nn.Linear:
-//   x (in) or (batch, in), W (out, in), b (out)  ->  y (out) or (batch, out).
+//   x (in) or (batch, in), W (out, in), b (out)  ->  y (out) or (batch, out),
+// and any leading axes of x are batch axes: x (n, t, in) -> y (n, t, out).
 // W of shape (in) is a single output unit: y is rank 0 for x (in) and (batch) for
 // x (batch, in), and b is one value (a scalar Var, or a tensor of shape [] or [1]).
 // One GEMM forward; backward is dX += dY W, dW += dY^T X, db += sum over the batch of dY.
@@ -19,6 +20,7 @@ TensorVar dense(const TensorVar& x, const TensorVar& w, const Var& b, std::strin
 TensorVar dense(const TensorVar& x, const TensorVar& w, std::string_view name = {});  // no bias
 
 // Along the last axis, shifted by the row maximum so that large inputs do not overflow.
+// A rank-0 x is one class: softmax 1 and log_softmax 0, grad 0 (as in PyTorch).
 TensorVar softmax(const TensorVar& x, std::string_view name = {});
 TensorVar log_softmax(const TensorVar& x, std::string_view name = {});
 

@@ -262,12 +262,13 @@ TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
 }
 
 // ---- matmul ---------------------------------------------------------------------------------
-// attrs: batch, m, k, n, and the batch stride of the right operand (0 when it is shared).
+// attrs: batch, m, k, n, and the batch strides of the right and the left operand (0
+// when that operand is shared by every batch entry).
 void matmul_backward(Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
   const auto batch = static_cast<std::size_t>(r.attrs[0]), m = static_cast<std::size_t>(r.attrs[1]),
              k = static_cast<std::size_t>(r.attrs[2]), n = static_cast<std::size_t>(r.attrs[3]),
-             b_stride = static_cast<std::size_t>(r.attrs[4]);
+             b_stride = static_cast<std::size_t>(r.attrs[4]), a_stride = static_cast<std::size_t>(r.attrs[5]);
   const double* a = tape.values().data() + args[0].offset;
   const double* b = tape.values().data() + args[1].offset;
   double* ga = tape.grads().data() + args[0].offset;
@@ -275,8 +276,8 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
   const double* gc = tape.grads().data() + tape.offset(r.node);
   for (std::size_t i = 0; i < batch; ++i) {
     // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
-    detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * m * k, 1.0, "matmul");
-    detail::gemm(true, false, k, n, m, a + i * m * k, gc + i * m * n, gb + i * b_stride, 1.0, "matmul");
+    detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * a_stride, 1.0, "matmul");
+    detail::gemm(true, false, k, n, m, a + i * a_stride, gc + i * m * n, gb + i * b_stride, 1.0, "matmul");
   }
 }
 constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward};
@@ -387,30 +388,33 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   Tape& tape = Tape::of(a.first(), b.first(), "matmul");
   const Shape &sa = a.shape(), &sb = b.shape();
   const std::string shapes = sa.str() + " x " + sb.str();
-  const bool batched = sa.rank() == 3 && sb.rank() == 3;
-  if (!((sa.rank() == 2 || sa.rank() == 3) && sb.rank() == 2) && !batched) {
-    throw Error("matmul: expects (m, k) x (k, n), (b, m, k) x (b, k, n) or (b, m, k) x (k, n), got " + shapes);
+  if (!((sa.rank() == 2 || sa.rank() == 3) && (sb.rank() == 2 || sb.rank() == 3))) {
+    throw Error("matmul: expects (m, k) x (k, n), (b, m, k) x (b, k, n), (b, m, k) x (k, n) or (m, k) x (b, k, n), got " +
+                shapes);
   }
-  if (batched && sa[0] != sb[0]) throw Error("matmul: batch sizes differ: " + shapes);
+  const bool batched = sb.rank() == 3;
+  if (batched && sa.rank() == 3 && sa[0] != sb[0]) throw Error("matmul: batch sizes differ: " + shapes);
   const std::size_t k = sa[sa.rank() - 1], n = sb[sb.rank() - 1];
   if (k != sb[sb.rank() - 2]) throw Error("matmul: inner dimensions differ: " + shapes);
-  // A shared right operand makes the batch one tall GEMM: (b*m, k) x (k, n).
-  const std::size_t batch = batched ? sa[0] : 1, m = a.size() / (batch * k);
+  // A shared right operand makes the batch one tall GEMM: (b*m, k) x (k, n). A shared
+  // left operand (m, k) is read again by every batch entry (stride 0), as in PyTorch.
+  const std::size_t batch = batched ? sb[0] : 1, m = batched || sa.rank() == 2 ? sa[sa.rank() - 2] : sa[0] * sa[1];
   Shape shape;
-  for (std::size_t i = 0; i + 1 < sa.rank(); ++i) shape.push_back(sa[i]);
+  if (batched) shape.push_back(batch);
+  for (std::size_t i = batched ? sa.rank() - 2 : 0; i + 1 < sa.rank(); ++i) shape.push_back(sa[i]);
   shape.push_back(n);
   const std::array args{a.arg(), b.arg()};
-  const std::size_t b_stride = batched ? k * n : 0;
+  const std::size_t a_stride = batched && sa.rank() == 3 ? m * k : 0, b_stride = batched ? k * n : 0;
   TensorVar out =
       detail::record(tape, matmul_info, shape, args, name,
                      std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
                                                  static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
-                                                 static_cast<std::int64_t>(b_stride)});
+                                                 static_cast<std::int64_t>(b_stride), static_cast<std::int64_t>(a_stride)});
   const double* va = tape.values().data() + a.offset();
   const double* vb = tape.values().data() + b.offset();
   double* vc = tape.values().data() + out.offset();
   for (std::size_t i = 0; i < batch; ++i) {
-    detail::gemm(false, false, m, n, k, va + i * m * k, vb + i * b_stride, vc + i * m * n, 0.0, "matmul");
+    detail::gemm(false, false, m, n, k, va + i * a_stride, vb + i * b_stride, vc + i * m * n, 0.0, "matmul");
   }
   return out;
 }

@@ -58,7 +58,8 @@ TensorVar pow(const TensorVar& x, double p, std::string_view name = {});
 
 // ---- matmul: one GEMM forward, two in backward ----------------------------------------
 // (m, k) x (k, n) -> (m, n); (b, m, k) x (b, k, n) -> (b, m, n);
-// (b, m, k) x (k, n) -> (b, m, n), the right operand shared by every batch entry.
+// (b, m, k) x (k, n) -> (b, m, n), the right operand shared by every batch entry;
+// (m, k) x (b, k, n) -> (b, m, n), the left operand shared by every batch entry.
 TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name = {});
 
 // ---- reductions -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // The gradpath command and its JSON models: gradients equal the C++ API's, and every
 // kind of bad input gets a one-line error naming the file and entry, with exit status 2.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -125,7 +126,7 @@ TEST_CASE("bad model files: one line naming the file, the entry and the problem;
       {"negative size", model(R"({"op": "sum", "in": ["a"], "out": "L"})", R"(, "t": {"shape": [-3], "values": []})"),
        "inputs.t: 'shape' entries must be non-negative integers"},
       {"huge shape", model(R"({"op": "sum", "in": ["a"], "out": "L"})", R"(, "t": {"shape": [100000, 100000, 100000], "values": []})"),
-       "inputs.t: shape [100000,100000,100000] has more than"},
+       "inputs.t: shape [100000] times 100000 has more than"},
       {"cycle", model(R"({"op": "relu", "in": ["q"], "out": "p"}, {"op": "relu", "in": ["p"], "out": "q"}, {"op": "sum", "in": ["q"], "out": "L"})"),
        "a cycle"},
       {"undefined name", model(R"({"op": "sum", "in": ["nope"], "out": "L"})"), "graph[0] (sum): undefined name 'nope'"},
@@ -145,6 +146,58 @@ TEST_CASE("bad model files: one line naming the file, the entry and the problem;
   const Run missing = run("grad /nonexistent/model.json");
   CHECK(missing.status == 2);
   CHECK_THAT(missing.out, Catch::Contains("/nonexistent/model.json: cannot open"));
+}
+
+TEST_CASE("softmax_cross_entropy takes its labels as an option or as an input tensor", "[cli]") {
+  // logits (2, 3), labels [2, 0]: dL/dlogits = (softmax - onehot) / 2, by hand.
+  const std::string logits = R"("z": {"shape": [2, 3], "values": [0.5, -1, 2, 1, 0, -0.5]})";
+  auto model = [&](const std::string& labels_input, const std::string& entry) {
+    return R"({"inputs": {)" + logits + labels_input + R"(}, "graph": [)" + entry + R"(], "loss": "L"})";
+  };
+  const auto by_option = cli::Model::parse(
+      model("", R"({"op": "softmax_cross_entropy", "in": ["z"], "labels": [2, 0], "out": "L"})"), "option");
+  const auto by_tensor = cli::Model::parse(
+      model(R"(, "y": {"shape": [2], "values": [2, 0]})", R"({"op": "softmax_cross_entropy", "in": ["z", "y"], "out": "L"})"),
+      "tensor");
+  const double z[2][3] = {{0.5, -1, 2}, {1, 0, -0.5}};
+  const int label[2] = {2, 0};
+  for (const cli::Model* m : {&by_option, &by_tensor}) {
+    Tape tape;
+    const auto named = m->build(tape);
+    tape.backward(named.back().second[0]);
+    double loss = 0;
+    for (std::size_t i = 0; i < 2; ++i) {
+      const double total = std::exp(z[i][0]) + std::exp(z[i][1]) + std::exp(z[i][2]);
+      loss -= std::log(std::exp(z[i][label[i]]) / total) / 2;
+      for (std::size_t j = 0; j < 3; ++j) {
+        const double want = (std::exp(z[i][j]) / total - (int(j) == label[i] ? 1.0 : 0.0)) / 2;
+        CHECK(named[0].second.grads()[i * 3 + j] == Approx(want).epsilon(1e-12));
+      }
+    }
+    CHECK(named.back().second[0].value() == Approx(loss).epsilon(1e-12));
+  }
+  SECTION("class indices keep the file's values when the leaves are redrawn") {
+    Tape tape;
+    tape.redraw_leaves(3);
+    const auto named = by_tensor.build(tape);
+    CHECK(named[1].second.values()[0] == 2.0);
+    CHECK(named[1].second.values()[1] == 0.0);
+    CHECK(named[0].second.values()[0] != 0.5);  // the logits did move
+  }
+  SECTION("bad class indices in a tensor: one line naming the entry and the value; exit 2") {
+    const auto [values, message] = GENERATE(
+        std::pair<std::string, std::string>{"[2, 0.5]", "labels 'y' [2]: element 1 is 0.5, not an integer class index"},
+        std::pair<std::string, std::string>{"[3, 0]", "label 3 (row 0) is out of range for 3 classes, logits [2, 3]"},
+        std::pair<std::string, std::string>{"[-1, 0]", "label -1 (row 0) is out of range"},
+        std::pair<std::string, std::string>{"[1e30, 0]", "labels 'y' [2]: element 0 is 1e+30, out of range for a class index"});
+    const std::string path = temp_file("labels.json", model(R"(, "y": {"shape": [2], "values": )" + values + "}",
+                                                             R"({"op": "softmax_cross_entropy", "in": ["z", "y"], "out": "L"})"));
+    const Run r = run("grad " + path);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.out, Catch::StartsWith("gradpath: " + path + ": graph[0] (softmax_cross_entropy): ") &&
+                          Catch::Contains(message));
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  }
 }
 
 TEST_CASE("Model::parse keeps the file's names and orders entries by dependency", "[cli]") {

@@ -87,13 +87,13 @@ Var weighted_sum(const TensorVar& out, const std::vector<double>& coef) {
 
 TEST_CASE("conv2d == conv2d_mac == reference loop: values, dX, dW, db", "[conv2d]") {
   const std::size_t stride = GENERATE(1, 2, 3);
-  const std::size_t padding = GENERATE(0, 1, 2);
+  const std::size_t padding = GENERATE(0, 1, 2, 3);  // 3 passes every kernel, as PyTorch allows
   const std::size_t batch = GENERATE(1, 2);
   const std::size_t in_ch = GENERATE(1, 2, 3);
   const std::size_t out_ch = GENERATE(1, 2, 3);
   const auto [h, w] = GENERATE(std::pair<std::size_t, std::size_t>{5, 5}, std::pair<std::size_t, std::size_t>{6, 4});
   const auto [kh, kw] = GENERATE(std::pair<std::size_t, std::size_t>{3, 3}, std::pair<std::size_t, std::size_t>{2, 3});
-  if (padding >= kh || padding >= kw || kh > h + 2 * padding || kw > w + 2 * padding) return;  // kernel does not fit
+  if (kh > h + 2 * padding || kw > w + 2 * padding) return;  // kernel does not fit
   const Reference ref{batch, in_ch, h, w, out_ch, kh, kw, stride, padding};
   INFO("stride " << stride << " padding " << padding << " batch " << batch << " channels " << in_ch << "->" << out_ch
                  << " input " << h << "x" << w << " kernel " << kh << "x" << kw);
@@ -161,6 +161,47 @@ TEST_CASE("conv2d: 2-D conveniences, without bias and with a rank-0 bias", "[con
     check_close(w.grads(), dw, "dW");
     CHECK(b.grads()[0] == Approx(with_bias ? db[0] : 0.0).epsilon(1e-12).margin(1e-12));
   }
+}
+
+TEST_CASE("conv2d, conv2d_mac: padding at or above the kernel, windows of padding only", "[conv2d]") {
+  // x (2, 2) = [1 2; 3 4], w (1, 1) = [2], padding 1: a 4x4 output whose border windows
+  // hold only padding, so they give the bias (or 0) and nothing flows back from them.
+  Tape tape;
+  const TensorVar x = tape.input(std::vector<double>{1, 2, 3, 4}, Shape{2, 2}, "x");
+  const TensorVar w = tape.param(std::vector<double>{2}, Shape{1, 1}, "w");
+  const TensorVar b = tape.param(std::vector<double>{0.5}, Shape{}, "b");
+  const bool with_bias = GENERATE(false, true);
+  const double bias = with_bias ? 0.5 : 0.0;
+  const std::vector<double> want = {bias, bias,     bias,     bias, bias, 2 + bias, 4 + bias, bias,
+                                    bias, 6 + bias, 8 + bias, bias, bias, bias,     bias,     bias};
+  const ops::Conv2dOptions opt{.padding = 1};
+  const TensorVar mac = with_bias ? ops::conv2d_mac(x, w, b, opt, "m") : ops::conv2d_mac(x, w, opt, "m");
+  const TensorVar fused = with_bias ? ops::conv2d(x, w, b, opt) : ops::conv2d(x, w, opt);
+  REQUIRE(mac.shape() == Shape{4, 4});
+  REQUIRE(fused.shape() == Shape{4, 4});
+  check_close(mac.values(), want, "conv2d_mac value");
+  check_close(fused.values(), want, "conv2d value");
+  // A padding-only output is still one sum node, named, of the bias alone or of nothing.
+  CHECK(tape.op(mac[0].node()) == Op::Sum);
+  CHECK(tape.arg_slots(mac[0].node()).size() == (with_bias ? 1u : 0u));
+  CHECK(tape.arg_slots(mac[5].node()).size() == (with_bias ? 2u : 1u));
+  CHECK(mac[0].name() == "m1");
+  CHECK(mac[15].node() == mac[0].node() + 15);
+  // L = sum_k k z_k: dL/dx_j = 2 k(j), dL/dw = sum_k k x(k), dL/db = sum_k k.
+  std::vector<double> coef(16);
+  for (std::size_t k = 0; k < 16; ++k) coef[k] = double(k);
+  for (const TensorVar& out : {mac, fused}) {
+    tape.backward(weighted_sum(out, coef));
+    check_close(x.grads(), {2 * 5.0, 2 * 6.0, 2 * 9.0, 2 * 10.0}, "dX");
+    check_close(w.grads(), {5 * 1.0 + 6 * 2.0 + 9 * 3.0 + 10 * 4.0}, "dW");
+    CHECK(b.grads()[0] == Approx(with_bias ? 120.0 : 0.0).margin(1e-12));
+  }
+  // Stride 5, padding 3: the windows start at padded rows and columns 0 and 5, while the
+  // image sits at 3 and 4, so every window is padding only.
+  const TensorVar all_padding = ops::conv2d_mac(x, w, b, {.stride = 5, .padding = 3});
+  REQUIRE(all_padding.shape() == Shape{2, 2});
+  check_close(all_padding.values(), {0.5, 0.5, 0.5, 0.5}, "bias only");
+  check_close(ops::conv2d(x, w, {.stride = 5, .padding = 3}).values(), {0, 0, 0, 0}, "zeros");
 }
 
 TEST_CASE("conv2d: central differences on a small batched case", "[conv2d][gradcheck]") {
@@ -264,8 +305,6 @@ TEST_CASE("conv2d and conv2d_mac: errors name the op and the shapes", "[conv2d][
   CHECK_THROWS_WITH(conv(leaf(Shape{5}), w2, nullptr, {}), Catch::Contains(op + ": input [5], filter [3, 3]"));
   CHECK_THROWS_WITH(conv(x2, w2, nullptr, {.stride = 0}),
                     op + ": input [5, 5], filter [3, 3]: stride must be at least 1");
-  CHECK_THROWS_WITH(conv(x2, w2, nullptr, {.padding = 3}),
-                    Catch::Contains(op + ": input [5, 5], filter [3, 3]: padding 3 must be smaller than the kernel"));
   CHECK_THROWS_WITH(conv(leaf(Shape{2, 6}), w2, nullptr, {}),
                     op + ": input [2, 6], filter [3, 3]: the kernel is larger than the input padded by 0 (2 x 6)");
   CHECK_THROWS_WITH(conv(x2, leaf(Shape{8, 8}), nullptr, {.padding = 1}),

@@ -129,6 +129,35 @@ TEST_CASE("the seed network: flatten -> dense -> half_squared_error", "[ops][nn]
   }
 }
 
+TEST_CASE("dense: leading axes of x are batch axes, as in nn.Linear", "[ops][nn][dense]") {
+  // x (2, 3, 4) with W (5, 4), b (5) -> (2, 3, 5); with W (4) -> (2, 3).
+  const bool single = GENERATE(false, true);
+  const std::size_t in = 4, out = single ? 1 : 5, rows = 6;
+  const std::vector<double> xv = random_values(rows * in, 21), wv = random_values(out * in, 22),
+                            bv = random_values(out, 23);
+  const Shape sw = single ? Shape{in} : Shape{out, in};
+  const Shape sb = single ? Shape{} : Shape{out};
+  Tape tape;
+  const TensorVar y = ops::dense(tape.input(xv, Shape{2, 3, in}), tape.param(wv, sw), tape.param(bv, sb));
+  CHECK(y.shape() == (single ? Shape{2, 3} : Shape{2, 3, out}));
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t o = 0; o < out; ++o) {
+      double expected = bv[o];
+      for (std::size_t k = 0; k < in; ++k) expected += xv[i * in + k] * wv[o * in + k];
+      CHECK(y[i * out + o].value() == Approx(expected).epsilon(1e-12));
+    }
+  }
+  const std::vector<double> weights = random_values(rows * out, 24);
+  check_gradients(
+      [&](Tape&, std::span<const Var> v) {
+        const TensorVar x = stack(v.subspan(0, rows * in), Shape{2, 3, in});
+        const TensorVar w = stack(v.subspan(rows * in, out * in), sw);
+        const TensorVar b = stack(v.subspan(rows * in + out * in), sb);
+        return weighted_sum(ops::dense(x, w, b), weights);
+      },
+      concat({xv, wv, bv}));
+}
+
 TEST_CASE("dense errors name the op and the shapes", "[ops][nn][errors]") {
   Tape tape;
   const TensorVar x = tape.input(random_values(6, 7), Shape{2, 3});
@@ -138,7 +167,8 @@ TEST_CASE("dense errors name the op and the shapes", "[ops][nn][errors]") {
   const TensorVar x3 = tape.input(random_values(12, 11), Shape{2, 3, 2});
   CHECK_THROWS_WITH(ops::dense(x, w, b), Catch::Contains("dense: input sizes differ: x [2, 3] and W [2, 4]"));
   CHECK_THROWS_WITH(ops::dense(x, w3, b), Catch::Contains("dense: bias [3] does not match the 2 outputs of W [2, 3]"));
-  CHECK_THROWS_WITH(ops::dense(x3, w3), Catch::Contains("dense: x must be (in) or (batch, in), got [2, 3, 2]"));
+  CHECK_THROWS_WITH(ops::dense(tape.input(std::vector<double>{1.0}, Shape{}), w3),
+                    Catch::Contains("dense: x must be (in) or (..., in), got []"));
   CHECK_THROWS_WITH(ops::dense(x, x3), Catch::Contains("dense: W must be (out, in) or (in), got [2, 3, 2]"));
   Tape other;
   const Var c = other.param(1.0);
@@ -297,7 +327,15 @@ TEST_CASE("softmax_cross_entropy errors name the label, the class count and the 
   const TensorVar x3 = tape.input(random_values(8, 21), Shape{2, 2, 2});
   CHECK_THROWS_WITH(ops::softmax_cross_entropy(x3, too_few),
                     Catch::Contains("softmax_cross_entropy: logits must be (N, C) or (C), got [2, 2, 2]"));
-  const Var s = tape.input(1.0);
-  CHECK_THROWS_WITH(ops::softmax(TensorVar(s, Shape{})),
-                    Catch::Contains("softmax: needs at least one axis, got shape []"));
+}
+
+TEST_CASE("softmax, log_softmax of a rank-0 tensor: one class, as in PyTorch", "[ops][nn]") {
+  Tape tape;
+  const Var s = tape.input(2.5);
+  const TensorVar p = ops::softmax(TensorVar(s, Shape{})), lp = ops::log_softmax(TensorVar(s, Shape{}));
+  CHECK(p.shape() == Shape{});
+  CHECK(p[0].value() == 1.0);
+  CHECK(lp[0].value() == 0.0);
+  tape.backward(p[0] * 3.0 + lp[0] * 5.0 + s * 0.25);  // both constant in s: only the last term counts
+  CHECK(s.grad() == Approx(0.25).margin(1e-15));
 }

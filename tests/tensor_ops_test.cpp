@@ -178,21 +178,22 @@ TEST_CASE("matmul: values against a triple loop, gradients by finite differences
     Shape a, b, out;
   };
   const Case c = GENERATE(Case{{2, 3}, {3, 4}, {2, 4}}, Case{{1, 5}, {5, 1}, {1, 1}},
-                          Case{{2, 3, 4}, {2, 4, 5}, {2, 3, 5}}, Case{{3, 2, 4}, {4, 3}, {3, 2, 3}});
+                          Case{{2, 3, 4}, {2, 4, 5}, {2, 3, 5}}, Case{{3, 2, 4}, {4, 3}, {3, 2, 3}},
+                          Case{{3, 4}, {2, 4, 5}, {2, 3, 5}});  // the last shares a, as PyTorch broadcasts
   INFO(c.a.str() << " x " << c.b.str());
   const std::vector<double> av = random_values(c.a.size(), 11), bv = random_values(c.b.size(), 12);
   Tape tape;
   const TensorVar out = ops::matmul(tape.input(av, c.a), tape.input(bv, c.b), "c");
   REQUIRE(out.shape() == c.out);
-  const bool batched_b = c.b.rank() == 3;
-  const std::size_t batch = c.a.rank() == 3 ? c.a[0] : 1, m = c.a[c.a.rank() - 2], k = c.a[c.a.rank() - 1],
+  const bool batched_a = c.a.rank() == 3, batched_b = c.b.rank() == 3;
+  const std::size_t batch = c.out.rank() == 3 ? c.out[0] : 1, m = c.a[c.a.rank() - 2], k = c.a[c.a.rank() - 1],
                     n = c.b[c.b.rank() - 1];
   for (std::size_t s = 0; s < batch; ++s) {
     for (std::size_t i = 0; i < m; ++i) {
       for (std::size_t j = 0; j < n; ++j) {
         double expected = 0;
         for (std::size_t p = 0; p < k; ++p) {
-          expected += av[(s * m + i) * k + p] * bv[(batched_b ? s * k * n : 0) + p * n + j];
+          expected += av[(batched_a ? s * m * k : 0) + i * k + p] * bv[(batched_b ? s * k * n : 0) + p * n + j];
         }
         CHECK(out[(s * m + i) * n + j].value() == Approx(expected));
       }
