@@ -216,7 +216,7 @@ DrawGraph draw_graph(const TapeGraph& g, const DotOptions& options) {
       }
     }
   }
-  for (Pending& p : edges) boost::add_edge(p.source, p.target, std::move(p.edge), d);
+  for (const Pending& p : edges) boost::add_edge(p.source, p.target, p.edge, d);
   return d;
 }
 
