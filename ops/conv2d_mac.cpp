@@ -18,10 +18,11 @@ Shape Conv2dGeometry::out_shape() const {
 
 Conv2dGeometry conv2d_geometry(std::string_view op, const Shape& x, const Shape& w, const Shape* bias,
                                Conv2dOptions options) {
-  const std::string what = std::string(op) + ": input " + x.str() + ", filter " + w.str();
+  // Built only when an error is thrown: a training step must not allocate.
+  const auto what = [&] { return std::string(op) + ": input " + x.str() + ", filter " + w.str(); };
   const bool batched = x.rank() == 4;
   if (!((x.rank() == 2 && w.rank() == 2) || (batched && w.rank() == 4))) {
-    throw Error(what +
+    throw Error(what() +
                 ": expected input (H, W) with filter (kH, kW), or input (N, C, H, W) with filter (O, C, kH, kW)");
   }
   Conv2dGeometry g{};
@@ -39,17 +40,17 @@ Conv2dGeometry conv2d_geometry(std::string_view op, const Shape& x, const Shape&
     throw Error(std::string(op) + ": input " + x.str() + " has " + std::to_string(g.channels) +
                 " channels but filter " + w.str() + " expects " + std::to_string(w[1]));
   }
-  if (g.stride == 0) throw Error(what + ": stride must be at least 1");
+  if (g.stride == 0) throw Error(what() + ": stride must be at least 1");
   const std::size_t padded_h = g.height + 2 * g.padding, padded_w = g.width + 2 * g.padding;
   if (g.kernel_h > padded_h || g.kernel_w > padded_w) {
-    throw Error(what + ": the kernel is larger than the input padded by " + std::to_string(g.padding) + " (" +
+    throw Error(what() + ": the kernel is larger than the input padded by " + std::to_string(g.padding) + " (" +
                 std::to_string(padded_h) + " x " + std::to_string(padded_w) + ")");
   }
   g.out_h = (padded_h - g.kernel_h) / g.stride + 1;
   g.out_w = (padded_w - g.kernel_w) / g.stride + 1;
   if (bias != nullptr && !(bias->rank() == 1 && (*bias)[0] == g.out_channels) &&
       !(bias->rank() == 0 && g.out_channels == 1)) {
-    throw Error(what + ": bias " + bias->str() + " does not match the " + std::to_string(g.out_channels) +
+    throw Error(what() + ": bias " + bias->str() + " does not match the " + std::to_string(g.out_channels) +
                 " output channel(s); expected [" + std::to_string(g.out_channels) + "]" +
                 (g.out_channels == 1 ? " or a scalar" : ""));
   }

@@ -146,10 +146,10 @@ double squared_error_scale(const TensorRecord& r, std::size_t size) {
 }
 
 TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorOpInfo& info, std::string_view name) {
-  const std::string op(info.name);
+  const std::string_view op = info.name;
   Tape::of(y.first(), op);
   if (detail::broadcast_shapes(y.shape(), target.shape(), op) != y.shape()) {
-    throw Error(op + ": target shape " + target.shape().str() + " does not match prediction shape " + y.shape().str());
+    throw Error(std::string(op) + ": target shape " + target.shape().str() + " does not match prediction shape " + y.shape().str());
   }
   TensorVar loss = detail::record_elementwise(info, y, target, Shape{}, name);
   Tape& tape = loss.tape();
@@ -216,17 +216,17 @@ TensorVar mse(const TensorVar& y, const Operand& target, std::string_view name) 
 }
 
 TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> labels, std::string_view name) {
-  const std::string op(cross_entropy_info.name);
+  const std::string_view op = cross_entropy_info.name;
   Tape& tape = Tape::of(logits.first(), op);
   const Shape& shape = logits.shape();
-  if (shape.rank() < 1 || shape.rank() > 2) throw Error(op + ": logits must be (N, C) or (C), got " + shape.str());
+  if (shape.rank() < 1 || shape.rank() > 2) throw Error(std::string(op) + ": logits must be (N, C) or (C), got " + shape.str());
   const std::size_t c = shape[shape.rank() - 1], n = logits.size() / c;
   if (labels.size() != n) {
-    throw Error(op + ": " + std::to_string(labels.size()) + " labels for logits " + shape.str() + " (one per row)");
+    throw Error(std::string(op) + ": " + std::to_string(labels.size()) + " labels for logits " + shape.str() + " (one per row)");
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= c) {
-      throw Error(op + ": label " + std::to_string(labels[i]) + " (row " + std::to_string(i) +
+      throw Error(std::string(op) + ": label " + std::to_string(labels[i]) + " (row " + std::to_string(i) +
                   ") is out of range for " + std::to_string(c) + " classes, logits " + shape.str());
     }
   }

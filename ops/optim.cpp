@@ -31,12 +31,11 @@ std::span<const double> step_grads(const TensorVar& param, std::string_view op) 
   return tape.grads().subspan(param.offset(), param.size());
 }
 
-// Checks every parameter first, so a bad one leaves all of them unchanged.
-std::vector<std::span<const double>> all_grads(const std::vector<TensorVar>& params, std::string_view op) {
-  std::vector<std::span<const double>> grads;
-  grads.reserve(params.size());
+// Checks every parameter first, so a bad one leaves all of them unchanged. Fills the
+// optimiser's own buffer, so a step allocates nothing after the first.
+void all_grads(const std::vector<TensorVar>& params, std::string_view op, std::vector<std::span<const double>>& grads) {
+  grads.clear();
   for (const TensorVar& p : params) grads.push_back(step_grads(p, op));
-  return grads;
 }
 
 std::vector<std::vector<double>> zeros_like(const std::vector<TensorVar>& params) {
@@ -76,7 +75,8 @@ Sgd::Sgd(std::vector<TensorVar> params, SgdOptions options)
 }
 
 void Sgd::step() {
-  const auto grads = all_grads(params_, "Sgd::step");
+  all_grads(params_, "Sgd::step", grads_);
+  const auto& grads = grads_;
   for (std::size_t p = 0; p < params_.size(); ++p) {
     Tape& tape = Tape::of(params_[p].first(), "Sgd::step");
     for (std::size_t i = 0; i < params_[p].size(); ++i) {
@@ -97,7 +97,8 @@ Adam::Adam(std::vector<TensorVar> params, AdamOptions options)
 }
 
 void Adam::step() {
-  const auto grads = all_grads(params_, "Adam::step");
+  all_grads(params_, "Adam::step", grads_);
+  const auto& grads = grads_;
   ++t_;
   const double t = static_cast<double>(t_);
   const double correction1 = 1.0 - std::pow(options_.beta1, t), correction2 = 1.0 - std::pow(options_.beta2, t);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "autodiff/tensor.hpp"
@@ -29,6 +30,7 @@ class Sgd {
 
  private:
   std::vector<TensorVar> params_;
+  std::vector<std::span<const double>> grads_;  // reused by every step
   SgdOptions options_;
   std::vector<std::vector<double>> velocity_;
 };
@@ -49,6 +51,7 @@ class Adam {
 
  private:
   std::vector<TensorVar> params_;
+  std::vector<std::span<const double>> grads_;  // reused by every step
   AdamOptions options_;
   std::vector<std::vector<double>> m_, v_;
   std::size_t t_ = 0;

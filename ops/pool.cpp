@@ -17,8 +17,9 @@ struct PoolGeometry {
 };
 
 PoolGeometry pool_geometry(std::string_view op, const Shape& x, const Pool2dOptions& options) {
-  const std::string what = std::string(op) + ": input " + x.str();
-  if (x.rank() != 2 && x.rank() != 4) throw Error(what + ": expected (H, W) or (N, C, H, W)");
+  // Built only when an error is thrown: a training step must not allocate.
+  const auto what = [&] { return std::string(op) + ": input " + x.str(); };
+  if (x.rank() != 2 && x.rank() != 4) throw Error(what() + ": expected (H, W) or (N, C, H, W)");
   PoolGeometry g{};
   g.planes = x.rank() == 4 ? x[0] * x[1] : 1;
   g.height = x[x.rank() - 2];
@@ -26,15 +27,15 @@ PoolGeometry pool_geometry(std::string_view op, const Shape& x, const Pool2dOpti
   g.kernel = options.kernel;
   g.stride = options.stride.value_or(options.kernel);
   g.padding = options.padding;
-  if (g.kernel == 0) throw Error(what + ": kernel must be at least 1");
-  if (g.stride == 0) throw Error(what + ": stride must be at least 1");
+  if (g.kernel == 0) throw Error(what() + ": kernel must be at least 1");
+  if (g.stride == 0) throw Error(what() + ": stride must be at least 1");
   if (2 * g.padding > g.kernel) {
-    throw Error(what + ": padding " + std::to_string(g.padding) + " is more than half the kernel " +
+    throw Error(what() + ": padding " + std::to_string(g.padding) + " is more than half the kernel " +
                 std::to_string(g.kernel));
   }
   const std::size_t padded_h = g.height + 2 * g.padding, padded_w = g.width + 2 * g.padding;
   if (g.kernel > padded_h || g.kernel > padded_w) {
-    throw Error(what + ": kernel " + std::to_string(g.kernel) + " is larger than the input padded by " +
+    throw Error(what() + ": kernel " + std::to_string(g.kernel) + " is larger than the input padded by " +
                 std::to_string(g.padding) + " (" + std::to_string(padded_h) + " x " + std::to_string(padded_w) + ")");
   }
   g.out_h = (padded_h - g.kernel) / g.stride + 1;
