@@ -10,6 +10,7 @@ namespace gradpath {
 
 namespace detail {
 std::atomic<Tape*> live_tapes[max_live_tapes];
+std::atomic<std::uint32_t> live_serials[max_live_tapes];
 }  // namespace detail
 
 namespace {
@@ -61,12 +62,14 @@ Tape::Tape() {
   }
   serial_ = ++last_serial == 0 ? ++last_serial : last_serial;
   epoch_ = std::uint64_t{serial_} << 32;
-  detail::live_tapes[index_].store(this, std::memory_order_release);
+  detail::live_tapes[index_].store(this, std::memory_order_relaxed);
+  detail::live_serials[index_].store(serial_, std::memory_order_release);  // publishes the pointer
 }
 
 Tape::~Tape() {
   std::lock_guard lock(registry_mutex);
-  detail::live_tapes[index_].store(nullptr, std::memory_order_release);
+  detail::live_serials[index_].store(0, std::memory_order_release);
+  detail::live_tapes[index_].store(nullptr, std::memory_order_relaxed);
   free_indices.push_back(index_);
 }
 
@@ -86,10 +89,10 @@ Tape& Tape::of_slow(const Var& v, std::string_view what) {
   if (v.tape_index_ >= detail::max_live_tapes) {
     throw Error(std::string(what) + ": the Var is empty (default-constructed, never assigned from a tape)");
   }
-  Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
-  if (t == nullptr || t->serial_ != static_cast<std::uint32_t>(v.epoch_ >> 32)) {
+  if (detail::live_serials[v.tape_index_].load(std::memory_order_acquire) != static_cast<std::uint32_t>(v.epoch_ >> 32)) {
     throw Error(std::string(what) + ": the Var's tape was destroyed");
   }
+  Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
   t->check(v, what);
   return *t;
 }

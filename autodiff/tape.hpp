@@ -115,9 +115,11 @@ class Var {
 
 namespace detail {
 inline constexpr std::uint32_t max_live_tapes = 1u << 16;
-// Live tapes by index: written only when a tape is made or destroyed (under a lock),
-// read with a relaxed load when a Var is used, so a Var can tell its tape is gone.
+// Live tapes by index, and the serial of the tape at each index (0: none): written only
+// when a tape is made or destroyed (under a lock). A Var compares its tape's serial
+// first, so it never reads another thread's tape that reuses a destroyed one's index.
 extern std::atomic<Tape*> live_tapes[max_live_tapes];
+extern std::atomic<std::uint32_t> live_serials[max_live_tapes];
 }  // namespace detail
 
 class Tape {
@@ -335,11 +337,13 @@ class ScopeGuard {
 // Every op validates its operands here: the common case (a Var of the current epoch, or
 // a parameter) is a few compares; everything else goes to the out-of-line slow paths.
 inline Tape& Tape::of(const Var& v, std::string_view what) {
-  Tape* t = v.tape_index_ < detail::max_live_tapes
-                ? detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed)
-                : nullptr;
-  if (t == nullptr || !t->current(v)) [[unlikely]] return of_slow(v, what);
-  return *t;
+  if (v.tape_index_ < detail::max_live_tapes &&
+      detail::live_serials[v.tape_index_].load(std::memory_order_acquire) == static_cast<std::uint32_t>(v.epoch_ >> 32))
+      [[likely]] {
+    Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
+    if (t->current(v)) [[likely]] return *t;
+  }
+  return of_slow(v, what);
 }
 
 inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {

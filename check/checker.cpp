@@ -195,7 +195,7 @@ class Session {
 
   // How a node is shown in a path: its name, else its op.
   std::string label(NodeId n) const {
-    const std::string name = tape().name(n);
+    std::string name = tape().name(n);
     if (!name.empty()) return name;
     if (tape().op(n) == Op::Tensor) return std::string(tape().tensor_record(n).info->name);
     return std::string(op_name(tape().op(n)));

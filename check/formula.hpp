@@ -56,7 +56,7 @@ struct Formula {
 // with a caret under the column.
 class ParseError : public Error {
  public:
-  ParseError(std::string message, SourcePos pos) : Error(std::move(message)), pos_(pos) {}
+  ParseError(const std::string& message, SourcePos pos) : Error(message), pos_(pos) {}
   SourcePos pos() const { return pos_; }
 
  private:
