@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update && apt-get install -y --no-install-recommends build-essential cmake ninja-build git catch2 \
-  librange-v3-dev libboost-graph-dev libopenblas-dev nlohmann-json3-dev libcli11-dev graphviz
+  librange-v3-dev libboost-graph-dev libopenblas-dev nlohmann-json3-dev libcli11-dev zlib1g-dev graphviz
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
