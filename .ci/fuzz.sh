@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI: builds the libFuzzer harnesses in fuzz/ with clang-14 (ASan + UBSan) and runs each
-# from its seed corpus for FUZZ_RUNS inputs (default 10000, seed 1, so a run is
+# from its seed corpus for FUZZ_RUNS inputs (default 50000, seed 1, so a run is
 # repeatable), at most FUZZ_SECONDS (default 120); any crash, leak, timeout, uncaught
 # exception or sanitizer report fails the job and leaves the input in build/fuzz/artifacts.
 set -euo pipefail
@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update && apt-get install -y --no-install-recommends build-essential cmake ninja-build git librange-v3-dev \
   libboost-graph-dev libopenblas-dev nlohmann-json3-dev libcli11-dev clang-14 libclang-rt-14-dev
 seconds=${FUZZ_SECONDS:-120}
-runs=${FUZZ_RUNS:-10000}
+runs=${FUZZ_RUNS:-50000}
 export OPENBLAS_NUM_THREADS=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
