@@ -14,6 +14,7 @@
 
 using namespace gradpath;
 using gradpath::test::check_gradients;
+using gradpath::test::weighted_sum;
 
 namespace {
 
@@ -74,13 +75,6 @@ void check_close(std::span<const double> got, const std::vector<double>& want, c
     INFO(what << "[" << i << "]");
     CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
   }
-}
-
-// L = sum_k coef_k out_k, built from scalar nodes.
-Var weighted_sum(const TensorVar& out, const std::vector<double>& coef) {
-  std::vector<Var> terms;
-  for (std::size_t k = 0; k < out.size(); ++k) terms.push_back(out[k] * coef[k]);
-  return sum(terms);
 }
 
 }  // namespace

@@ -12,24 +12,10 @@
 
 using namespace gradpath;
 using gradpath::test::check_gradients;
+using gradpath::test::random_values;
+using gradpath::test::weighted_sum;
 
 namespace {
-
-std::vector<double> random_values(std::size_t n, std::uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<double> v(n);
-  for (double& x : v) x = dist(rng);
-  return v;
-}
-
-// A scalar that depends on every element of `out` with its own weight (scalar ops only).
-Var weighted_sum(const TensorVar& out, const std::vector<double>& weights) {
-  REQUIRE(weights.size() >= out.size());
-  std::vector<Var> terms;
-  for (std::size_t i = 0; i < out.size(); ++i) terms.push_back(out[i] * weights[i]);
-  return gradpath::sum(terms);
-}
 
 std::vector<double> concat(std::initializer_list<std::vector<double>> parts) {
   std::vector<double> all;

@@ -16,6 +16,7 @@
 
 using namespace gradpath;
 using gradpath::test::check_gradients;
+using gradpath::test::weighted_sum;
 
 namespace {
 
@@ -53,12 +54,6 @@ std::vector<double> random_values(std::size_t n, std::mt19937_64& rng) {
   std::vector<double> v(n);
   for (double& x : v) x = u(rng);
   return v;
-}
-
-Var weighted_sum(const TensorVar& out, const std::vector<double>& coef) {
-  std::vector<Var> terms;
-  for (std::size_t k = 0; k < out.size(); ++k) terms.push_back(out[k] * coef[k]);
-  return sum(terms);
 }
 
 void check_close(std::span<const double> got, const std::vector<double>& want, const std::string& what) {
