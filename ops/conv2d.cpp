@@ -14,43 +14,39 @@ namespace {
 
 using detail::Conv2dGeometry;
 
-// One image (C, H, W) unfolded to columns (C kH kW, OH OW): row (c, ky, kx) holds the
-// input under that tap for every output position, 0 where the tap lands on padding.
-template <typename T>
-void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
+// Walks one image's columns (C kH kW, OH OW) in order: f(entry, input index), the index
+// of the input cell under that tap for that output position, or -1 on padding.
+template <typename F>
+void for_each_column_entry(const Conv2dGeometry& g, F f) {
   const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  std::size_t entry = 0;
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
       for (std::size_t kx = 0; kx < g.kernel_w; ++kx)
         for (std::size_t oy = 0; oy < g.out_h; ++oy) {
           const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
           const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
-          for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+          for (std::size_t ox = 0; ox < g.out_w; ++ox, ++entry) {
             const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
             const bool in = row_in && ix >= 0 && ix < static_cast<std::ptrdiff_t>(g.width);
-            *cols++ = in ? image[(c * g.height + static_cast<std::size_t>(iy)) * g.width + static_cast<std::size_t>(ix)]
-                         : T(0);
+            f(entry, in ? (static_cast<std::ptrdiff_t>(c * g.height) + iy) * static_cast<std::ptrdiff_t>(g.width) + ix
+                        : std::ptrdiff_t{-1});
           }
         }
+}
+
+// One image (C, H, W) unfolded to columns: 0 where the tap lands on padding.
+template <typename T>
+void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
+  for_each_column_entry(g, [&](std::size_t entry, std::ptrdiff_t in) { cols[entry] = in < 0 ? T(0) : image[in]; });
 }
 
 // The adjoint of im2col: adds every column entry back onto the input cell it came from.
 template <typename T>
 void col2im_add(const T* cols, const Conv2dGeometry& g, T* image) {
-  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
-  for (std::size_t c = 0; c < g.channels; ++c)
-    for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
-      for (std::size_t kx = 0; kx < g.kernel_w; ++kx)
-        for (std::size_t oy = 0; oy < g.out_h; ++oy) {
-          const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
-          const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
-          for (std::size_t ox = 0; ox < g.out_w; ++ox, ++cols) {
-            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
-            if (row_in && ix >= 0 && ix < static_cast<std::ptrdiff_t>(g.width)) {
-              image[(c * g.height + static_cast<std::size_t>(iy)) * g.width + static_cast<std::size_t>(ix)] += *cols;
-            }
-          }
-        }
+  for_each_column_entry(g, [&](std::size_t entry, std::ptrdiff_t in) {
+    if (in >= 0) image[in] += cols[entry];
+  });
 }
 
 // Row-major C = op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.

@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <random>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "autodiff/gradcheck.hpp"
@@ -23,6 +25,15 @@ inline void check_gradients(const ScalarFunction& f, std::span<const double> poi
 inline void check_gradients(const ScalarFunction& f, std::initializer_list<double> point,
                             const GradcheckOptions& options = {}) {
   check_gradients(f, std::span(point.begin(), point.size()), options);
+}
+
+// Every element of `got` equals `want` to 1e-12; a failure names `what` and the index.
+inline void check_close(std::span<const double> got, const std::vector<double>& want, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    INFO(what << "[" << i << "]");
+    CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
+  }
 }
 
 // n values drawn uniformly from [lo, hi), reproducible from `seed`.

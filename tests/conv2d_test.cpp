@@ -13,6 +13,7 @@
 #include "ops/scalar.hpp"
 
 using namespace gradpath;
+using gradpath::test::check_close;
 using gradpath::test::check_gradients;
 using gradpath::test::weighted_sum;
 
@@ -68,14 +69,6 @@ struct Reference {
     });
   }
 };
-
-void check_close(std::span<const double> got, const std::vector<double>& want, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    INFO(what << "[" << i << "]");
-    CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
-  }
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "ops/scalar.hpp"
 
 using namespace gradpath;
+using gradpath::test::check_close;
 using gradpath::test::check_gradients;
 using gradpath::test::weighted_sum;
 
@@ -54,14 +55,6 @@ std::vector<double> random_values(std::size_t n, std::mt19937_64& rng) {
   std::vector<double> v(n);
   for (double& x : v) x = u(rng);
   return v;
-}
-
-void check_close(std::span<const double> got, const std::vector<double>& want, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    INFO(what << "[" << i << "]");
-    CHECK(got[i] == Approx(want[i]).epsilon(1e-12).margin(1e-12));
-  }
 }
 
 }  // namespace
