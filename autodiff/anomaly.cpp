@@ -91,8 +91,8 @@ void Tape::check_values(NodeId end) {
     const TensorRecord& r = tensor_record(n);
     const auto element = static_cast<std::size_t>(bad - values.begin());
     throw Error("anomaly: " + describe(*this, n) + " of shape " + r.shape.str() + " produced " + value +
-                " at element " + index_of(r.shape, element) + quoted(slot_name(offset_[n] + static_cast<Slot>(element))) +
-                tensor_operands(*this, r, element));
+                " at element " + index_of(r.shape, element) +
+                quoted(slot_name(offset_[n] + static_cast<Slot>(element))) + tensor_operands(*this, r, element));
   }
   anomaly_next_ = std::max(anomaly_next_, end);
 }

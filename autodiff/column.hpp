@@ -40,7 +40,8 @@ class Column {
 
   // Ensures the next `n` append() calls fit.
   void room(std::size_t n) {
-    if (static_cast<std::size_t>(cap_ - end_) < n) [[unlikely]] grow(size() + n);
+    if (static_cast<std::size_t>(cap_ - end_) < n) [[unlikely]]
+      grow(size() + n);
   }
   // Only after room(): appends without a capacity check.
   void append(T value) { *end_++ = value; }

@@ -24,28 +24,50 @@ constexpr std::size_t max_slots = 0xFFFFFFFFu;
 
 std::string_view op_name(Op op) {
   switch (op) {
-    case Op::Input: return "input";
-    case Op::Param: return "param";
-    case Op::Add: return "add";
-    case Op::Sub: return "sub";
-    case Op::Mul: return "mul";
-    case Op::Div: return "div";
-    case Op::Neg: return "neg";
-    case Op::Exp: return "exp";
-    case Op::Log: return "log";
-    case Op::Sqrt: return "sqrt";
-    case Op::Pow: return "pow";
-    case Op::Tanh: return "tanh";
-    case Op::Sigmoid: return "sigmoid";
-    case Op::Relu: return "relu";
-    case Op::Abs: return "abs";
-    case Op::Sin: return "sin";
-    case Op::Cos: return "cos";
-    case Op::Max: return "max";
-    case Op::Min: return "min";
-    case Op::Sum: return "sum";
-    case Op::Copy: return "copy";
-    case Op::Tensor: return "tensor";
+    case Op::Input:
+      return "input";
+    case Op::Param:
+      return "param";
+    case Op::Add:
+      return "add";
+    case Op::Sub:
+      return "sub";
+    case Op::Mul:
+      return "mul";
+    case Op::Div:
+      return "div";
+    case Op::Neg:
+      return "neg";
+    case Op::Exp:
+      return "exp";
+    case Op::Log:
+      return "log";
+    case Op::Sqrt:
+      return "sqrt";
+    case Op::Pow:
+      return "pow";
+    case Op::Tanh:
+      return "tanh";
+    case Op::Sigmoid:
+      return "sigmoid";
+    case Op::Relu:
+      return "relu";
+    case Op::Abs:
+      return "abs";
+    case Op::Sin:
+      return "sin";
+    case Op::Cos:
+      return "cos";
+    case Op::Max:
+      return "max";
+    case Op::Min:
+      return "min";
+    case Op::Sum:
+      return "sum";
+    case Op::Copy:
+      return "copy";
+    case Op::Tensor:
+      return "tensor";
   }
   return "?";
 }
@@ -89,7 +111,8 @@ Tape& Tape::of_slow(const Var& v, std::string_view what) {
   if (v.tape_index_ >= detail::max_live_tapes) {
     throw Error(std::string(what) + ": the Var is empty (default-constructed, never assigned from a tape)");
   }
-  if (detail::live_serials[v.tape_index_].load(std::memory_order_acquire) != static_cast<std::uint32_t>(v.epoch_ >> 32)) {
+  if (detail::live_serials[v.tape_index_].load(std::memory_order_acquire) !=
+      static_cast<std::uint32_t>(v.epoch_ >> 32)) {
     throw Error(std::string(what) + ": the Var's tape was destroyed");
   }
   Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
@@ -187,7 +210,8 @@ std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
   r.info->backward(const_cast<Tape&>(*this), r);  // writes only grads_, which is mutable
   std::vector<double> partials;
   for (std::size_t i = 1; i < ranges.size(); ++i) {
-    partials.insert(partials.end(), grads_.begin() + ranges[i].first, grads_.begin() + ranges[i].first + ranges[i].second);
+    partials.insert(partials.end(), grads_.begin() + ranges[i].first,
+                    grads_.begin() + ranges[i].first + ranges[i].second);
   }
   std::size_t at = 0;
   for (auto [first, count] : ranges) {
@@ -233,8 +257,8 @@ void Tape::set_value(const Var& leaf, double value) {
   check(leaf, "set_value");
   const NodeId n = node_of(leaf.slot_);
   if (!is_leaf(op_[n])) {
-    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " +
-                std::string(op_name(op_[n])) + " node, not an input or parameter");
+    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " + std::string(op_name(op_[n])) +
+                " node, not an input or parameter");
   }
   values_[leaf.slot_] = value;
 }
@@ -262,8 +286,8 @@ void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numb
 }
 
 std::string Tape::name(NodeId n) const {
-  auto it = std::upper_bound(names_.begin(), names_.end(), n,
-                             [](NodeId id, const NameRange& r) { return id < r.first; });
+  auto it =
+      std::upper_bound(names_.begin(), names_.end(), n, [](NodeId id, const NameRange& r) { return id < r.first; });
   if (it == names_.begin()) return {};
   --it;
   if (n >= it->first + it->count) return {};
@@ -283,7 +307,8 @@ void Tape::push_scope(std::string_view name) {
   if (name.empty() || name.find('/') != std::string_view::npos) {
     throw Error("push_scope: a scope name must be non-empty and hold no '/', got '" + std::string(name) + "'");
   }
-  std::string path = scope_stack_.empty() ? std::string(name) : scope_paths_[scope_stack_.back()] + "/" + std::string(name);
+  std::string path =
+      scope_stack_.empty() ? std::string(name) : scope_paths_[scope_stack_.back()] + "/" + std::string(name);
   auto it = std::find(scope_paths_.begin(), scope_paths_.end(), path);
   const auto index = static_cast<std::uint32_t>(it - scope_paths_.begin());
   if (it == scope_paths_.end()) scope_paths_.push_back(std::move(path));

@@ -27,12 +27,28 @@ using Slot = std::uint32_t;
 // The vocabulary of node kinds, used to print and walk the graph. What an op computes
 // lives in ops/; the tape only needs to tell scalar records from tensor records.
 enum class Op : std::uint8_t {
-  Input, Param,                                        // leaves
-  Add, Sub, Mul, Div, Neg,                             // scalar arithmetic
-  Exp, Log, Sqrt, Pow, Tanh, Sigmoid, Relu, Abs, Sin, Cos, Max, Min,
-  Sum,                                                 // n-ary sum
-  Copy,                                                // identity (stacking scalars)
-  Tensor,                                              // a tensor op: see TensorRecord
+  Input,
+  Param,  // leaves
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Neg,  // scalar arithmetic
+  Exp,
+  Log,
+  Sqrt,
+  Pow,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Abs,
+  Sin,
+  Cos,
+  Max,
+  Min,
+  Sum,     // n-ary sum
+  Copy,    // identity (stacking scalars)
+  Tensor,  // a tensor op: see TensorRecord
 };
 std::string_view op_name(Op op);
 inline bool is_leaf(Op op) { return op == Op::Input || op == Op::Param; }
@@ -68,7 +84,7 @@ struct TensorArg {
 struct TensorRecord {
   NodeId node = 0;
   const TensorOpInfo* info = nullptr;
-  Shape shape;                        // shape of the output
+  Shape shape;                                   // shape of the output
   std::uint32_t arg_begin = 0, arg_end = 0;      // into Tape::tensor_args()
   std::uint32_t saved_begin = 0, saved_end = 0;  // into Tape::saved()
   std::array<std::int64_t, 8> attrs{};           // op options (stride, padding, ...)
@@ -105,8 +121,7 @@ class Var {
 
  private:
   friend class Tape;
-  Var(std::uint32_t tape_index, Slot slot, std::uint64_t epoch)
-      : tape_index_(tape_index), slot_(slot), epoch_(epoch) {}
+  Var(std::uint32_t tape_index, Slot slot, std::uint64_t epoch) : tape_index_(tape_index), slot_(slot), epoch_(epoch) {}
 
   std::uint32_t tape_index_ = ~0u;
   Slot slot_ = 0;
@@ -207,7 +222,8 @@ class Tape {
   Var close(Op op, double value) {
     const Slot s = push_node(op, 1);
     values_[s] = value;
-    if (anomaly_) [[unlikely]] check_values(static_cast<NodeId>(op_.size() - 1));
+    if (anomaly_) [[unlikely]]
+      check_values(static_cast<NodeId>(op_.size() - 1));
     return Var(index_, s, epoch_);
   }
   Var record(Op op, double value, Slot a, double da);
@@ -216,10 +232,8 @@ class Tape {
 
   // Tensor records: a node owning `shape.size()` slots whose values the caller fills,
   // with its operands, a block of saved doubles and op attributes.
-  NodeId record_tensor(const TensorOpInfo& info, const Shape& shape,
-                       std::span<const TensorArg> args,
-                       const std::array<std::int64_t, 8>& attrs = {},
-                       std::size_t saved_size = 0);
+  NodeId record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
+                       const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0);
   const TensorRecord& tensor_record(NodeId n) const;
   // d (element `element` of tensor node n) / d (each slot of its operands), in operand
   // order: one run of the node's backward rule with a unit seed (a vector-Jacobian
@@ -264,7 +278,8 @@ class Tape {
   // The operand columns always grow together, as do the three node columns, so one
   // capacity check covers each group on the hot path.
   void room_args(std::size_t n) {
-    if (arg_slot_.capacity() - arg_slot_.size() < n) [[unlikely]] grow(0, n);
+    if (arg_slot_.capacity() - arg_slot_.size() < n) [[unlikely]]
+      grow(0, n);
   }
   void grow(std::size_t nodes, std::size_t args);
 
@@ -337,18 +352,19 @@ class ScopeGuard {
 // Every op validates its operands here: the common case (a Var of the current epoch, or
 // a parameter) is a few compares; everything else goes to the out-of-line slow paths.
 inline Tape& Tape::of(const Var& v, std::string_view what) {
-  if (v.tape_index_ < detail::max_live_tapes &&
-      detail::live_serials[v.tape_index_].load(std::memory_order_acquire) == static_cast<std::uint32_t>(v.epoch_ >> 32))
-      [[likely]] {
+  if (v.tape_index_ < detail::max_live_tapes && detail::live_serials[v.tape_index_].load(std::memory_order_acquire) ==
+                                                    static_cast<std::uint32_t>(v.epoch_ >> 32)) [[likely]] {
     Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
-    if (t->current(v)) [[likely]] return *t;
+    if (t->current(v)) [[likely]]
+      return *t;
   }
   return of_slow(v, what);
 }
 
 inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
   Tape& t = of(a, what);
-  if (b.tape_index_ != a.tape_index_ || !t.current(b)) [[unlikely]] t.check_second(a, b, what);
+  if (b.tape_index_ != a.tape_index_ || !t.current(b)) [[unlikely]]
+    t.check_second(a, b, what);
   return t;
 }
 
@@ -357,11 +373,12 @@ inline Slot Tape::push_node(Op op, std::uint32_t slots) {
   if (values_.size() + slots + 1 > 0xFFFFFFFFu) [[unlikely]] {
     throw Error(std::string(op_name(op)) + ": the tape is full (2^32 slots)");
   }
-  if (op_.size() == op_.capacity()) [[unlikely]] grow(1, 0);
+  if (op_.size() == op_.capacity()) [[unlikely]]
+    grow(1, 0);
   offset_.append(offset);
   arg_end_.append(static_cast<std::uint32_t>(arg_slot_.size()));
   values_.extend(slots);  // the caller writes the values
-  op_.append(op);  // last: a byte-sized store may alias every column pointer
+  op_.append(op);         // last: a byte-sized store may alias every column pointer
   return offset;
 }
 

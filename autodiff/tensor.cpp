@@ -9,8 +9,8 @@ namespace {
 TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
                       bool is_param) {
   if (values.size() != shape.size()) {
-    throw Error(std::string(is_param ? "param" : "input") + " '" + std::string(name) + "': " +
-                std::to_string(values.size()) + " values for shape " + shape.str() + " (" +
+    throw Error(std::string(is_param ? "param" : "input") + " '" + std::string(name) +
+                "': " + std::to_string(values.size()) + " values for shape " + shape.str() + " (" +
                 std::to_string(shape.size()) + " elements)");
   }
   if (values.empty()) throw Error(std::string(is_param ? "param" : "input") + ": empty tensor of shape " + shape.str());

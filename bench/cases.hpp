@@ -19,8 +19,8 @@ inline constexpr double s1_ops = s1_outputs * (17.0 + 1.0) + (s1_outputs - 1) + 
 
 // Offset of filter tap i (row-major 3x3) from the image index of its window's corner:
 // output (r, c) reads image index (r * s1_side + c) + s1_taps[i].
-inline constexpr std::size_t s1_taps[9] = {0, 1, 2, s1_side, s1_side + 1, s1_side + 2,
-                                           2 * s1_side, 2 * s1_side + 1, 2 * s1_side + 2};
+inline constexpr std::size_t s1_taps[9] = {
+    0, 1, 2, s1_side, s1_side + 1, s1_side + 2, 2 * s1_side, 2 * s1_side + 1, 2 * s1_side + 2};
 
 // S2: the seed network: a 5x5 image, a 3x3 filter at stride 2 (four outputs, each one
 // sum of nine products), a dense layer of 4 plus bias to y, L = (y - t)^2 / 2.

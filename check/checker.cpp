@@ -44,9 +44,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string describe_draw(std::size_t d) {
-  return d == 0 ? "at the current point" : "at redraw " + std::to_string(d);
-}
+std::string describe_draw(std::size_t d) { return d == 0 ? "at the current point" : "at redraw " + std::to_string(d); }
 
 // ---- polynomials in node names: the symbolic form of a derivative along paths --------
 
@@ -111,8 +109,8 @@ class Session {
       build(*d.tape);
       if (r > 0 && d.tape->node_count() != draws_[0].tape->node_count()) {
         throw Error("check: the build recorded " + std::to_string(draws_[0].tape->node_count()) +
-                    " nodes at the current point but " + std::to_string(d.tape->node_count()) +
-                    " at redraw " + std::to_string(r) + ": it must record the same graph every time");
+                    " nodes at the current point but " + std::to_string(d.tape->node_count()) + " at redraw " +
+                    std::to_string(r) + ": it must record the same graph every time");
       }
       draws_.push_back(std::move(d));
     }
@@ -152,12 +150,15 @@ class Session {
     };
     if (hits.size() > 1) {
       std::string which;
-      for (Slot s : hits) which += (which.empty() ? "" : ", ") + tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
+      for (Slot s : hits)
+        which +=
+            (which.empty() ? "" : ", ") + tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
       return fail("the name '" + use.name + "' is ambiguous: it could be " + which);
     }
     if (names_.empty()) return fail("unknown name '" + use.name + "': the tape has no named nodes");
     std::vector<std::pair<std::size_t, std::size_t>> ranked;  // (distance, index)
-    for (std::size_t i = 0; i < names_.size(); ++i) ranked.emplace_back(edit_distance(wanted, lower(names_[i].first)), i);
+    for (std::size_t i = 0; i < names_.size(); ++i)
+      ranked.emplace_back(edit_distance(wanted, lower(names_[i].first)), i);
     std::stable_sort(ranked.begin(), ranked.end(), [](auto a, auto b) { return a.first < b.first; });
     std::string nearest;
     for (std::size_t i = 0; i < std::min<std::size_t>(3, ranked.size()); ++i) {
@@ -355,8 +356,9 @@ class FormulaCheck {
       report_.form = Form::Expansion;
       check_expansion(terms);
     } else if (f_.has_ellipsis) {
-      throw Error("an ellipsis stands for terms of a sum over a cut (∂L/∂w = c1·∂L/∂z1 + …) or of a sum "
-                  "node's expansion (z = w1·a1 + …); this formula is neither, so it cannot be checked");
+      throw Error(
+          "an ellipsis stands for terms of a sum over a cut (∂L/∂w = c1·∂L/∂z1 + …) or of a sum "
+          "node's expansion (z = w1·a1 + …); this formula is neither, so it cannot be checked");
     } else {
       report_.form = Form::Equation;
       check_equation();
@@ -380,13 +382,20 @@ class FormulaCheck {
   double eval(const Expr& e, std::size_t draw) {
     auto arg = [&](std::size_t i) { return eval(e.args[i], draw); };
     switch (e.kind) {
-      case ExprKind::Number: return e.number;
-      case ExprKind::Name: return s_.draw(draw).tape->value(slot(e.name));
-      case ExprKind::Derivative: return s_.draw(draw).derivative(slot(e.name), slot(e.wrt));
-      case ExprKind::Negate: return -arg(0);
-      case ExprKind::Quotient: return arg(0) / arg(1);
-      case ExprKind::Power: return std::pow(arg(0), arg(1));
-      case ExprKind::Ellipsis: throw Error("check: an ellipsis has no value");
+      case ExprKind::Number:
+        return e.number;
+      case ExprKind::Name:
+        return s_.draw(draw).tape->value(slot(e.name));
+      case ExprKind::Derivative:
+        return s_.draw(draw).derivative(slot(e.name), slot(e.wrt));
+      case ExprKind::Negate:
+        return -arg(0);
+      case ExprKind::Quotient:
+        return arg(0) / arg(1);
+      case ExprKind::Power:
+        return std::pow(arg(0), arg(1));
+      case ExprKind::Ellipsis:
+        throw Error("check: an ellipsis has no value");
       case ExprKind::Sum: {
         double total = 0.0;
         for (std::size_t i = 0; i < e.args.size(); ++i) total += arg(i);
@@ -397,7 +406,8 @@ class FormulaCheck {
         for (std::size_t i = 0; i < e.args.size(); ++i) total *= arg(i);
         return total;
       }
-      case ExprKind::Call: break;
+      case ExprKind::Call:
+        break;
     }
     const double x = arg(0);
     if (e.name == "exp") return std::exp(x);
@@ -467,9 +477,8 @@ class FormulaCheck {
     std::vector<const Expr*> factors;
     flatten(term, ct.negative, factors);
     auto take = [&](auto pred) -> const Expr* {
-      auto it = std::find_if(factors.begin(), factors.end(), [&](const Expr* x) {
-        return x->kind == ExprKind::Derivative && pred(*x);
-      });
+      auto it = std::find_if(factors.begin(), factors.end(),
+                             [&](const Expr* x) { return x->kind == ExprKind::Derivative && pred(*x); });
       if (it == factors.end()) return nullptr;
       const Expr* found = *it;
       factors.erase(it);
@@ -540,9 +549,9 @@ class FormulaCheck {
       const CutTerm ct = *cut_term(*terms[k]);
       const NodeId c = tape().node_of(ct.cut);
       if (auto it = seen.find(ct.cut); it != seen.end()) {
-        add(FindingKind::ExtraTerm, term, prefix + "extra term: ∂" + name_of(L) + "/∂" + name_of(ct.cut) +
-                                              " already appears in term " + std::to_string(it->second) +
-                                              " (a cut crosses each path once)");
+        add(FindingKind::ExtraTerm, term,
+            prefix + "extra term: ∂" + name_of(L) + "/∂" + name_of(ct.cut) + " already appears in term " +
+                std::to_string(it->second) + " (a cut crosses each path once)");
         problems = true;
         continue;
       }
@@ -550,8 +559,10 @@ class FormulaCheck {
       if (!from_w[c] || !to_L[c]) {
         add(FindingKind::ExtraTerm, term,
             prefix + "extra term: " +
-                (!from_w[c] ? "no path leads from " + name_of(w) + " to " + name_of(ct.cut) + ", so " + d(ct.cut, w) + " = 0"
-                            : "no path leads from " + name_of(ct.cut) + " to " + name_of(L) + ", so " + d(L, ct.cut) + " = 0"));
+                (!from_w[c]
+                     ? "no path leads from " + name_of(w) + " to " + name_of(ct.cut) + ", so " + d(ct.cut, w) + " = 0"
+                     : "no path leads from " + name_of(ct.cut) + " to " + name_of(L) + ", so " + d(L, ct.cut) +
+                           " = 0"));
         problems = true;
         continue;
       }
@@ -570,8 +581,8 @@ class FormulaCheck {
       const auto draw = first_difference([&](std::size_t x) { return product(ct.coefficient, ct.negative, x); },
                                          [&](std::size_t x) { return s_.draw(x).derivative(ct.cut, w); });
       if (draw) {
-        std::string msg = prefix + truth_text(ct.cut, w, *draw) + ", the formula has " +
-                          factors_text(ct.coefficient, ct.negative);
+        std::string msg =
+            prefix + truth_text(ct.cut, w, *draw) + ", the formula has " + factors_text(ct.coefficient, ct.negative);
         if (!s_.symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
         add(FindingKind::WrongTerm, term, msg);
         problems = true;
@@ -615,14 +626,15 @@ class FormulaCheck {
         if (parallel) pick = n;
       }
       if (!pick) {
-        add(FindingKind::NotACut, 0, "not a cut: " + open_path(w_node, L_node, cut) + " avoids every node the formula names");
+        add(FindingKind::NotACut, 0,
+            "not a cut: " + open_path(w_node, L_node, cut) + " avoids every node the formula names");
         return true;
       }
       cut.insert(*pick);
       const Slot m = tape().offset(*pick);
-      const auto draw = first_difference(
-          [&](std::size_t x) { return s_.draw(x).derivative(m, w) * s_.draw(x).derivative(L, m); },
-          [](std::size_t) { return 0.0; });
+      const auto draw =
+          first_difference([&](std::size_t x) { return s_.draw(x).derivative(m, w) * s_.draw(x).derivative(L, m); },
+                           [](std::size_t) { return 0.0; });
       if (!draw) continue;
       const std::string term = coefficient_symbol(m, w) + "·" + d(L, m);
       if (f_.has_ellipsis) {
@@ -640,7 +652,8 @@ class FormulaCheck {
     std::string list;
     for (const std::string& t : terms) list += (list.empty() ? "" : " + ") + t;
     add(FindingKind::NotWritten, 0,
-        "not written (the ellipsis): " + std::to_string(terms.size()) + (terms.size() == 1 ? " term: " : " terms: ") + list);
+        "not written (the ellipsis): " + std::to_string(terms.size()) + (terms.size() == 1 ? " term: " : " terms: ") +
+            list);
   }
 
   // One path from w to L avoiding `blocked`, shown by names (or ops).
@@ -820,34 +833,50 @@ Report check_one(const BuildFn& build, const FormulaSource& src, const CheckOpti
 
 std::string_view verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::Pass: return "pass";
-    case Verdict::Fail: return "fail";
-    case Verdict::Partial: return "partial";
-    case Verdict::Error: return "error";
+    case Verdict::Pass:
+      return "pass";
+    case Verdict::Fail:
+      return "fail";
+    case Verdict::Partial:
+      return "partial";
+    case Verdict::Error:
+      return "error";
   }
   return "?";
 }
 
 std::string_view form_name(Form f) {
   switch (f) {
-    case Form::Cut: return "cut";
-    case Form::Expansion: return "expansion";
-    case Form::Derivative: return "derivative";
-    case Form::Equation: return "equation";
-    case Form::Unknown: return "unknown";
+    case Form::Cut:
+      return "cut";
+    case Form::Expansion:
+      return "expansion";
+    case Form::Derivative:
+      return "derivative";
+    case Form::Equation:
+      return "equation";
+    case Form::Unknown:
+      return "unknown";
   }
   return "?";
 }
 
 std::string_view finding_name(FindingKind k) {
   switch (k) {
-    case FindingKind::WrongTerm: return "wrong term";
-    case FindingKind::MissingTerm: return "missing term";
-    case FindingKind::ExtraTerm: return "extra term";
-    case FindingKind::NotACut: return "not a cut";
-    case FindingKind::Mismatch: return "mismatch";
-    case FindingKind::Annotation: return "annotation";
-    case FindingKind::NotWritten: return "not written";
+    case FindingKind::WrongTerm:
+      return "wrong term";
+    case FindingKind::MissingTerm:
+      return "missing term";
+    case FindingKind::ExtraTerm:
+      return "extra term";
+    case FindingKind::NotACut:
+      return "not a cut";
+    case FindingKind::Mismatch:
+      return "mismatch";
+    case FindingKind::Annotation:
+      return "annotation";
+    case FindingKind::NotWritten:
+      return "not written";
   }
   return "?";
 }
@@ -867,8 +896,12 @@ std::string Report::text() const {
 }
 
 nlohmann::json Report::json() const {
-  nlohmann::json j = {{"formula", formula},   {"line", line},       {"verdict", verdict_name(verdict)},
-                      {"form", form_name(form)}, {"draws", draws}, {"rtol", rtol},
+  nlohmann::json j = {{"formula", formula},
+                      {"line", line},
+                      {"verdict", verdict_name(verdict)},
+                      {"form", form_name(form)},
+                      {"draws", draws},
+                      {"rtol", rtol},
                       {"atol", atol}};
   j["findings"] = nlohmann::json::array();
   for (const Finding& f : findings) {

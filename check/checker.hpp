@@ -23,10 +23,10 @@ namespace gradpath::check {
 using BuildFn = std::function<void(Tape&)>;
 
 struct CheckOptions {
-  int redraws = 5;          // draws besides the current point, each with every leaf perturbed
-  double rtol = 1e-9;       // two numbers agree when |a - b| <= atol + rtol * max(|a|, |b|)
+  int redraws = 5;     // draws besides the current point, each with every leaf perturbed
+  double rtol = 1e-9;  // two numbers agree when |a - b| <= atol + rtol * max(|a|, |b|)
   double atol = 1e-12;
-  std::uint64_t seed = 1;   // redraw r uses seed + r
+  std::uint64_t seed = 1;  // redraw r uses seed + r
 };
 
 enum class Verdict {
@@ -73,8 +73,8 @@ struct Report {
   nlohmann::json json() const;
 };
 
-std::string_view verdict_name(Verdict v);    // "pass", "fail", "partial", "error"
-std::string_view form_name(Form f);          // "cut", "expansion", "derivative", "equation", "unknown"
+std::string_view verdict_name(Verdict v);      // "pass", "fail", "partial", "error"
+std::string_view form_name(Form f);            // "cut", "expansion", "derivative", "equation", "unknown"
 std::string_view finding_name(FindingKind k);  // "wrong term", "missing term", ...
 
 // Checks one formula; `formula` may span lines (an aligned LaTeX block is one formula).

@@ -71,20 +71,37 @@ bool is_space(char32_t c) { return c == U' ' || c == U'\t' || c == U'\n' || c ==
 // ---- tokens ---------------------------------------------------------------------------
 
 enum class Tok {
-  Number, Name, Derivative, Partial, Function, Frac,
-  Plus, Minus, Star, Slash, Caret, Equals, Implies, Ellipsis,
-  LParen, RParen, LBracket, RBracket, LBrace, RBrace,
+  Number,
+  Name,
+  Derivative,
+  Partial,
+  Function,
+  Frac,
+  Plus,
+  Minus,
+  Star,
+  Slash,
+  Caret,
+  Equals,
+  Implies,
+  Ellipsis,
+  LParen,
+  RParen,
+  LBracket,
+  RBracket,
+  LBrace,
+  RBrace,
   End,
 };
 
 struct Token {
   Tok kind = Tok::End;
-  std::string text;     // Name: canonical name; Derivative: what is differentiated; Function: its name
-  std::string wrt;      // Derivative
-  double number = 0.0;  // Number
-  std::string spelling; // as written, for messages
+  std::string text;      // Name: canonical name; Derivative: what is differentiated; Function: its name
+  std::string wrt;       // Derivative
+  double number = 0.0;   // Number
+  std::string spelling;  // as written, for messages
   SourcePos pos, wrt_pos;
-  SourcePos end;        // column of the last code point
+  SourcePos end;  // column of the last code point
 };
 
 constexpr std::array functions{"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos"};
@@ -116,7 +133,9 @@ class Lexer {
 
  private:
   char32_t peek(std::size_t ahead = 0) const { return i_ + ahead < cps_.size() ? cps_[i_ + ahead].c : U'\0'; }
-  SourcePos here() const { return i_ < cps_.size() ? cps_[i_].pos : (cps_.empty() ? SourcePos{first_line_, 1} : cps_.back().pos); }
+  SourcePos here() const {
+    return i_ < cps_.size() ? cps_[i_].pos : (cps_.empty() ? SourcePos{first_line_, 1} : cps_.back().pos);
+  }
   SourcePos last() const { return cps_[i_ - 1].pos; }
 
   [[noreturn]] void fail(SourcePos pos, const std::string& what) const {
@@ -150,7 +169,8 @@ class Lexer {
           if (peek() != U' ') name += static_cast<char>(peek());
           ++i_;
         }
-        if (peek() != U'}') fail(here(), "expected '}' to close the subscript opened at column " + std::to_string(at.column));
+        if (peek() != U'}')
+          fail(here(), "expected '}' to close the subscript opened at column " + std::to_string(at.column));
         ++i_;
       } else if (is_letter(peek()) || is_digit(peek())) {
         while (is_letter(peek()) || is_digit(peek())) name += static_cast<char>(peek()), ++i_;
@@ -288,22 +308,39 @@ class Lexer {
     }
     ++i_;
     switch (c) {
-      case U'+': return make(Tok::Plus, pos, "+");
-      case U'-': case U'\u2212':
+      case U'+':
+        return make(Tok::Plus, pos, "+");
+      case U'-':
+      case U'\u2212':
         return make(Tok::Minus, pos, "-");
-      case U'*': case U'\u00B7': case U'\u00D7': case U'\u22C5':
+      case U'*':
+      case U'\u00B7':
+      case U'\u00D7':
+      case U'\u22C5':
         return make(Tok::Star, pos, encode(c));
-      case U'/': return make(Tok::Slash, pos, "/");
-      case U'^': return make(Tok::Caret, pos, "^");
-      case U'(': return make(Tok::LParen, pos, "(");
-      case U')': return make(Tok::RParen, pos, ")");
-      case U'[': return make(Tok::LBracket, pos, "[");
-      case U']': return make(Tok::RBracket, pos, "]");
-      case U'{': return make(Tok::LBrace, pos, "{");
-      case U'}': return make(Tok::RBrace, pos, "}");
-      case U'\u2202': return make(Tok::Partial, pos, "∂");
-      case U'\u21D2': return make(Tok::Implies, pos, "⇒");
-      case U'\u2026': case U'\u22EF': case U'\u22EE':
+      case U'/':
+        return make(Tok::Slash, pos, "/");
+      case U'^':
+        return make(Tok::Caret, pos, "^");
+      case U'(':
+        return make(Tok::LParen, pos, "(");
+      case U')':
+        return make(Tok::RParen, pos, ")");
+      case U'[':
+        return make(Tok::LBracket, pos, "[");
+      case U']':
+        return make(Tok::RBracket, pos, "]");
+      case U'{':
+        return make(Tok::LBrace, pos, "{");
+      case U'}':
+        return make(Tok::RBrace, pos, "}");
+      case U'\u2202':
+        return make(Tok::Partial, pos, "∂");
+      case U'\u21D2':
+        return make(Tok::Implies, pos, "⇒");
+      case U'\u2026':
+      case U'\u22EF':
+      case U'\u22EE':
         return make(Tok::Ellipsis, pos, encode(c));
       case U'=':
         if (peek() == U'>') {
@@ -530,7 +567,9 @@ class Parser {
       }
       case Tok::Frac:
         return frac();
-      case Tok::LParen: case Tok::LBracket: case Tok::LBrace:
+      case Tok::LParen:
+      case Tok::LBracket:
+      case Tok::LBrace:
         return group();
       default:
         expected_expression();
@@ -630,9 +669,11 @@ std::string number_text(double v) {
 // Precedence for printing: sums bind loosest, then products, powers, atoms.
 int rank(const Expr& e) {
   switch (e.kind) {
-    case ExprKind::Sum: case ExprKind::Negate:
+    case ExprKind::Sum:
+    case ExprKind::Negate:
       return 0;
-    case ExprKind::Product: case ExprKind::Quotient:
+    case ExprKind::Product:
+    case ExprKind::Quotient:
       return 1;
     case ExprKind::Power:
       return 2;
@@ -644,14 +685,30 @@ int rank(const Expr& e) {
 std::string print(const Expr& e, int min_rank) {
   std::string s;
   switch (e.kind) {
-    case ExprKind::Number: s = number_text(e.number); break;
-    case ExprKind::Name: s = e.name; break;
-    case ExprKind::Derivative: s = "∂" + e.name + "/∂" + e.wrt; break;
-    case ExprKind::Ellipsis: s = "…"; break;
-    case ExprKind::Call: s = e.name + "(" + print(e.args[0], 0) + ")"; break;
-    case ExprKind::Negate: s = "-" + print(e.args[0], 1); break;
-    case ExprKind::Power: s = print(e.args[0], 3) + "^" + print(e.args[1], 2); break;
-    case ExprKind::Quotient: s = print(e.args[0], 1) + "/" + print(e.args[1], 2); break;
+    case ExprKind::Number:
+      s = number_text(e.number);
+      break;
+    case ExprKind::Name:
+      s = e.name;
+      break;
+    case ExprKind::Derivative:
+      s = "∂" + e.name + "/∂" + e.wrt;
+      break;
+    case ExprKind::Ellipsis:
+      s = "…";
+      break;
+    case ExprKind::Call:
+      s = e.name + "(" + print(e.args[0], 0) + ")";
+      break;
+    case ExprKind::Negate:
+      s = "-" + print(e.args[0], 1);
+      break;
+    case ExprKind::Power:
+      s = print(e.args[0], 3) + "^" + print(e.args[1], 2);
+      break;
+    case ExprKind::Quotient:
+      s = print(e.args[0], 1) + "/" + print(e.args[1], 2);
+      break;
     case ExprKind::Product:
       for (const Expr& f : e.args) s += (s.empty() ? "" : "·") + print(f, 1);
       break;

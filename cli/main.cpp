@@ -37,7 +37,8 @@ int grad_command(const std::string& path, bool as_json) {
   Tape tape;
   const auto named = build_and_backward(model, tape);
   if (as_json) {
-    nlohmann::ordered_json out = {{"values", nlohmann::ordered_json::object()}, {"grads", nlohmann::ordered_json::object()}};
+    nlohmann::ordered_json out = {{"values", nlohmann::ordered_json::object()},
+                                  {"grads", nlohmann::ordered_json::object()}};
     for (const auto& [name, t] : named) {
       out["values"][name] = std::vector<double>(t.values().begin(), t.values().end());
       out["grads"][name] = std::vector<double>(t.grads().begin(), t.grads().end());
@@ -94,8 +95,9 @@ int check_command(const std::string& model_path, const std::string& formulas_pat
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"gradpath: reverse-mode autodiff whose graph you can see, walk and check.\n"
-               "With no command, runs the seed walkthrough."};
+  CLI::App app{
+      "gradpath: reverse-mode autodiff whose graph you can see, walk and check.\n"
+      "With no command, runs the seed walkthrough."};
   app.require_subcommand(0, 1);
   std::string out_dir = ".";
   app.add_option("--out-dir", out_dir, "where the walkthrough writes seed.dot and seed.svg");
@@ -115,7 +117,8 @@ int main(int argc, char** argv) {
   check->add_option("MODEL", model, "the model (.json)")->required();
   check->add_option("FORMULAS", formulas, "formulas, one per line (ASCII) or per $$ block (LaTeX)")->required();
   check->add_flag("--json", as_json, "print the reports as JSON");
-  check->add_option("--redraws", redraws, "random re-draws of the inputs besides the given point")->check(CLI::Range(0, 1000));
+  check->add_option("--redraws", redraws, "random re-draws of the inputs besides the given point")
+      ->check(CLI::Range(0, 1000));
 
   try {
     app.parse(argc, argv);

@@ -58,7 +58,8 @@ std::string brief(const Json& v) {
 
 bool is_identifier(const std::string& s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 // Reads option `key` of a graph entry as a non-negative integer, or `fallback` when absent.
@@ -161,26 +162,35 @@ std::vector<int> labels_of(const TensorVar& t, const std::string& name) {
 // Every op of ops/ a model can use, by the name the C++ API gives it.
 const std::map<std::string, OpBuilder, std::less<>>& op_table() {
   static const std::map<std::string, OpBuilder, std::less<>> table = {
-      {"conv2d_mac", {2, 3, [](const Inputs& in, const Json& e, const std::string& out) {
-                        return in.size() == 3 ? ops::conv2d_mac(in[0], in[1], in[2], conv_options(e), out)
-                                              : ops::conv2d_mac(in[0], in[1], conv_options(e), out);
-                      }}},
-      {"conv2d", {2, 3, [](const Inputs& in, const Json& e, const std::string& out) {
-                    return in.size() == 3 ? ops::conv2d(in[0], in[1], in[2], conv_options(e), out)
-                                          : ops::conv2d(in[0], in[1], conv_options(e), out);
-                  }}},
-      {"max_pool2d", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                        return ops::max_pool2d(in[0], pool_options(e), out);
-                      }}},
-      {"avg_pool2d", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                        return ops::avg_pool2d(in[0], pool_options(e), out);
-                      }}},
-      {"dense", {2, 3, [](const Inputs& in, const Json&, const std::string& out) {
-                   return in.size() == 3 ? ops::dense(in[0], in[1], in[2], out) : ops::dense(in[0], in[1], out);
-                 }}},
-      {"matmul", {2, 2, [](const Inputs& in, const Json&, const std::string& out) {
-                    return ops::matmul(in[0], in[1], out);
-                  }}},
+      {"conv2d_mac",
+       {2, 3,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return in.size() == 3 ? ops::conv2d_mac(in[0], in[1], in[2], conv_options(e), out)
+                                : ops::conv2d_mac(in[0], in[1], conv_options(e), out);
+        }}},
+      {"conv2d",
+       {2, 3,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return in.size() == 3 ? ops::conv2d(in[0], in[1], in[2], conv_options(e), out)
+                                : ops::conv2d(in[0], in[1], conv_options(e), out);
+        }}},
+      {"max_pool2d",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return ops::max_pool2d(in[0], pool_options(e), out);
+        }}},
+      {"avg_pool2d",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return ops::avg_pool2d(in[0], pool_options(e), out);
+        }}},
+      {"dense",
+       {2, 3,
+        [](const Inputs& in, const Json&, const std::string& out) {
+          return in.size() == 3 ? ops::dense(in[0], in[1], in[2], out) : ops::dense(in[0], in[1], out);
+        }}},
+      {"matmul",
+       {2, 2, [](const Inputs& in, const Json&, const std::string& out) { return ops::matmul(in[0], in[1], out); }}},
       {"add", binary<ops::add>()},
       {"sub", binary<ops::sub>()},
       {"mul", binary<ops::mul>()},
@@ -195,45 +205,58 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
       {"neg", unary<ops::neg>()},
       {"softmax", unary<ops::softmax>()},
       {"log_softmax", unary<ops::log_softmax>()},
-      {"pow", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                 if (!e.contains("exponent") || !e["exponent"].is_number()) {
-                   throw Error("option 'exponent' (a number) is required");
-                 }
-                 return ops::pow(in[0], e["exponent"].get<double>(), out);
-               }}},
-      {"flatten", {1, 1, [](const Inputs& in, const Json& e, const std::string&) {
-                     return ops::flatten(in[0], size_option(e, "start_axis", 0));
-                   }}},
-      {"reshape", {1, 1, [](const Inputs& in, const Json& e, const std::string&) {
-                     if (!e.contains("shape")) throw Error("option 'shape' is required");
-                     return ops::reshape(in[0], shape_of(e["shape"]));
-                   }}},
-      {"transpose", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                       if (!e.contains("axes")) return ops::transpose(in[0], out);
-                       const Json& axes = e["axes"];
-                       if (!axes.is_array() || axes.size() != 2 || !axes[0].is_number_integer() ||
-                           !axes[1].is_number_integer()) {
-                         throw Error("option 'axes' must be two integers, got " + brief(axes));
-                       }
-                       return ops::transpose(in[0], axes[0].get<int>(), axes[1].get<int>(), out);
-                     }}},
-      {"sum", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                 if (!e.contains("axis")) return ops::sum(in[0], out);
-                 const auto keep = e.value("keepdim", false) ? ops::KeepDim::yes : ops::KeepDim::no;
-                 return ops::sum(in[0], axis_option(e, "axis"), keep, out);
-               }}},
-      {"mean", {1, 1, [](const Inputs& in, const Json& e, const std::string& out) {
-                  if (!e.contains("axis")) return ops::mean(in[0], out);
-                  const auto keep = e.value("keepdim", false) ? ops::KeepDim::yes : ops::KeepDim::no;
-                  return ops::mean(in[0], axis_option(e, "axis"), keep, out);
-                }}},
+      {"pow",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          if (!e.contains("exponent") || !e["exponent"].is_number()) {
+            throw Error("option 'exponent' (a number) is required");
+          }
+          return ops::pow(in[0], e["exponent"].get<double>(), out);
+        }}},
+      {"flatten",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string&) {
+          return ops::flatten(in[0], size_option(e, "start_axis", 0));
+        }}},
+      {"reshape",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string&) {
+          if (!e.contains("shape")) throw Error("option 'shape' is required");
+          return ops::reshape(in[0], shape_of(e["shape"]));
+        }}},
+      {"transpose",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          if (!e.contains("axes")) return ops::transpose(in[0], out);
+          const Json& axes = e["axes"];
+          if (!axes.is_array() || axes.size() != 2 || !axes[0].is_number_integer() || !axes[1].is_number_integer()) {
+            throw Error("option 'axes' must be two integers, got " + brief(axes));
+          }
+          return ops::transpose(in[0], axes[0].get<int>(), axes[1].get<int>(), out);
+        }}},
+      {"sum",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          if (!e.contains("axis")) return ops::sum(in[0], out);
+          const auto keep = e.value("keepdim", false) ? ops::KeepDim::yes : ops::KeepDim::no;
+          return ops::sum(in[0], axis_option(e, "axis"), keep, out);
+        }}},
+      {"mean",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          if (!e.contains("axis")) return ops::mean(in[0], out);
+          const auto keep = e.value("keepdim", false) ? ops::KeepDim::yes : ops::KeepDim::no;
+          return ops::mean(in[0], axis_option(e, "axis"), keep, out);
+        }}},
       {"half_squared_error", binary_loss<ops::half_squared_error>()},
       {"mse", binary_loss<ops::mse>()},
-      {"softmax_cross_entropy", {1, 2, [](const Inputs& in, const Json& e, const std::string& out) {
-                                   const std::vector<int> labels =
-                                       in.size() == 2 ? labels_of(in[1], e["in"][1].get<std::string>()) : labels_option(e);
-                                   return ops::softmax_cross_entropy(in[0], labels, out);
-                                 }}},
+      {"softmax_cross_entropy",
+       {1, 2,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          const std::vector<int> labels =
+              in.size() == 2 ? labels_of(in[1], e["in"][1].get<std::string>()) : labels_option(e);
+          return ops::softmax_cross_entropy(in[0], labels, out);
+        }}},
   };
   return table;
 }
@@ -267,7 +290,8 @@ Model Model::parse(std::string_view json_text, std::string source) {
   }
   if (!doc.is_object()) m.fail("top level", "expected an object with \"inputs\", \"params\", \"graph\" and \"loss\"");
   for (const auto& [key, _] : doc.items()) {
-    if (key != "inputs" && key != "params" && key != "graph" && key != "loss") m.fail("top level", "unknown key '" + key + "'");
+    if (key != "inputs" && key != "params" && key != "graph" && key != "loss")
+      m.fail("top level", "unknown key '" + key + "'");
   }
   std::set<std::string, std::less<>> defined;
   for (const char* section : {"inputs", "params"}) {
@@ -317,9 +341,10 @@ Model Model::parse(std::string_view json_text, std::string source) {
       step.in.push_back(in.get<std::string>());
     }
     if (step.in.size() < op->second.min_in || step.in.size() > op->second.max_in) {
-      m.fail(where + " (" + step.op + ")", "takes " + std::to_string(op->second.min_in) +
-                                               (op->second.max_in > op->second.min_in ? " or " + std::to_string(op->second.max_in) : "") +
-                                               " inputs, got " + std::to_string(step.in.size()));
+      m.fail(where + " (" + step.op + ")",
+             "takes " + std::to_string(op->second.min_in) +
+                 (op->second.max_in > op->second.min_in ? " or " + std::to_string(op->second.max_in) : "") +
+                 " inputs, got " + std::to_string(step.in.size()));
     }
     if (!e.contains("out") || !e["out"].is_string() || !is_identifier(e["out"].get<std::string>())) {
       m.fail(where + " (" + step.op + ")", "expected \"out\": a name of letters, digits and '_'");

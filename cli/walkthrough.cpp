@@ -51,7 +51,8 @@ Network build(Tape& tape, Conv conv, Pooling pooling) {
   Var t = tape.input(seed.target, "t");
   const ops::Conv2dOptions options{.stride = pooling == Pooling::none ? 2u : 1u};
   const char* conv_name = pooling == Pooling::none ? "z" : "O";
-  TensorVar c = conv == Conv::mac ? ops::conv2d_mac(n.a, n.w, options, conv_name) : ops::conv2d(n.a, n.w, options, conv_name);
+  TensorVar c =
+      conv == Conv::mac ? ops::conv2d_mac(n.a, n.w, options, conv_name) : ops::conv2d(n.a, n.w, options, conv_name);
   if (pooling == Pooling::max) c = ops::max_pool2d(c, {.kernel = 2, .stride = 1}, "Z");
   if (pooling == Pooling::avg) c = ops::avg_pool2d(c, {.kernel = 2, .stride = 1}, "Z");
   n.features = c;
@@ -172,7 +173,8 @@ int run_walkthrough(std::ostream& out, const std::string& out_dir) {
     const Network fused = build(fused_tape, Conv::fused, Pooling::none);
     mac_tape.backward(mac.L[0]);
     fused_tape.backward(fused.L[0]);
-    for (std::size_t i = 0; i < mac.w.size(); ++i) worst = std::max(worst, std::abs(mac.w.grads()[i] - fused.w.grads()[i]));
+    for (std::size_t i = 0; i < mac.w.size(); ++i)
+      worst = std::max(worst, std::abs(mac.w.grads()[i] - fused.w.grads()[i]));
   }
   std::snprintf(line, sizeof line, "  largest |dL/dw_i (fused) - dL/dw_i (multiply-add)| = %.3g\n", worst);
   out << line;

@@ -227,9 +227,10 @@ int run(const Options& opt) {
   std::ofstream metrics(csv);
   metrics << "epoch,train_loss,train_acc,test_loss,test_acc,seconds\n";
   const bool terminal = isatty(STDOUT_FILENO) != 0;
-  std::printf("Fashion-MNIST: %zu training images, %zu test images; conv 3x3x%zu, batch %zu, "
-              "Adam lr %g x %g per epoch\n",
-              count, test.count, opt.channels, opt.batch, opt.lr, opt.decay);
+  std::printf(
+      "Fashion-MNIST: %zu training images, %zu test images; conv 3x3x%zu, batch %zu, "
+      "Adam lr %g x %g per epoch\n",
+      count, test.count, opt.channels, opt.batch, opt.lr, opt.decay);
   std::fflush(stdout);
 
   double best = 0.0;
@@ -271,8 +272,8 @@ int run(const Options& opt) {
                 opt.epochs, trained.loss, trained.accuracy, tested.loss, tested.accuracy, seconds,
                 static_cast<double>(count) / train_seconds);
     std::fflush(stdout);
-    metrics << epoch << ',' << trained.loss << ',' << trained.accuracy << ',' << tested.loss << ','
-            << tested.accuracy << ',' << seconds << '\n';
+    metrics << epoch << ',' << trained.loss << ',' << trained.accuracy << ',' << tested.loss << ',' << tested.accuracy
+            << ',' << seconds << '\n';
   }
   metrics.close();
   std::printf("done in %.1f s, best test accuracy %.2f%%; metrics: %s\n",

@@ -104,8 +104,8 @@ Dataset read_dataset(const std::filesystem::path& images, const std::filesystem:
   Array x = read(images, 3);
   Array y = read(labels, 1);
   if (x.dims[0] != y.dims[0]) {
-    throw Error("idx: " + images.string() + " holds " + std::to_string(x.dims[0]) + " images but " +
-                labels.string() + " holds " + std::to_string(y.dims[0]) + " labels");
+    throw Error("idx: " + images.string() + " holds " + std::to_string(x.dims[0]) + " images but " + labels.string() +
+                " holds " + std::to_string(y.dims[0]) + " labels");
   }
   Dataset d{x.dims[0], x.dims[1], x.dims[2], std::move(x.data), {}};
   d.labels.reserve(d.count);

@@ -14,7 +14,7 @@ using namespace gradpath;
 
 int main() {
   std::vector<double> image(25), filter(9);
-  for (int j = 0; j < 25; ++j) image[j] = 0.1 * (j + 1);              // a_j = j / 10
+  for (int j = 0; j < 25; ++j) image[j] = 0.1 * (j + 1);                   // a_j = j / 10
   for (int i = 0; i < 9; ++i) filter[i] = (i % 2 ? -0.1 : 0.1) * (i + 1);  // w = .1 -.2 .3 ...
   const std::vector<double> dense = {0.5, -0.3, 0.2, 0.1};
   const double alpha = 0.01;
@@ -43,7 +43,8 @@ int main() {
   tape.backward(L);
 
   std::printf("gradpath seed walkthrough: 5x5 image, 3x3 filter, stride 2\n\n");
-  for (const Var& zk : z) std::printf("%s = %9.4f   dL/d%s = %9.4f\n", zk.name().c_str(), zk.value(), zk.name().c_str(), zk.grad());
+  for (const Var& zk : z)
+    std::printf("%s = %9.4f   dL/d%s = %9.4f\n", zk.name().c_str(), zk.value(), zk.name().c_str(), zk.grad());
   std::printf("y  = %9.4f\nL  = %9.4f\n\n", y.value(), L.value());
 
   std::printf("%-4s %12s   %-46s %12s\n", "", "engine", "note's rule: sum_k a_j * dL/dz_k", "rule value");

@@ -107,8 +107,8 @@ struct CutCheck {
       NodeId unused = none;
       std::string names;
       for (const NodeId c : cut) names += (names.empty() ? "" : ", ") + node_label(g, c);
-      throw Error("decompose: not a cut: path " + path_text(g, path_to(b.to, false, unused)) + " avoids {" +
-                  names + "}");
+      throw Error("decompose: not a cut: path " + path_text(g, path_to(b.to, false, unused)) + " avoids {" + names +
+                  "}");
     }
   }
 };

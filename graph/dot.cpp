@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // DOT export: micrograd-style record nodes, highlighted paths, scope clusters, collapsing.
 #include <algorithm>
-#include <cmath>
 #include <boost/graph/graphviz.hpp>
 #include <boost/property_map/function_property_map.hpp>
+#include <cmath>
 #include <cstdio>
 #include <ostream>
-#include <sstream>
 #include <range/v3/view/enumerate.hpp>
+#include <sstream>
 #include <unordered_map>
 
 #include "graph/graph.hpp"
@@ -33,14 +33,24 @@ std::string escape_label(std::string_view text, bool record) {
   out.reserve(text.size());
   for (const char c : text) {
     switch (c) {
-      case '{': case '}': case '|': case '<': case '>':
+      case '{':
+      case '}':
+      case '|':
+      case '<':
+      case '>':
         if (record) out += '\\';
         out += c;
         break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -71,8 +81,8 @@ std::string number(double x) {
 }
 
 std::string record_label(const NodeInfo& info, const DotOptions& options) {
-  std::string label = "{ " + escape_label(info.name.empty() ? "#" + std::to_string(info.id) : info.name, true) +
-                      " | " + escape_label(info.op_name, true);
+  std::string label = "{ " + escape_label(info.name.empty() ? "#" + std::to_string(info.id) : info.name, true) + " | " +
+                      escape_label(info.op_name, true);
   if (info.is_tensor) label += " | " + escape_label("tensor" + info.shape.str(), true);
   if (!info.is_tensor || info.shape.size() == 1) {  // a one-element tensor has one value
     if (options.values) label += " | value " + number(info.value);
@@ -167,7 +177,8 @@ DrawGraph draw_graph(const TapeGraph& g, const DotOptions& options) {
   std::vector<std::size_t> draw_of(n);
   std::vector<std::size_t> box(options.collapse_scopes.size(), none), box_nodes(box.size(), 0);
   for (std::size_t v = 0; v < n; ++v) {
-    const std::ptrdiff_t c = options.collapse_scopes.empty() ? -1 : collapsed_scope(g[v].scope, options.collapse_scopes);
+    const std::ptrdiff_t c =
+        options.collapse_scopes.empty() ? -1 : collapsed_scope(g[v].scope, options.collapse_scopes);
     if (c < 0) {
       draw_of[v] = boost::add_vertex(DrawNode{record_label(g[v], options), g[v].scope, false, node_colour[v]}, d);
       continue;
@@ -184,7 +195,8 @@ DrawGraph draw_graph(const TapeGraph& g, const DotOptions& options) {
   }
   for (auto [i, scope] : rv::enumerate(options.collapse_scopes)) {
     if (box[i] == none) throw Error("write_dot: collapse_scopes names '" + scope + "', but no node is in that scope");
-    d[box[i]].label = escape_label(scope, false) + " (" + std::to_string(box_nodes[i]) + (box_nodes[i] == 1 ? " node)" : " nodes)");
+    d[box[i]].label =
+        escape_label(scope, false) + " (" + std::to_string(box_nodes[i]) + (box_nodes[i] == 1 ? " node)" : " nodes)");
   }
 
   // Edges touching a box are merged per (source, target) pair; the rest stay one to one.

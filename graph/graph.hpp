@@ -36,7 +36,7 @@ struct EdgeInfo {
   // d consumer / d operand. An edge into a one-element tensor node (a dense unit, a loss)
   // gets its partial from one vector-Jacobian product; into a larger tensor node, NaN.
   double partial = 0.0;
-  std::int64_t element = -1;   // element of a tensor node read by a scalar consumer, else -1
+  std::int64_t element = -1;  // element of a tensor node read by a scalar consumer, else -1
 };
 
 // vertex == NodeId, so no id maps are needed; vertex order is tape order.
@@ -106,9 +106,9 @@ CutDecomposition decompose(const TapeGraph& g, NodeId from, NodeId to, std::span
 // ---- DOT -----------------------------------------------------------------------------
 // Every member has a default initializer, so designated initializers may name any subset.
 struct DotOptions {
-  bool values = true;        // a "value" field in each node
-  bool grads = true;         // a "grad" field in each node
-  bool edge_labels = false;  // the partial on each edge
+  bool values = true;          // a "value" field in each node
+  bool grads = true;           // a "grad" field in each node
+  bool edge_labels = false;    // the partial on each edge
   std::string rankdir = "LR";  // LR, RL, TB or BT
   // All paths from first to second are drawn in colour, one colour per pair.
   std::vector<std::pair<NodeId, NodeId>> highlight_paths{};

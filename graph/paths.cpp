@@ -132,8 +132,8 @@ std::vector<Path> paths(const TapeGraph& g, NodeId from, NodeId to, std::size_t 
   if (b.empty()) return {};
   const PathCount count = detail::counts_from(g, b).back();
   if (count > limit) {
-    throw Error("paths: there are " + count.str() + " paths from " + node_label(g, from) + " to " +
-                node_label(g, to) + ", more than the limit of " + std::to_string(limit) +
+    throw Error("paths: there are " + count.str() + " paths from " + node_label(g, from) + " to " + node_label(g, to) +
+                ", more than the limit of " + std::to_string(limit) +
                 " (count_paths counts them and derivative sums them without listing)");
   }
   std::vector<Path> result;

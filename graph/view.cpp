@@ -68,8 +68,8 @@ TapeGraph view(const Tape& tape) {
       const std::size_t end = std::size_t{arg.offset} + arg.shape.size();
       if (end > owner.size()) {
         throw Error("view: operand " + std::to_string(i) + " of " + info.op_name + " (node " + std::to_string(v) +
-                    ") reads slots " + std::to_string(arg.offset) + ".." + std::to_string(end) +
-                    " but the tape has " + std::to_string(owner.size()));
+                    ") reads slots " + std::to_string(arg.offset) + ".." + std::to_string(end) + " but the tape has " +
+                    std::to_string(owner.size()));
       }
       // One edge per node the range covers; skip the rest of a tensor node at once.
       for (std::size_t s = arg.offset; s < end;) {
@@ -99,8 +99,8 @@ NodeId node_named(const TapeGraph& g, std::string_view name) {
   }
   if (found.empty()) throw Error("node_named: no node is named '" + std::string(name) + "'");
   if (found.size() > 1) {
-    throw Error("node_named: " + std::to_string(found.size()) + " nodes are named '" + std::string(name) +
-                "' (nodes " + std::to_string(found[0]) + " and " + std::to_string(found[1]) + ")");
+    throw Error("node_named: " + std::to_string(found.size()) + " nodes are named '" + std::string(name) + "' (nodes " +
+                std::to_string(found[0]) + " and " + std::to_string(found[1]) + ")");
   }
   return found.front();
 }

@@ -149,7 +149,8 @@ TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorO
   const std::string_view op = info.name;
   Tape::of(y.first(), op);
   if (detail::broadcast_shapes(y.shape(), target.shape(), op) != y.shape()) {
-    throw Error(std::string(op) + ": target shape " + target.shape().str() + " does not match prediction shape " + y.shape().str());
+    throw Error(std::string(op) + ": target shape " + target.shape().str() + " does not match prediction shape " +
+                y.shape().str());
   }
   TensorVar loss = detail::record_elementwise(info, y, target, Shape{}, name);
   Tape& tape = loss.tape();
@@ -219,10 +220,12 @@ TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> la
   const std::string_view op = cross_entropy_info.name;
   Tape& tape = Tape::of(logits.first(), op);
   const Shape& shape = logits.shape();
-  if (shape.rank() < 1 || shape.rank() > 2) throw Error(std::string(op) + ": logits must be (N, C) or (C), got " + shape.str());
+  if (shape.rank() < 1 || shape.rank() > 2)
+    throw Error(std::string(op) + ": logits must be (N, C) or (C), got " + shape.str());
   const std::size_t c = shape[shape.rank() - 1], n = logits.size() / c;
   if (labels.size() != n) {
-    throw Error(std::string(op) + ": " + std::to_string(labels.size()) + " labels for logits " + shape.str() + " (one per row)");
+    throw Error(std::string(op) + ": " + std::to_string(labels.size()) + " labels for logits " + shape.str() +
+                " (one per row)");
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= c) {

@@ -61,8 +61,9 @@ inline Var operator*(double c, const Var& a) { return a * c; }
 
 // Division by zero follows IEEE: the value and partials become inf or NaN.
 inline Var operator/(const Var& a, const Var& b) {
-  return detail::binary(Op::Div, "div", a, b,
-                        [](double x, double y) { return detail::Partials2{x / y, 1.0 / y, -x / (y * y)}; });
+  return detail::binary(Op::Div, "div", a, b, [](double x, double y) {
+    return detail::Partials2{x / y, 1.0 / y, -x / (y * y)};
+  });
 }
 inline Var operator/(const Var& a, double c) {
   return detail::unary(Op::Div, "div", a, [c](double x) { return std::pair{x / c, 1.0 / c}; });
@@ -141,8 +142,9 @@ inline Var relu(const Var& a) {
 }
 // abs'(0) is taken as 0 (the subgradient PyTorch uses).
 inline Var abs(const Var& a) {
-  return detail::unary(Op::Abs, "abs", a,
-                       [](double x) { return std::pair{std::abs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0)}; });
+  return detail::unary(Op::Abs, "abs", a, [](double x) {
+    return std::pair{std::abs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0)};
+  });
 }
 inline Var sin(const Var& a) {
   return detail::unary(Op::Sin, "sin", a, [](double x) { return std::pair{std::sin(x), std::cos(x)}; });

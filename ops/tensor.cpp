@@ -389,8 +389,9 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   const Shape &sa = a.shape(), &sb = b.shape();
   const std::string shapes = sa.str() + " x " + sb.str();
   if (!((sa.rank() == 2 || sa.rank() == 3) && (sb.rank() == 2 || sb.rank() == 3))) {
-    throw Error("matmul: expects (m, k) x (k, n), (b, m, k) x (b, k, n), (b, m, k) x (k, n) or (m, k) x (b, k, n), got " +
-                shapes);
+    throw Error(
+        "matmul: expects (m, k) x (k, n), (b, m, k) x (b, k, n), (b, m, k) x (k, n) or (m, k) x (b, k, n), got " +
+        shapes);
   }
   const bool batched = sb.rank() == 3;
   if (batched && sa.rank() == 3 && sa[0] != sb[0]) throw Error("matmul: batch sizes differ: " + shapes);
@@ -405,11 +406,11 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   shape.push_back(n);
   const std::array args{a.arg(), b.arg()};
   const std::size_t a_stride = batched && sa.rank() == 3 ? m * k : 0, b_stride = batched ? k * n : 0;
-  TensorVar out =
-      detail::record(tape, matmul_info, shape, args, name,
-                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
-                                                 static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
-                                                 static_cast<std::int64_t>(b_stride), static_cast<std::int64_t>(a_stride)});
+  TensorVar out = detail::record(
+      tape, matmul_info, shape, args, name,
+      std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
+                                  static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
+                                  static_cast<std::int64_t>(b_stride), static_cast<std::int64_t>(a_stride)});
   const double* va = tape.values().data() + a.offset();
   const double* vb = tape.values().data() + b.offset();
   double* vc = tape.values().data() + out.offset();

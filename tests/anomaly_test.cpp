@@ -80,7 +80,7 @@ TEST_CASE("anomaly: a tensor op names its shape and first bad element", "[anomal
   Tape tape;
   tape.set_anomaly_detection(true);
   const TensorVar x = tape.input(std::vector<double>{1.0, 2.0, 0.0, 3.0}, Shape{2, 2}, "x");  // nodes 0-3
-  const TensorVar h = ops::log(x, "h");                                                        // node 4
+  const TensorVar h = ops::log(x, "h");                                                       // node 4
   CHECK_THROWS_WITH(ops::sum(h),
                     "anomaly: log (node 4, 'h') of shape [2, 2] produced -inf at element [1, 0] 'h3' "
                     "from operand 0 [2, 2] 'x3' = 0");
@@ -103,8 +103,9 @@ TEST_CASE("anomaly: a grad becoming inf in the scalar sweep names the backward o
   Var x = tape.input(0.0, "x");
   Var y = sqrt(x).named("y");  // value 0 is fine; sqrt'(0) = inf
   Var L = (y * 3.0).named("L");
-  CHECK_THROWS_WITH(tape.backward(L), "anomaly: backward of sqrt (node 1, 'y') made the grad of operand 0 'x' "
-                                      "(node 0) inf: partial inf times grad 3; operand value 0");
+  CHECK_THROWS_WITH(tape.backward(L),
+                    "anomaly: backward of sqrt (node 1, 'y') made the grad of operand 0 'x' "
+                    "(node 0) inf: partial inf times grad 3; operand value 0");
 }
 
 TEST_CASE("anomaly: a grad overflowing by accumulation is caught", "[anomaly]") {
@@ -114,8 +115,9 @@ TEST_CASE("anomaly: a grad overflowing by accumulation is caught", "[anomaly]") 
   Var x = tape.input(1e-200, "x");
   Var y = (x * 1e200).named("y");
   Var z = (y * 1e200).named("z");
-  CHECK_THROWS_WITH(tape.backward(z), "anomaly: backward of mul (node 1, 'y') made the grad of operand 0 'x' "
-                                      "(node 0) inf: partial 1e+200 times grad 1e+200; operand value 1e-200");
+  CHECK_THROWS_WITH(tape.backward(z),
+                    "anomaly: backward of mul (node 1, 'y') made the grad of operand 0 'x' "
+                    "(node 0) inf: partial 1e+200 times grad 1e+200; operand value 1e-200");
 }
 
 TEST_CASE("anomaly: a tensor rule writing inf names the op, shape and element", "[anomaly]") {
@@ -125,8 +127,9 @@ TEST_CASE("anomaly: a tensor rule writing inf names the op, shape and element", 
   const TensorVar r = ops::sqrt(x, "r");                                              // node 3
   const TensorVar s = ops::sum(r, "s");                                               // node 4
   CHECK(s.values()[0] == Approx(3.0));
-  CHECK_THROWS_WITH(tape.backward(s[0]), "anomaly: backward of sqrt (node 3, 'r') of shape [3] made the grad of "
-                                         "operand 0 [3] at element [1] 'x2' inf; operand value 0");
+  CHECK_THROWS_WITH(tape.backward(s[0]),
+                    "anomaly: backward of sqrt (node 3, 'r') of shape [3] made the grad of "
+                    "operand 0 [3] at element [1] 'x2' inf; operand value 0");
 }
 
 TEST_CASE("anomaly: finite graphs give the same grads with the mode on", "[anomaly]") {
@@ -143,8 +146,7 @@ TEST_CASE("anomaly: finite graphs give the same grads with the mode on", "[anoma
   CHECK(t.grads()[1] == Approx(std::exp(-0.4)));
 }
 
-TEST_CASE("anomaly: the guard restores the previous setting; only nodes recorded while on are checked",
-          "[anomaly]") {
+TEST_CASE("anomaly: the guard restores the previous setting; only nodes recorded while on are checked", "[anomaly]") {
   Tape tape;
   Var x = tape.input(0.0, "x");
   Var h = log(x).named("h");  // recorded while off: not itself reported

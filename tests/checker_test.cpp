@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The derivation checker on the seed note's network: correct formulas pass at every draw,
 // the note's mistakes and random mutants fail with the wrong term named, errors are located.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -19,7 +19,9 @@ namespace {
 
 // 1-based index of the input under filter tap i (1..9) for output k (1..4) of the note's
 // stride-2 convolution: output k's window starts at a1, a3, a11, a13.
-int input_under_tap(int k, int i) { return (2 * ((k - 1) / 2) + (i - 1) / 3) * 5 + 2 * ((k - 1) % 2) + (i - 1) % 3 + 1; }
+int input_under_tap(int k, int i) {
+  return (2 * ((k - 1) / 2) + (i - 1) / 3) * 5 + 2 * ((k - 1) % 2) + (i - 1) % 3 + 1;
+}
 
 // The note's network from scalars: a1..a25, w1..w9, z1..z4 (one sum node of nine products
 // each), y = v·z + b, L = (y - t)^2 / 2.
@@ -53,9 +55,12 @@ std::string name(char base, int index, Spelling s) {
 }
 std::string derivative(const std::string& of, const std::string& wrt, Spelling s) {
   switch (s) {
-    case Spelling::Ascii: return "d" + of + "/d" + wrt;
-    case Spelling::Latex: return "\\frac{\\partial " + of + "}{\\partial " + wrt + "}";
-    case Spelling::Unicode: return "∂" + of + "/∂" + wrt;
+    case Spelling::Ascii:
+      return "d" + of + "/d" + wrt;
+    case Spelling::Latex:
+      return "\\frac{\\partial " + of + "}{\\partial " + wrt + "}";
+    case Spelling::Unicode:
+      return "∂" + of + "/∂" + wrt;
   }
   return "";
 }
@@ -129,7 +134,8 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
   INFO(text(reports));
   REQUIRE(reports.size() == 25);
   auto find = [&](std::string_view start) -> const Report& {
-    auto it = std::find_if(reports.begin(), reports.end(), [&](const Report& r) { return r.formula.starts_with(start); });
+    auto it =
+        std::find_if(reports.begin(), reports.end(), [&](const Report& r) { return r.formula.starts_with(start); });
     REQUIRE(it != reports.end());
     return *it;
   };
@@ -145,7 +151,8 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     CHECK(z2.form == Form::Expansion);
     CHECK_THAT(messages(z2), Catch::Contains("term 1: z2 has w1·a3, the formula has w1·a1") &&
                                  Catch::Contains("term 2: z2 has w2·a4, the formula has w2·a3"));
-    for (const char* ok : {"Z_1 = w_1 a_1 + w_2 a_2 + w_3", "Z_3 = w_1 a_{11} + w_2 a_{12} + w_3", "Z_4 = w_1 a_{13} + w_2 a_{14} + w_3"}) {
+    for (const char* ok : {"Z_1 = w_1 a_1 + w_2 a_2 + w_3", "Z_3 = w_1 a_{11} + w_2 a_{12} + w_3",
+                           "Z_4 = w_1 a_{13} + w_2 a_{14} + w_3"}) {
       CHECK(find(ok).verdict == Verdict::Partial);
       CHECK_THAT(messages(find(ok)), Catch::Contains("not written (the ellipsis): 4 terms"));
     }
@@ -156,7 +163,8 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     CHECK(find("\\frac{\\partial L}{\\partial w_1} = \\frac{\\partial z_1}").verdict == Verdict::Pass);
   }
   SECTION("the w1 expansions and derivatives") {
-    CHECK_THAT(messages(find("z_1 = w_1 a_1 + w_2 a_2 + \\dots + w_9 a_9")), Catch::Contains("term 3: z1 has w9·a13, the formula has w9·a9"));
+    CHECK_THAT(messages(find("z_1 = w_1 a_1 + w_2 a_2 + \\dots + w_9 a_9")),
+               Catch::Contains("term 3: z1 has w9·a13, the formula has w9·a9"));
     CHECK(find("\\frac{\\partial z_1}{\\partial w_1} = a_1").verdict == Verdict::Pass);
     const Report& dz2 = find("\\frac{\\partial z_2}{\\partial w_1} = a_{13}");
     CHECK(dz2.verdict == Verdict::Fail);
@@ -176,10 +184,12 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     CHECK(find("\\frac{\\partial L}{\\partial w_9} = a_{13}").verdict == Verdict::Pass);
   }
   SECTION("the w2 expansions: Z_3 starts at a1 instead of a11") {
-    CHECK_THAT(messages(find("Z_3 = w_1 a_1 + w_2 a_{12}")), Catch::Contains("term 1: z3 has w1·a11, the formula has w1·a1"));
+    CHECK_THAT(messages(find("Z_3 = w_1 a_1 + w_2 a_{12}")),
+               Catch::Contains("term 1: z3 has w1·a11, the formula has w1·a1"));
     CHECK(find("Z_2 = w_1 \\times a_3").verdict == Verdict::Partial);
-    for (const char* d : {"\\frac{\\partial Z_1}{\\partial w_2} = a_2", "\\frac{\\partial Z_2}{\\partial w_2} = a_4",
-                          "\\frac{\\partial Z_3}{\\partial w_2} = a_{12}", "\\frac{\\partial Z_4}{\\partial w_2} = a_{14}"}) {
+    for (const char* d :
+         {"\\frac{\\partial Z_1}{\\partial w_2} = a_2", "\\frac{\\partial Z_2}{\\partial w_2} = a_4",
+          "\\frac{\\partial Z_3}{\\partial w_2} = a_{12}", "\\frac{\\partial Z_4}{\\partial w_2} = a_{14}"}) {
       CHECK(find(d).verdict == Verdict::Pass);
     }
   }
@@ -211,8 +221,8 @@ TEST_CASE("checker: hundreds of one-index mutants are all caught at the changed 
     CHECK(r.findings[0].term == changed + 1);
     const std::string z = "z" + std::to_string(terms[changed].first);
     CHECK_THAT(r.findings[0].message,
-               Catch::StartsWith("term " + std::to_string(changed + 1) + ": ∂" + z + "/∂w" + std::to_string(i) + " is a" +
-                                 std::to_string(right) + " (" + z + " = ") &&
+               Catch::StartsWith("term " + std::to_string(changed + 1) + ": ∂" + z + "/∂w" + std::to_string(i) +
+                                 " is a" + std::to_string(right) + " (" + z + " = ") &&
                    Catch::EndsWith("the formula has a" + std::to_string(wrong)));
   }
 }
@@ -226,7 +236,8 @@ TEST_CASE("checker: ASCII, LaTeX and Unicode forms of one formula give the same 
       const Report other = check_formula(build_seed, cut_formula(i, terms, s));
       CHECK(other.verdict == ascii.verdict);
       REQUIRE(other.findings.size() == ascii.findings.size());
-      for (std::size_t n = 0; n < ascii.findings.size(); ++n) CHECK(other.findings[n].message == ascii.findings[n].message);
+      for (std::size_t n = 0; n < ascii.findings.size(); ++n)
+        CHECK(other.findings[n].message == ascii.findings[n].message);
     }
   }
 }
@@ -283,12 +294,14 @@ TEST_CASE("checker: missing, extra and duplicated terms and sets that are no cut
     CHECK(r.findings[0].message == "not a cut: w → sin → L avoids every node the formula names");
   }
   SECTION("a chain through y: the coefficient is checked against the cut node the chain reaches") {
-    const auto [verdict, text] = findings("dL/dw1 = dz1/dw1*[dy/dz2*dL/dy] + dz2/dw1*[dy/dz2*dL/dy] + dz3/dw1*dy/dz3*dL/dy + dz4/dw1*dy/dz4*dL/dy");
+    const auto [verdict, text] = findings(
+        "dL/dw1 = dz1/dw1*[dy/dz2*dL/dy] + dz2/dw1*[dy/dz2*dL/dy] + dz3/dw1*dy/dz3*dL/dy + dz4/dw1*dy/dz4*dL/dy");
     CHECK(verdict == Verdict::Fail);
     CHECK_THAT(text, Catch::StartsWith("term 1: ∂z2/∂w1 is a3 (z2 = w1·a3 + w2·a4 + …), the formula has ∂z1/∂w1\n"));
   }
   SECTION("a wrong => claim") {
-    const auto [verdict, text] = findings("dL/dw1 = dz1/dw1*[dy/dz1*dL/dy] => dL/dz2 + dz2/dw1*dL/dz2 + dz3/dw1*dL/dz3 + dz4/dw1*dL/dz4");
+    const auto [verdict, text] =
+        findings("dL/dw1 = dz1/dw1*[dy/dz1*dL/dy] => dL/dz2 + dz2/dw1*dL/dz2 + dz3/dw1*dL/dz3 + dz4/dw1*dL/dz4");
     CHECK(verdict == Verdict::Fail);
     CHECK_THAT(text, Catch::StartsWith("∂y/∂z1·∂L/∂y ⇒ ∂L/∂z2 does not hold:"));
   }
@@ -319,7 +332,8 @@ TEST_CASE("checker: expansions of a sum node and plain equations", "[check][expa
     CHECK(r.verdict == Verdict::Fail);
     CHECK(r.form == Form::Equation);
     REQUIRE(r.findings.size() == 1);
-    CHECK_THAT(r.findings[0].message, Catch::StartsWith("the left side L is ") && Catch::EndsWith("at the current point"));
+    CHECK_THAT(r.findings[0].message,
+               Catch::StartsWith("the left side L is ") && Catch::EndsWith("at the current point"));
   }
   SECTION("an ellipsis outside a cut or an expansion is an error, never plain equality") {
     const Report r = check_formula(build_seed, "L = 0.5*y^2 + …");
@@ -349,7 +363,8 @@ TEST_CASE("checker: a formula true only at the current point fails on a redraw",
 }
 
 TEST_CASE("checker: names resolve case-insensitively only when unambiguous", "[check][names]") {
-  CHECK(check_formula(build_seed, "dL/dW_1 = A_1 dL/dZ_1 + a_3 dL/dz_2 + a_{11} dL/dz_3 + a_{13} dL/dz_4").verdict == Verdict::Pass);
+  CHECK(check_formula(build_seed, "dL/dW_1 = A_1 dL/dZ_1 + a_3 dL/dz_2 + a_{11} dL/dz_3 + a_{13} dL/dz_4").verdict ==
+        Verdict::Pass);
   const Report unknown = check_formula(build_seed, "dL/dw1 = a33*dL/dz1 + …");
   CHECK(unknown.verdict == Verdict::Error);
   CHECK(unknown.error ==
@@ -392,7 +407,8 @@ TEST_CASE("checker: parse errors and bad builds become error reports", "[check][
 }
 
 TEST_CASE("checker: a plain text file holds one formula per line", "[check]") {
-  const std::vector<Report> reports = check_text(build_seed, "# the seed, in ASCII\ndz2/dw1 = a3\n\ndz2/dw1 = a13\nz2 = w1*a3 + …\n");
+  const std::vector<Report> reports =
+      check_text(build_seed, "# the seed, in ASCII\ndz2/dw1 = a3\n\ndz2/dw1 = a13\nz2 = w1*a3 + …\n");
   REQUIRE(reports.size() == 3);
   CHECK(reports[0].line == 2);
   CHECK(reports[0].verdict == Verdict::Pass);

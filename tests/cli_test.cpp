@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The gradpath command and its JSON models: gradients equal the C++ API's, and every
 // kind of bad input gets a one-line error naming the file and entry, with exit status 2.
+#include <sys/wait.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -8,7 +9,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/wait.h>
 
 #include "cli/model.hpp"
 #include "ops/conv.hpp"
@@ -119,21 +119,29 @@ TEST_CASE("bad model files: one line naming the file, the entry and the problem;
   const std::vector<Case> cases = {
       {"malformed JSON", R"({"inputs": {)", "malformed JSON"},
       {"unknown op", model(R"({"op": "convolve", "in": ["a"], "out": "L"})"), "graph[0]: unknown op 'convolve'"},
-      {"wrong shapes", model(R"({"op": "conv2d", "in": ["w", "a"], "out": "c"}, {"op": "sum", "in": ["c"], "out": "L"})"),
+      {"wrong shapes",
+       model(R"({"op": "conv2d", "in": ["w", "a"], "out": "c"}, {"op": "sum", "in": ["c"], "out": "L"})"),
        "graph[0] (conv2d): conv2d: input [2], filter [2, 2]"},
       {"value count", model(R"({"op": "sum", "in": ["a"], "out": "L"})", R"(, "t": {"shape": [3], "values": [1, 2]})"),
        "inputs.t: 2 values for shape [3] (3 elements)"},
       {"negative size", model(R"({"op": "sum", "in": ["a"], "out": "L"})", R"(, "t": {"shape": [-3], "values": []})"),
        "inputs.t: 'shape' entries must be non-negative integers"},
-      {"huge shape", model(R"({"op": "sum", "in": ["a"], "out": "L"})", R"(, "t": {"shape": [100000, 100000, 100000], "values": []})"),
+      {"huge shape",
+       model(R"({"op": "sum", "in": ["a"], "out": "L"})",
+             R"(, "t": {"shape": [100000, 100000, 100000], "values": []})"),
        "inputs.t: shape [100000] times 100000 has more than"},
-      {"cycle", model(R"({"op": "relu", "in": ["q"], "out": "p"}, {"op": "relu", "in": ["p"], "out": "q"}, {"op": "sum", "in": ["q"], "out": "L"})"),
+      {"cycle",
+       model(
+           R"({"op": "relu", "in": ["q"], "out": "p"}, {"op": "relu", "in": ["p"], "out": "q"}, {"op": "sum", "in": ["q"], "out": "L"})"),
        "a cycle"},
-      {"undefined name", model(R"({"op": "sum", "in": ["nope"], "out": "L"})"), "graph[0] (sum): undefined name 'nope'"},
+      {"undefined name", model(R"({"op": "sum", "in": ["nope"], "out": "L"})"),
+       "graph[0] (sum): undefined name 'nope'"},
       {"missing option", model(R"({"op": "pow", "in": ["a"], "out": "p"}, {"op": "sum", "in": ["p"], "out": "L"})"),
        "graph[0] (pow): option 'exponent'"},
-      {"bad label", model(R"({"op": "softmax_cross_entropy", "in": ["a"], "labels": [0, 7], "out": "L"})"), "graph[0] (softmax_cross_entropy)"},
-      {"undefined loss", R"({"inputs": {"a": {"shape": [1], "values": [1]}}, "graph": [], "loss": "L"})", "loss: 'L' is not defined"},
+      {"bad label", model(R"({"op": "softmax_cross_entropy", "in": ["a"], "labels": [0, 7], "out": "L"})"),
+       "graph[0] (softmax_cross_entropy)"},
+      {"undefined loss", R"({"inputs": {"a": {"shape": [1], "values": [1]}}, "graph": [], "loss": "L"})",
+       "loss: 'L' is not defined"},
   };
   for (const Case& c : cases) {
     INFO(c.what);
@@ -156,9 +164,9 @@ TEST_CASE("softmax_cross_entropy takes its labels as an option or as an input te
   };
   const auto by_option = cli::Model::parse(
       model("", R"({"op": "softmax_cross_entropy", "in": ["z"], "labels": [2, 0], "out": "L"})"), "option");
-  const auto by_tensor = cli::Model::parse(
-      model(R"(, "y": {"shape": [2], "values": [2, 0]})", R"({"op": "softmax_cross_entropy", "in": ["z", "y"], "out": "L"})"),
-      "tensor");
+  const auto by_tensor = cli::Model::parse(model(R"(, "y": {"shape": [2], "values": [2, 0]})",
+                                                 R"({"op": "softmax_cross_entropy", "in": ["z", "y"], "out": "L"})"),
+                                           "tensor");
   const double z[2][3] = {{0.5, -1, 2}, {1, 0, -0.5}};
   const int label[2] = {2, 0};
   for (const cli::Model* m : {&by_option, &by_tensor}) {
@@ -189,9 +197,11 @@ TEST_CASE("softmax_cross_entropy takes its labels as an option or as an input te
         std::pair<std::string, std::string>{"[2, 0.5]", "labels 'y' [2]: element 1 is 0.5, not an integer class index"},
         std::pair<std::string, std::string>{"[3, 0]", "label 3 (row 0) is out of range for 3 classes, logits [2, 3]"},
         std::pair<std::string, std::string>{"[-1, 0]", "label -1 (row 0) is out of range"},
-        std::pair<std::string, std::string>{"[1e30, 0]", "labels 'y' [2]: element 0 is 1e+30, out of range for a class index"});
-    const std::string path = temp_file("labels.json", model(R"(, "y": {"shape": [2], "values": )" + values + "}",
-                                                             R"({"op": "softmax_cross_entropy", "in": ["z", "y"], "out": "L"})"));
+        std::pair<std::string, std::string>{"[1e30, 0]",
+                                            "labels 'y' [2]: element 0 is 1e+30, out of range for a class index"});
+    const std::string path =
+        temp_file("labels.json", model(R"(, "y": {"shape": [2], "values": )" + values + "}",
+                                       R"({"op": "softmax_cross_entropy", "in": ["z", "y"], "out": "L"})"));
     const Run r = run("grad " + path);
     CHECK(r.status == 2);
     CHECK_THAT(r.out, Catch::StartsWith("gradpath: " + path + ": graph[0] (softmax_cross_entropy): ") &&

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // DOT export: every file is read back with boost::read_graphviz and, when Graphviz is
 // installed, rendered by dot; escaping, highlighted paths, clusters and collapsing.
+#include <unistd.h>
 #include <boost/graph/graphviz.hpp>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -9,7 +10,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 
 #include "graph/graph.hpp"
 #include "graph_fixtures.hpp"
@@ -196,7 +196,8 @@ TEST_CASE("write_dot: a golden file for a tiny graph with nested scopes", "[grap
   CHECK(dot == expected);
   render(dot, "golden");
   CHECK(dot_of(g, {.clusters = false}).find("subgraph") == std::string::npos);
-  CHECK_THROWS_WITH(dot_of(g, {.rankdir = "XY"}), Catch::Contains("write_dot: rankdir must be LR, RL, TB or BT, got 'XY'"));
+  CHECK_THROWS_WITH(dot_of(g, {.rankdir = "XY"}),
+                    Catch::Contains("write_dot: rankdir must be LR, RL, TB or BT, got 'XY'"));
 }
 
 TEST_CASE("write_dot: hostile names are escaped for records, DOT strings and clusters", "[graph][dot]") {
@@ -234,9 +235,8 @@ TEST_CASE("write_dot: highlight colours exactly the 4 paths from w1 to L", "[gra
   const TapeGraph g = graph::view(net.tape);
   const NodeId w1 = net.w[0].node();
   std::set<NodeId> on_paths{w1, net.y.node(), net.diff.node(), net.square.node(), net.L.node()};
-  std::multiset<EdgeKey> path_edges{{net.y.node(), net.diff.node()},
-                                    {net.diff.node(), net.square.node()},
-                                    {net.square.node(), net.L.node()}};
+  std::multiset<EdgeKey> path_edges{
+      {net.y.node(), net.diff.node()}, {net.diff.node(), net.square.node()}, {net.square.node(), net.L.node()}};
   for (int k = 0; k < 4; ++k) {
     const NodeId p = net.product[k][0].node(), z = net.z[k].node(), vz = net.vz[k].node();
     on_paths.insert({p, z, vz});

@@ -42,10 +42,14 @@ TEST_CASE("formula: LaTeX, Unicode and ASCII spellings give the same tree", "[ch
   const std::string expected = "a1·∂L/∂z1 + a13·∂L/∂z2";
   CHECK(rhs_text("dL/dw1 = a1*dL/dz1 + a13*dL/dz2") == expected);
   CHECK(rhs_text("dL/dw1 = a1 dL/dz1 + a_13 dL / dz_2") == expected);
-  CHECK(rhs_text(R"(\frac{\partial L}{\partial w_1} = a_1 \frac{\partial L}{\partial z_1} + a_{13} \frac{\partial L}{\partial z_2})") ==
-        expected);
-  CHECK(rhs_text(R"(\frac{\partial L}{\partial w_1} = a_1 \cdot \frac{\partial L}{\partial z_1} + a_{13} \times \frac{\partial L}{\partial z_2})") ==
-        expected);
+  CHECK(
+      rhs_text(
+          R"(\frac{\partial L}{\partial w_1} = a_1 \frac{\partial L}{\partial z_1} + a_{13} \frac{\partial L}{\partial z_2})") ==
+      expected);
+  CHECK(
+      rhs_text(
+          R"(\frac{\partial L}{\partial w_1} = a_1 \cdot \frac{\partial L}{\partial z_1} + a_{13} \times \frac{\partial L}{\partial z_2})") ==
+      expected);
   CHECK(rhs_text("∂L/∂w1 = a1·∂L/∂z1 + a13 × ∂L/∂z2") == expected);
 }
 
@@ -84,7 +88,8 @@ TEST_CASE("formula: every ellipsis spelling is one unwritten-terms marker", "[ch
 
 TEST_CASE("formula: an aligned block with & and \\\\ is one formula; => annotates the factor before it",
           "[check][formula]") {
-  const std::string block = R"(\begin{aligned} \frac{\partial L}{\partial w_1} &= \frac{\partial z_1}{\partial w_1} \cdot \left[\frac{\partial \hat{y}}{\partial z_1} \cdot \frac{\partial L}{\partial \hat{y}} \right] \Rightarrow \frac{\partial L}{\partial z_1} \\
+  const std::string block =
+      R"(\begin{aligned} \frac{\partial L}{\partial w_1} &= \frac{\partial z_1}{\partial w_1} \cdot \left[\frac{\partial \hat{y}}{\partial z_1} \cdot \frac{\partial L}{\partial \hat{y}} \right] \Rightarrow \frac{\partial L}{\partial z_1} \\
  &+ \frac{\partial z_2}{\partial w_1} \cdot \left( \frac{\partial \hat{y}}{\partial z_2} \cdot \frac{\partial L}{\partial \hat{y}} \right) \Rightarrow \frac{\partial L}{\partial z_2} \end{aligned})";
   const Formula f = parse_formula(block);
   CHECK(to_string(f.lhs) == "∂L/∂w1");
@@ -125,14 +130,16 @@ TEST_CASE("formula: unbalanced brackets and braces", "[check][formula][errors]")
   CHECK_THAT(parse_error("dL/dw1 = a1 * dL/dz1)"), Catch::Contains("column 21: unmatched ')': no bracket is open"));
   CHECK_THAT(parse_error("dL/dw1 = [a1 * dL/dz1}"),
              Catch::Contains("column 22: expected ']' to close '[' at line 1, column 10, found '}'"));
-  CHECK_THAT(parse_error(R"(\frac{\partial L}{\partial w_1 = a_1)"), Catch::Contains("column 32: expected '}' to close '{' at line 1, column 18, found '='"));
+  CHECK_THAT(parse_error(R"(\frac{\partial L}{\partial w_1 = a_1)"),
+             Catch::Contains("column 32: expected '}' to close '{' at line 1, column 18, found '='"));
   CHECK_THAT(parse_error("x = a_{13 + 1"), Catch::Contains("expected '}' to close the subscript opened at column 6"));
   CHECK_THAT(parse_error("x = ()"), Catch::Contains("empty brackets '()'"));
   CHECK_THAT(parse_error(R"(x = \left[ a \right)"), Catch::Contains("'[' at line 1, column 10 is never closed"));
 }
 
 TEST_CASE("formula: unknown commands, empty sides, missing '='", "[check][formula][errors]") {
-  CHECK_THAT(parse_error(R"(\frac{\partial L}{\partial w_1} = \foo)"), Catch::Contains("column 35: unknown command '\\foo'"));
+  CHECK_THAT(parse_error(R"(\frac{\partial L}{\partial w_1} = \foo)"),
+             Catch::Contains("column 35: unknown command '\\foo'"));
   CHECK_THAT(parse_error("= a1"), Catch::Contains("line 1, column 1: the left side is empty"));
   CHECK_THAT(parse_error("dL/dw1 = "), Catch::Contains("column 9: the right side is empty"));
   CHECK_THAT(parse_error("dL/dw1 a1"), Catch::Contains("column 10: expected '=': a formula is an equation"));
@@ -147,8 +154,9 @@ TEST_CASE("formula: lines of a multi-line formula count from its first line", "[
 
 TEST_CASE("formula: split_formulas takes $$ blocks from a .tex file and lines from a plain one", "[check][formula]") {
   SECTION("$$ blocks; prose, inline $x$ and % comments are ignored; columns are the file's") {
-    const std::string tex = "% a comment with $$ in it\nSome prose, $w_i$ inline.\n\n"
-                            "Where $$z_1 = w_1 a_1$$ and $$x = y$$\n$$\\begin{aligned} a &= b \\\\\n &+ c \\end{aligned}$$\n";
+    const std::string tex =
+        "% a comment with $$ in it\nSome prose, $w_i$ inline.\n\n"
+        "Where $$z_1 = w_1 a_1$$ and $$x = y$$\n$$\\begin{aligned} a &= b \\\\\n &+ c \\end{aligned}$$\n";
     const auto formulas = split_formulas(tex);
     REQUIRE(formulas.size() == 3);
     CHECK(formulas[0].line == 4);

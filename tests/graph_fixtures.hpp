@@ -89,20 +89,48 @@ inline Var random_dag(Tape& tape, std::mt19937& rng, int leaves, int ops, std::v
     const Var p = pick(), q = pick();
     Var out;
     switch (std::uniform_int_distribution<int>(0, 13)(rng)) {
-      case 0: out = p + q; break;
-      case 1: out = p - q; break;
-      case 2: out = p * q; break;
-      case 3: out = p / (2.0 + cos(q)); break;
-      case 4: out = tanh(p); break;
-      case 5: out = sin(p) * 1.5; break;
-      case 6: out = sigmoid(p); break;
-      case 7: out = exp(p * 0.5); break;
-      case 8: out = pow(p, 2.0); break;
-      case 9: out = p * p; break;
-      case 10: out = sum({p, q, pick()}); break;
-      case 11: out = max(p, q); break;
-      case 12: out = min(p, q) + 0.5; break;
-      default: out = sqrt(p * p + 1.0); break;
+      case 0:
+        out = p + q;
+        break;
+      case 1:
+        out = p - q;
+        break;
+      case 2:
+        out = p * q;
+        break;
+      case 3:
+        out = p / (2.0 + cos(q));
+        break;
+      case 4:
+        out = tanh(p);
+        break;
+      case 5:
+        out = sin(p) * 1.5;
+        break;
+      case 6:
+        out = sigmoid(p);
+        break;
+      case 7:
+        out = exp(p * 0.5);
+        break;
+      case 8:
+        out = pow(p, 2.0);
+        break;
+      case 9:
+        out = p * p;
+        break;
+      case 10:
+        out = sum({p, q, pick()});
+        break;
+      case 11:
+        out = max(p, q);
+        break;
+      case 12:
+        out = min(p, q) + 0.5;
+        break;
+      default:
+        out = sqrt(p * p + 1.0);
+        break;
     }
     if (std::abs(out.value()) > 4.0) out = tanh(out);
     nodes.push_back(out);

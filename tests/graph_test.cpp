@@ -120,8 +120,8 @@ TEST_CASE("view: a tensor node, its operands and a scalar reading one element", 
   SECTION("an operand range past the end of the tape is an Error naming the op") {
     const TensorArg bad[] = {TensorArg{1000, Shape{3}}};
     tape.record_tensor(test::scale2_info, Shape{3}, bad);
-    CHECK_THROWS_WITH(graph::view(tape), Catch::Contains("view: operand 0 of scale2") &&
-                                             Catch::Contains("reads slots 1000..1003"));
+    CHECK_THROWS_WITH(graph::view(tape),
+                      Catch::Contains("view: operand 0 of scale2") && Catch::Contains("reads slots 1000..1003"));
   }
 }
 
@@ -163,8 +163,8 @@ TEST_CASE("topological_order agrees with tape order on random graphs", "[graph][
     for (const auto e : boost::make_iterator_range(boost::edges(g))) {
       const auto u = boost::source(e, g), v = boost::target(e, g);
       INFO("seed " << seed << ", edge " << u << " -> " << v);
-      CHECK(u < v);                         // forward in tape order
-      CHECK(position[u] < position[v]);     // forward in the topological order
+      CHECK(u < v);                      // forward in tape order
+      CHECK(position[u] < position[v]);  // forward in the topological order
     }
   }
 }
@@ -179,5 +179,6 @@ TEST_CASE("topological_order and the path functions reject graphs not in tape or
   boost::add_edge(0, 2, backwards);
   boost::add_edge(2, 1, backwards);
   CHECK_THROWS_WITH(graph::count_paths(backwards, 0, 2), Catch::Contains("count_paths: edge #2 -> #1 goes backwards"));
-  CHECK_THROWS_WITH(graph::count_paths(backwards, 0, 7), Catch::Contains("count_paths: node 7 is not in the graph (it has 3 nodes)"));
+  CHECK_THROWS_WITH(graph::count_paths(backwards, 0, 7),
+                    Catch::Contains("count_paths: node 7 is not in the graph (it has 3 nodes)"));
 }

@@ -68,8 +68,8 @@ TEST_CASE("idx: reads dimensions and row-major bytes", "[idx]") {
   CHECK(a.dims == std::vector<std::size_t>{2, 2, 3});
   REQUIRE(a.data.size() == 12);
   CHECK(a.data[0] == 0);
-  CHECK(a.data[5] == 35);    // image 0, row 1, column 2
-  CHECK(a.data[11] == 77);   // image 1, row 1, column 2
+  CHECK(a.data[5] == 35);   // image 0, row 1, column 2
+  CHECK(a.data[11] == 77);  // image 1, row 1, column 2
   CHECK(a.data == counting(12));
 }
 
@@ -77,8 +77,8 @@ TEST_CASE("idx: dimensions above 2^24 are read big-endian", "[idx]") {
   TempDir dir;
   // 0x01000002 elements would be 16 MiB; a truncated file shows the size was decoded in full.
   write_gz(dir / "big.gz", idx_bytes({0x01000002u}, counting(4)));
-  CHECK_THROWS_WITH(idx::read(dir / "big.gz", 1), Catch::Contains("needs 16777218 bytes") &&
-                                                      Catch::Contains("only 4 remain"));
+  CHECK_THROWS_WITH(idx::read(dir / "big.gz", 1),
+                    Catch::Contains("needs 16777218 bytes") && Catch::Contains("only 4 remain"));
 }
 
 TEST_CASE("idx: a dataset pairs images with labels", "[idx]") {
@@ -109,8 +109,8 @@ TEST_CASE("idx: a missing file names the file", "[idx][error]") {
   TempDir dir;
   const std::string file = (dir / "absent.gz").string();
   CHECK_THROWS_AS(idx::read(file, 1), Error);
-  CHECK_THROWS_WITH(idx::read(file, 1), Catch::Contains(file) && Catch::Contains("cannot open") &&
-                                            Catch::Contains("No such file"));
+  CHECK_THROWS_WITH(idx::read(file, 1),
+                    Catch::Contains(file) && Catch::Contains("cannot open") && Catch::Contains("No such file"));
 }
 
 TEST_CASE("idx: a wrong magic number names the file and both numbers", "[idx][error]") {
@@ -125,13 +125,13 @@ TEST_CASE("idx: a wrong magic number names the file and both numbers", "[idx][er
     std::vector<std::uint8_t> bytes = idx_bytes({2}, {1, 2});
     bytes[2] = 0x0D;  // float
     write_gz(dir / "floats.gz", bytes);
-    CHECK_THROWS_WITH(idx::read(dir / "floats.gz", 1), Catch::Contains("floats.gz") &&
-                                                           Catch::Contains("wrong magic number 0x00000d01"));
+    CHECK_THROWS_WITH(idx::read(dir / "floats.gz", 1),
+                      Catch::Contains("floats.gz") && Catch::Contains("wrong magic number 0x00000d01"));
   }
   SECTION("nonzero leading bytes") {
     write_gz(dir / "text.gz", {'h', 'e', 'l', 'l', 'o', '!', '!', '!'});
-    CHECK_THROWS_WITH(idx::read(dir / "text.gz", 1), Catch::Contains("text.gz") &&
-                                                         Catch::Contains("wrong magic number 0x68656c6c"));
+    CHECK_THROWS_WITH(idx::read(dir / "text.gz", 1),
+                      Catch::Contains("text.gz") && Catch::Contains("wrong magic number 0x68656c6c"));
   }
 }
 
@@ -153,9 +153,9 @@ TEST_CASE("idx: truncated files name the file and what is missing", "[idx][error
   }
   SECTION("inside the data") {
     write_gz(dir / "short.gz", idx_bytes({2, 2, 3}, counting(11)));
-    CHECK_THROWS_WITH(idx::read(dir / "short.gz", 3),
-                      Catch::Contains("short.gz") && Catch::Contains("the data needs 12 bytes") &&
-                          Catch::Contains("only 11 remain"));
+    CHECK_THROWS_WITH(idx::read(dir / "short.gz", 3), Catch::Contains("short.gz") &&
+                                                          Catch::Contains("the data needs 12 bytes") &&
+                                                          Catch::Contains("only 11 remain"));
   }
   SECTION("a cut gzip stream") {
     write_gz(dir / "whole.gz", idx_bytes({64}, counting(64)));

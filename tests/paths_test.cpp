@@ -116,8 +116,14 @@ TEST_CASE("seed network: 4 paths from each w_i to L, one through each z_k", "[gr
     for (int k = 0; k < 4; ++k) {
       const graph::Path& path = all[k];
       // w_i -> w_i*a_j -> z_k -> v_k*z_k -> y -> y-t -> (y-t)^2 -> L
-      const std::vector<NodeId> expected{w, net.product[k][i].node(), net.z[k].node(), net.vz[k].node(),
-                                         net.y.node(), net.diff.node(), net.square.node(), L};
+      const std::vector<NodeId> expected{w,
+                                         net.product[k][i].node(),
+                                         net.z[k].node(),
+                                         net.vz[k].node(),
+                                         net.y.node(),
+                                         net.diff.node(),
+                                         net.square.node(),
+                                         L};
       CHECK(path.nodes == expected);
       const double a_j = net.image[test::input_under_tap(k, i)];
       CHECK(path.product == Approx(a_j * net.dL_dz_hand(k)).epsilon(1e-12).margin(1e-15));
@@ -159,19 +165,19 @@ TEST_CASE("decompose: sets that are not cuts name an offending path", "[graph][c
   const NodeId w1 = net.w[0].node(), L = net.L.node();
   const std::string p4 = "mul#" + std::to_string(net.product[3][0].node());
   const std::string vz4 = "mul#" + std::to_string(net.vz[3].node());
-  const std::string tail = " -> y -> sub#" + std::to_string(net.diff.node()) + " -> pow#" +
-                           std::to_string(net.square.node()) + " -> L";
+  const std::string tail =
+      " -> y -> sub#" + std::to_string(net.diff.node()) + " -> pow#" + std::to_string(net.square.node()) + " -> L";
   SECTION("a path avoids the set") {
     const NodeId three[] = {net.z[0].node(), net.z[1].node(), net.z[2].node()};
-    CHECK_THROWS_WITH(graph::decompose(g, w1, L, three),
-                      Catch::Contains("decompose: not a cut: path w1 -> " + p4 + " -> z4 -> " + vz4 + tail +
-                                      " avoids {z1, z2, z3}"));
+    CHECK_THROWS_WITH(
+        graph::decompose(g, w1, L, three),
+        Catch::Contains("decompose: not a cut: path w1 -> " + p4 + " -> z4 -> " + vz4 + tail + " avoids {z1, z2, z3}"));
   }
   SECTION("a path passes through two nodes of the set") {
     const NodeId twice[] = {net.z[0].node(), net.z[1].node(), net.z[2].node(), net.z[3].node(), net.y.node()};
-    CHECK_THROWS_WITH(graph::decompose(g, w1, L, twice),
-                      Catch::Contains("decompose: not a cut: path w1 -> mul#") &&
-                          Catch::Contains(" -> z1 -> mul#") && Catch::Contains("passes through both z1 and y"));
+    CHECK_THROWS_WITH(graph::decompose(g, w1, L, twice), Catch::Contains("decompose: not a cut: path w1 -> mul#") &&
+                                                             Catch::Contains(" -> z1 -> mul#") &&
+                                                             Catch::Contains("passes through both z1 and y"));
   }
   SECTION("a node listed twice, a node off the graph") {
     const NodeId dup[] = {net.z[0].node(), net.z[0].node()};

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Property tests: random scalar DAGs and random tensor-op chains, every grad against
 // central finite differences. Seeded and reproducible; a failure prints its seed and program.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -29,13 +29,42 @@ constexpr double value_bound = 100.0;
 constexpr double kink_margin = 1e-2;
 const GradcheckOptions tolerance{.step = 1e-6, .rtol = 1e-4, .atol = 1e-6};
 
-double uniform(std::mt19937_64& rng, double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
-std::size_t pick(std::mt19937_64& rng, std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); }
+double uniform(std::mt19937_64& rng, double lo, double hi) {
+  return std::uniform_real_distribution<double>(lo, hi)(rng);
+}
+std::size_t pick(std::mt19937_64& rng, std::size_t n) {
+  return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+}
 
 // ---- scalar DAGs ---------------------------------------------------------------------
 
-enum class S { Add, Sub, Mul, Div, AddC, RSubC, MulC, RDivC, Neg, Exp, Log, Sqrt, PowC, PowVV, PowCV,
-               Tanh, Sigmoid, Relu, Abs, Sin, Cos, Max, Min, Sum, count };
+enum class S {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  AddC,
+  RSubC,
+  MulC,
+  RDivC,
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  PowC,
+  PowVV,
+  PowCV,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Abs,
+  Sin,
+  Cos,
+  Max,
+  Min,
+  Sum,
+  count
+};
 
 struct Instr {
   S op;
@@ -47,56 +76,92 @@ Var evaluate(const Instr& in, const std::vector<Var>& pool) {
   const Var& a = pool[in.args[0]];
   const Var& b = pool[in.args.size() > 1 ? in.args[1] : in.args[0]];
   switch (in.op) {
-    case S::Add: return a + b;
-    case S::Sub: return a - b;
-    case S::Mul: return a * b;
-    case S::Div: return a / b;
-    case S::AddC: return a + in.c;
-    case S::RSubC: return in.c - a;
-    case S::MulC: return a * in.c;
-    case S::RDivC: return in.c / a;
-    case S::Neg: return -a;
-    case S::Exp: return exp(a);
-    case S::Log: return log(a);
-    case S::Sqrt: return sqrt(a);
-    case S::PowC: return pow(a, in.c);
-    case S::PowVV: return pow(a, b);
-    case S::PowCV: return pow(in.c, a);
-    case S::Tanh: return tanh(a);
-    case S::Sigmoid: return sigmoid(a);
-    case S::Relu: return relu(a);
-    case S::Abs: return abs(a);
-    case S::Sin: return sin(a);
-    case S::Cos: return cos(a);
-    case S::Max: return max(a, b);
-    case S::Min: return min(a, b);
+    case S::Add:
+      return a + b;
+    case S::Sub:
+      return a - b;
+    case S::Mul:
+      return a * b;
+    case S::Div:
+      return a / b;
+    case S::AddC:
+      return a + in.c;
+    case S::RSubC:
+      return in.c - a;
+    case S::MulC:
+      return a * in.c;
+    case S::RDivC:
+      return in.c / a;
+    case S::Neg:
+      return -a;
+    case S::Exp:
+      return exp(a);
+    case S::Log:
+      return log(a);
+    case S::Sqrt:
+      return sqrt(a);
+    case S::PowC:
+      return pow(a, in.c);
+    case S::PowVV:
+      return pow(a, b);
+    case S::PowCV:
+      return pow(in.c, a);
+    case S::Tanh:
+      return tanh(a);
+    case S::Sigmoid:
+      return sigmoid(a);
+    case S::Relu:
+      return relu(a);
+    case S::Abs:
+      return abs(a);
+    case S::Sin:
+      return sin(a);
+    case S::Cos:
+      return cos(a);
+    case S::Max:
+      return max(a, b);
+    case S::Min:
+      return min(a, b);
     case S::Sum: {
       std::vector<Var> terms;
       for (std::size_t i : in.args) terms.push_back(pool[i]);
       return sum(terms);
     }
-    case S::count: break;
+    case S::count:
+      break;
   }
   throw Error("property_test: bad instruction");
 }
 
-const char* const scalar_names[] = {"add", "sub", "mul", "div", "addc", "rsubc", "mulc", "rdivc", "neg", "exp", "log",
-                                    "sqrt", "powc", "pow", "cpow", "tanh", "sigmoid", "relu", "abs", "sin", "cos",
-                                    "max", "min", "sum"};
+const char* const scalar_names[] = {"add",     "sub",  "mul", "div",  "addc", "rsubc", "mulc", "rdivc",
+                                    "neg",     "exp",  "log", "sqrt", "powc", "pow",   "cpow", "tanh",
+                                    "sigmoid", "relu", "abs", "sin",  "cos",  "max",   "min",  "sum"};
 
 bool binary(S op) { return op <= S::Div || op == S::PowVV || op == S::Max || op == S::Min; }
 
 // True when the op is smooth around operand values x, y and its value stays bounded.
 bool smooth_at(const Instr& in, double x, double y) {
   switch (in.op) {
-    case S::Div: return std::abs(y) > 0.2;
-    case S::RDivC: return std::abs(x) > 0.2;
-    case S::Exp: return x < 4.0;
-    case S::Log: case S::Sqrt: case S::PowVV: return x > 0.2 && std::abs(y) < 3.0;
-    case S::PowC: return in.c == std::round(in.c) ? (in.c >= 0 || std::abs(x) > 0.2) : x > 0.2;
-    case S::Relu: case S::Abs: return std::abs(x) > kink_margin;
-    case S::Max: case S::Min: return in.args[0] != in.args[1] && std::abs(x - y) > kink_margin;
-    default: return true;
+    case S::Div:
+      return std::abs(y) > 0.2;
+    case S::RDivC:
+      return std::abs(x) > 0.2;
+    case S::Exp:
+      return x < 4.0;
+    case S::Log:
+    case S::Sqrt:
+    case S::PowVV:
+      return x > 0.2 && std::abs(y) < 3.0;
+    case S::PowC:
+      return in.c == std::round(in.c) ? (in.c >= 0 || std::abs(x) > 0.2) : x > 0.2;
+    case S::Relu:
+    case S::Abs:
+      return std::abs(x) > kink_margin;
+    case S::Max:
+    case S::Min:
+      return in.args[0] != in.args[1] && std::abs(x - y) > kink_margin;
+    default:
+      return true;
   }
 }
 
@@ -112,13 +177,15 @@ struct ScalarProgram {
   }
   std::string text() const {
     std::string out;
-    for (std::size_t i = 0; i < point.size(); ++i) out += "v" + std::to_string(i) + " = " + std::to_string(point[i]) + "; ";
+    for (std::size_t i = 0; i < point.size(); ++i)
+      out += "v" + std::to_string(i) + " = " + std::to_string(point[i]) + "; ";
     for (std::size_t k = 0; k < code.size(); ++k) {
       out += "v" + std::to_string(point.size() + k) + " = " + scalar_names[static_cast<int>(code[k].op)] + "(";
       const Instr& in = code[k];
       const std::size_t used = in.op == S::Sum ? in.args.size() : binary(in.op) ? 2 : 1;
       for (std::size_t i = 0; i < used; ++i) out += (i ? ", v" : "v") + std::to_string(in.args[i]);
-      if ((in.op >= S::AddC && in.op <= S::RDivC) || in.op == S::PowC || in.op == S::PowCV) out += ", c=" + std::to_string(in.c);
+      if ((in.op >= S::AddC && in.op <= S::RDivC) || in.op == S::PowC || in.op == S::PowCV)
+        out += ", c=" + std::to_string(in.c);
       out += "); ";
     }
     return out + "root = sum of v" + std::to_string(point.size()) + " ...";
@@ -135,14 +202,18 @@ ScalarProgram random_scalar_program(std::uint64_t seed) {
   Tape tape;
   std::vector<Var> pool;
   for (double x : p.point) pool.push_back(tape.input(x));
-  auto operand = [&] { return rng() % 2 ? pool.size() - 1 - pick(rng, std::min<std::size_t>(3, pool.size())) : pick(rng, pool.size()); };
+  auto operand = [&] {
+    return rng() % 2 ? pool.size() - 1 - pick(rng, std::min<std::size_t>(3, pool.size())) : pick(rng, pool.size());
+  };
   for (std::size_t tries = 0; p.code.size() < length && tries < 20 * length; ++tries) {
     Instr in{static_cast<S>(pick(rng, static_cast<std::size_t>(S::count))), {operand(), operand()}};
     if (in.op == S::Sum) {
       for (std::size_t extra = pick(rng, 5); extra-- > 0;) in.args.push_back(operand());
     }
     const double powers[] = {-2.0, -1.0, 0.5, 1.5, 2.0, 3.0};
-    in.c = in.op == S::PowC ? powers[pick(rng, 6)] : in.op == S::PowCV ? uniform(rng, 0.3, 2.5) : uniform(rng, -2.0, 2.0);
+    in.c = in.op == S::PowC    ? powers[pick(rng, 6)]
+           : in.op == S::PowCV ? uniform(rng, 0.3, 2.5)
+                               : uniform(rng, -2.0, 2.0);
     if (in.op == S::RDivC && std::abs(in.c) < 0.1) in.c = 1.0;
     if (!smooth_at(in, pool[in.args[0]].value(), pool[in.args[1]].value())) continue;
     const Var v = evaluate(in, pool);
@@ -157,8 +228,8 @@ TEST_CASE("property: random scalar DAGs match finite differences", "[property][s
   constexpr std::uint64_t programs = 10000;
   for (std::uint64_t seed = 1; seed <= programs; ++seed) {
     const ScalarProgram p = random_scalar_program(seed);
-    const GradcheckResult result = gradcheck([&p](Tape&, std::span<const Var> leaves) { return p.run(leaves); },
-                                             p.point, tolerance);
+    const GradcheckResult result =
+        gradcheck([&p](Tape&, std::span<const Var> leaves) { return p.run(leaves); }, p.point, tolerance);
     if (!result.ok) {
       INFO("seed " << seed << ": " << p.text() << "\n" << result.report());
       CHECK(result.ok);
@@ -244,16 +315,23 @@ std::optional<Step> random_step(std::mt19937_64& rng, const TensorVar& x) {
   switch (pick(rng, 12)) {
     case 0: {  // smooth elementwise functions, composites with fan-out among them
       switch (pick(rng, 8)) {
-        case 0: return Step{"tanh", {}, [](const TensorVar& t, auto) { return ops::tanh(t); }};
-        case 1: return Step{"sigmoid", {}, [](const TensorVar& t, auto) { return ops::sigmoid(t); }};
+        case 0:
+          return Step{"tanh", {}, [](const TensorVar& t, auto) { return ops::tanh(t); }};
+        case 1:
+          return Step{"sigmoid", {}, [](const TensorVar& t, auto) { return ops::sigmoid(t); }};
         case 2:
           if (hi > 3.0) return {};
           return Step{"exp", {}, [](const TensorVar& t, auto) { return ops::exp(t); }};
-        case 3: return Step{"log(x*x+0.5)", {}, [](const TensorVar& t, auto) { return ops::log(t * t + 0.5); }};
-        case 4: return Step{"sqrt(x*x+0.25)", {}, [](const TensorVar& t, auto) { return ops::sqrt(t * t + 0.25); }};
-        case 5: return Step{"x*sigmoid(x)", {}, [](const TensorVar& t, auto) { return t * ops::sigmoid(t); }};
-        case 6: return Step{"pow 3", {}, [](const TensorVar& t, auto) { return ops::pow(t, 3.0); }};
-        default: return Step{"1.3 - neg(x)/2", {}, [](const TensorVar& t, auto) { return 1.3 - ops::neg(t) / 2.0; }};
+        case 3:
+          return Step{"log(x*x+0.5)", {}, [](const TensorVar& t, auto) { return ops::log(t * t + 0.5); }};
+        case 4:
+          return Step{"sqrt(x*x+0.25)", {}, [](const TensorVar& t, auto) { return ops::sqrt(t * t + 0.25); }};
+        case 5:
+          return Step{"x*sigmoid(x)", {}, [](const TensorVar& t, auto) { return t * ops::sigmoid(t); }};
+        case 6:
+          return Step{"pow 3", {}, [](const TensorVar& t, auto) { return ops::pow(t, 3.0); }};
+        default:
+          return Step{"1.3 - neg(x)/2", {}, [](const TensorVar& t, auto) { return 1.3 - ops::neg(t) / 2.0; }};
       }
     }
     case 1: {  // kinked elementwise functions, only away from the kink
@@ -261,14 +339,16 @@ std::optional<Step> random_step(std::mt19937_64& rng, const TensorVar& x) {
       if (rng() % 2) return Step{"relu", {}, [](const TensorVar& t, auto) { return ops::relu(t); }};
       return Step{"abs", {}, [](const TensorVar& t, auto) { return ops::abs(t); }};
     }
-    case 2: case 3: {  // broadcasting with a new tensor: drop leading axes, set some to 1, maybe add one
+    case 2:
+    case 3: {  // broadcasting with a new tensor: drop leading axes, set some to 1, maybe add one
       Shape b;
       const std::size_t dropped = pick(rng, rank + 1);
       if (dropped == 0 && rank < 4 && rng() % 3 == 0 && 2 * s.size() <= 96) b.push_back(2);
       for (std::size_t axis = dropped; axis < rank; ++axis) b.push_back(rng() % 3 ? s[axis] : 1);
       const int op = static_cast<int>(pick(rng, 4));
       const bool swap = rng() % 2;
-      const std::vector<double> v = op == 3 ? random_values(rng, b.size(), 0.5, 1.5) : random_values(rng, b.size(), -1.0, 1.0);
+      const std::vector<double> v =
+          op == 3 ? random_values(rng, b.size(), 0.5, 1.5) : random_values(rng, b.size(), -1.0, 1.0);
       const char* names[] = {"add", "sub", "mul", "div"};
       return Step{std::string(names[op]) + (swap && op != 3 ? " (b first) " : " ") + b.str(), v,
                   [b, op, swap](const TensorVar& t, std::span<const Var> own) {
@@ -276,10 +356,14 @@ std::optional<Step> random_step(std::mt19937_64& rng, const TensorVar& x) {
                     const TensorVar& l = swap ? c : t;
                     const TensorVar& r = swap ? t : c;
                     switch (op) {
-                      case 0: return ops::add(l, r);
-                      case 1: return ops::sub(l, r);
-                      case 2: return ops::mul(l, r);
-                      default: return ops::div(t, c);  // the new tensor is positive: a safe divisor
+                      case 0:
+                        return ops::add(l, r);
+                      case 1:
+                        return ops::sub(l, r);
+                      case 2:
+                        return ops::mul(l, r);
+                      default:
+                        return ops::div(t, c);  // the new tensor is positive: a safe divisor
                     }
                   }};
     }
@@ -301,7 +385,8 @@ std::optional<Step> random_step(std::mt19937_64& rng, const TensorVar& x) {
       if (rank != 1 && rank != 2) return {};
       const std::size_t out = 1 + pick(rng, 4), in = s[rank - 1];
       const bool bias = rng() % 2;
-      return Step{"dense " + Shape{out, in}.str() + (bias ? " + b" : ""), random_values(rng, out * in + (bias ? out : 0), -1.0, 1.0),
+      return Step{"dense " + Shape{out, in}.str() + (bias ? " + b" : ""),
+                  random_values(rng, out * in + (bias ? out : 0), -1.0, 1.0),
                   [out, in, bias](const TensorVar& t, std::span<const Var> own) {
                     const TensorVar w = stack(own.first(out * in), Shape{out, in});
                     return bias ? ops::dense(t, w, stack(own.subspan(out * in), Shape{out})) : ops::dense(t, w);
@@ -317,15 +402,21 @@ std::optional<Step> random_step(std::mt19937_64& rng, const TensorVar& x) {
       const int axis = static_cast<int>(pick(rng, rank)) - (rng() % 2 ? static_cast<int>(rank) : 0);
       const auto keep = rng() % 2 ? ops::KeepDim::yes : ops::KeepDim::no;
       const bool mean = rng() % 2;
-      return Step{std::string(mean ? "mean" : "sum") + " axis " + std::to_string(axis) + (keep == ops::KeepDim::yes ? " keep" : ""), {},
-                  [axis, keep, mean](const TensorVar& t, auto) { return mean ? ops::mean(t, axis, keep) : ops::sum(t, axis, keep); }};
+      return Step{std::string(mean ? "mean" : "sum") + " axis " + std::to_string(axis) +
+                      (keep == ops::KeepDim::yes ? " keep" : ""),
+                  {},
+                  [axis, keep, mean](const TensorVar& t, auto) {
+                    return mean ? ops::mean(t, axis, keep) : ops::sum(t, axis, keep);
+                  }};
     }
     case 9: {  // views and copies of the layout
       if (rank < 2) return {};
-      if (rank == 2 && rng() % 2) return Step{"transpose", {}, [](const TensorVar& t, auto) { return ops::transpose(t); }};
+      if (rank == 2 && rng() % 2)
+        return Step{"transpose", {}, [](const TensorVar& t, auto) { return ops::transpose(t); }};
       const int a0 = static_cast<int>(pick(rng, rank)), a1 = static_cast<int>(pick(rng, rank));
       if (rng() % 2) {
-        return Step{"transpose " + std::to_string(a0) + " " + std::to_string(a1), {},
+        return Step{"transpose " + std::to_string(a0) + " " + std::to_string(a1),
+                    {},
                     [a0, a1](const TensorVar& t, auto) { return ops::transpose(t, a0, a1); }};
       }
       return Step{"flatten 1 then tanh", {}, [](const TensorVar& t, auto) { return ops::tanh(ops::flatten(t, 1)); }};
@@ -356,10 +447,11 @@ std::optional<Step> random_step(std::mt19937_64& rng, const TensorVar& x) {
       const std::size_t k = std::min<std::size_t>({2 + pick(rng, 2), s[rank - 2], s[rank - 1]});
       const ops::Pool2dOptions opt{.kernel = k, .stride = 1 + pick(rng, k), .padding = pick(rng, k / 2 + 1)};
       const bool max = rng() % 2 && max_pool_gap(x, k, *opt.stride, opt.padding) > kink_margin;
-      return Step{std::string(max ? "max_pool2d" : "avg_pool2d") + " k " + std::to_string(k) + " stride " +
-                      std::to_string(*opt.stride) + " pad " + std::to_string(opt.padding),
-                  {},
-                  [opt, max](const TensorVar& t, auto) { return max ? ops::max_pool2d(t, opt) : ops::avg_pool2d(t, opt); }};
+      return Step{
+          std::string(max ? "max_pool2d" : "avg_pool2d") + " k " + std::to_string(k) + " stride " +
+              std::to_string(*opt.stride) + " pad " + std::to_string(opt.padding),
+          {},
+          [opt, max](const TensorVar& t, auto) { return max ? ops::max_pool2d(t, opt) : ops::avg_pool2d(t, opt); }};
     }
   }
 }
@@ -382,7 +474,8 @@ TensorProgram random_tensor_program(std::uint64_t seed) {
     for (double v : step->values) own.push_back(tape.input(v));
     const TensorVar y = step->apply(x, own);
     const auto v = y.values();
-    if (y.size() > 96 || std::any_of(v.begin(), v.end(), [](double e) { return !(std::abs(e) < value_bound); })) continue;
+    if (y.size() > 96 || std::any_of(v.begin(), v.end(), [](double e) { return !(std::abs(e) < value_bound); }))
+      continue;
     x = y;
     p.steps.push_back(std::move(*step));
   }
@@ -396,8 +489,8 @@ TEST_CASE("property: random tensor-op chains match finite differences", "[proper
   constexpr std::uint64_t programs = 3000;
   for (std::uint64_t seed = 1; seed <= programs; ++seed) {
     const TensorProgram p = random_tensor_program(seed);
-    const GradcheckResult result = gradcheck([&p](Tape&, std::span<const Var> leaves) { return p.run(leaves); },
-                                             p.point(), tolerance);
+    const GradcheckResult result =
+        gradcheck([&p](Tape&, std::span<const Var> leaves) { return p.run(leaves); }, p.point(), tolerance);
     if (!result.ok) {
       INFO("seed " << seed << ": " << p.text() << "\n" << result.report());
       CHECK(result.ok);

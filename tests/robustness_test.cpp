@@ -40,10 +40,12 @@ void tiny_build(Tape& tape) {
 // ---- models --------------------------------------------------------------------------
 
 TEST_CASE("robustness: a model with a huge shape is refused before allocating", "[robustness][model]") {
-  CHECK_THROWS_WITH(cli::Model::parse(model_with_input(R"({"shape": [100000, 100000, 100000], "values": [1]})"), "m.json"),
-                    Contains("m.json: inputs.a") && Contains("shape [100000] times 100000 has more than"));
-  CHECK_THROWS_WITH(cli::Model::parse(model_with_input(R"({"shape": [18446744073709551615], "values": [1]})"), "m.json"),
-                    Contains("m.json: inputs.a") && Contains("shape"));
+  CHECK_THROWS_WITH(
+      cli::Model::parse(model_with_input(R"({"shape": [100000, 100000, 100000], "values": [1]})"), "m.json"),
+      Contains("m.json: inputs.a") && Contains("shape [100000] times 100000 has more than"));
+  CHECK_THROWS_WITH(
+      cli::Model::parse(model_with_input(R"({"shape": [18446744073709551615], "values": [1]})"), "m.json"),
+      Contains("m.json: inputs.a") && Contains("shape"));
   CHECK_THROWS_WITH(cli::Model::parse(model_with_input(R"({"shape": [1, 1, 1, 1, 1, 1, 1], "values": [1]})"), "m.json"),
                     Contains("m.json: inputs.a") && Contains("rank above 6"));
 }
@@ -170,7 +172,8 @@ TEST_CASE("robustness: empty formulas and formulas with one side missing", "[rob
 
 TEST_CASE("robustness: Unicode names and stray bytes in formulas", "[robustness][formula]") {
   // a Greek name is a character the language does not have: named with its column
-  CHECK_THROWS_WITH(check::parse_formula("L = α x"), Contains("line 1, column 5") && Contains("unexpected character 'α'"));
+  CHECK_THROWS_WITH(check::parse_formula("L = α x"),
+                    Contains("line 1, column 5") && Contains("unexpected character 'α'"));
   // columns count code points: the error after two ∂-derivatives is at column 15
   CHECK_THROWS_WITH(check::parse_formula("∂L/∂w = x ∂L/∂"), Contains("line 1, column 15"));
   // invalid UTF-8 is reported, not decoded past the end
