@@ -29,7 +29,7 @@ lint_dir=${LINT_BUILD_DIR:-build/lint}
 cmake -S . -B "$lint_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGRADPATH_BUILD_BENCH=OFF > /dev/null
 # Only the repo's sources, not what cmake generates into the build dir. The compile
 # commands are g++'s, so clang is told not to mind g++-only warning flags.
-if run-clang-tidy -p "$lint_dir" -j 2 -quiet -extra-arg=-Wno-unknown-warning-option \
+if run-clang-tidy -p "$lint_dir" -j "${LINT_JOBS:-2}" -quiet -extra-arg=-Wno-unknown-warning-option \
     "$(pwd)/($(IFS='|'; echo "${dirs[*]}"))/" > "$lint_dir/clang-tidy.log" 2>&1; then
   echo "clang-tidy: no findings"
 else
