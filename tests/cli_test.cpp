@@ -106,6 +106,15 @@ TEST_CASE("gradpath dot writes a graph Graphviz can read", "[cli]") {
   CHECK_THAT(dot, Catch::StartsWith("digraph") && Catch::Contains("z1") && Catch::Contains("w9"));
 }
 
+TEST_CASE("an output path that cannot be written is named; exit 2", "[cli][errors]") {
+  const Run dot = run("dot " + models + "seed.json -o /nonexistent-dir/seed.dot");
+  CHECK(dot.status == 2);
+  CHECK_THAT(dot.out, Catch::Contains("dot: cannot write '/nonexistent-dir/seed.dot'"));
+  const Run walkthrough = run("--out-dir /nonexistent-dir");
+  CHECK(walkthrough.status == 2);
+  CHECK_THAT(walkthrough.out, Catch::Contains("walkthrough: cannot write /nonexistent-dir/seed.dot"));
+}
+
 TEST_CASE("bad model files: one line naming the file, the entry and the problem; exit 2", "[cli][errors]") {
   struct Case {
     const char* what;
