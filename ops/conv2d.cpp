@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/conv.hpp"
+#include "ops/threads.hpp"
 
 namespace gradpath::ops {
 
@@ -87,9 +88,9 @@ Conv2dGeometry record_geometry(const Tape& tape, const TensorRecord& r) {
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, T* y) {
   const GemmDims d(g);
-  Scratch<T>& s = Scratch<T>::get();
-  T* cols = s.reserve(s.cols, d.k * d.p);
-  for (std::size_t n = 0; n < g.batch; ++n) {
+  auto image = [&](std::size_t n) {
+    Scratch<T>& s = Scratch<T>::get();  // each pool thread has its own
+    T* cols = s.reserve(s.cols, d.k * d.p);
     T* yn = y + n * d.o * d.p;
     im2col(x + n * g.channels * g.height * g.width, g, cols);
     gemm(false, false, d.o, d.p, d.k, w, cols, T(0), yn);
@@ -97,22 +98,29 @@ void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry&
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) yn[o * d.p + p] += bias[o];
     }
-  }
+  };
+  detail::parallel_for(g.batch, d.o * d.k * d.p, image);
 }
 
 // dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
 template <typename T>
 void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
   const GemmDims d(g);
+  // dX: each image's own cells, so the images may run on any thread.
+  auto image_dx = [&](std::size_t n) {
+    Scratch<T>& s = Scratch<T>::get();
+    T* dcols = s.reserve(s.dcols, d.k * d.p);
+    gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, T(0), dcols);
+    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
+  };
+  detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
+  // dW and db sum over the images: in image order on this thread, the same sum at any thread count.
   Scratch<T>& s = Scratch<T>::get();
   T* cols = s.reserve(s.cols, d.k * d.p);
-  T* dcols = s.reserve(s.dcols, d.k * d.p);
   for (std::size_t n = 0; n < g.batch; ++n) {
     const T* dyn = dy + n * d.o * d.p;
     im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
     gemm(false, true, d.o, d.k, d.p, dyn, cols, T(1), dw);
-    gemm(true, false, d.k, d.p, d.o, w, dyn, T(0), dcols);
-    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
     if (db != nullptr) {
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
