@@ -56,7 +56,8 @@ def load(folder):
         with open(path) as f:
             data = json.load(f)
         side = path.rsplit("/", 1)[-1].split("_")[0]
-        cores.setdefault(side, set()).add(data.get("context", {}).get("openblas_core", "?"))
+        if "openblas_core" in data.get("context", {}):
+            cores.setdefault(side, set()).add(data["context"]["openblas_core"])
         for run in data["benchmarks"]:
             if run.get("run_type", "iteration") == "iteration":
                 runs.setdefault(run["name"], []).append(run)
