@@ -16,24 +16,32 @@ namespace {
 using detail::Conv2dGeometry;
 
 // Walks one image's columns (C kH kW, OH OW) in order: f(entry, input index), the index
-// of the input cell under that tap for that output position, or -1 on padding.
+// of the input cell under that tap for that output position, or -1 on padding. Each
+// column row splits into padding, a run of input cells, padding: no test per entry.
 template <typename F>
 void for_each_column_entry(const Conv2dGeometry& g, F f) {
-  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding), stride = static_cast<std::ptrdiff_t>(g.stride);
+  const auto width = static_cast<std::ptrdiff_t>(g.width), out_w = static_cast<std::ptrdiff_t>(g.out_w);
+  // The first output column whose input column ox * stride + kx - pad is at least `from`.
+  const auto first_at = [&](std::ptrdiff_t from, std::ptrdiff_t kx) {
+    return std::clamp((from + pad - kx + stride - 1) / stride, std::ptrdiff_t{0}, out_w);
+  };
   std::size_t entry = 0;
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
-      for (std::size_t kx = 0; kx < g.kernel_w; ++kx)
-        for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+        const auto tap_x = static_cast<std::ptrdiff_t>(kx);
+        const std::ptrdiff_t in_begin = first_at(0, tap_x), in_end = std::max(in_begin, first_at(width, tap_x));
+        for (std::size_t oy = 0; oy < g.out_h; ++oy, entry += g.out_w) {
           const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
           const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
-          for (std::size_t ox = 0; ox < g.out_w; ++ox, ++entry) {
-            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
-            const bool in = row_in && ix >= 0 && ix < static_cast<std::ptrdiff_t>(g.width);
-            f(entry, in ? (static_cast<std::ptrdiff_t>(c * g.height) + iy) * static_cast<std::ptrdiff_t>(g.width) + ix
-                        : std::ptrdiff_t{-1});
-          }
+          const std::ptrdiff_t begin = row_in ? in_begin : out_w, end = row_in ? in_end : out_w;
+          const std::ptrdiff_t row = (static_cast<std::ptrdiff_t>(c * g.height) + iy) * width + tap_x - pad;
+          for (std::ptrdiff_t ox = 0; ox < begin; ++ox) f(entry + static_cast<std::size_t>(ox), std::ptrdiff_t{-1});
+          for (std::ptrdiff_t ox = begin; ox < end; ++ox) f(entry + static_cast<std::size_t>(ox), row + ox * stride);
+          for (std::ptrdiff_t ox = end; ox < out_w; ++ox) f(entry + static_cast<std::size_t>(ox), std::ptrdiff_t{-1});
         }
+      }
 }
 
 // One image (C, H, W) unfolded to columns: 0 where the tap lands on padding.
