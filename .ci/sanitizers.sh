@@ -26,7 +26,8 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 cmake -S . -B "$tsan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRADPATH_WERROR=ON \
   -DGRADPATH_BUILD_EXAMPLES=OFF -DGRADPATH_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread"
-cmake --build "$tsan_dir" -j2 --target threads_test tape_test
+cmake --build "$tsan_dir" -j2 --target threads_test tape_test num_threads_test
 "$tsan_dir"/tests/threads_test
+"$tsan_dir"/tests/num_threads_test
 "$tsan_dir"/tests/tape_test "[threads]"
 echo "sanitizers: ASan + UBSan and TSan runs clean"

@@ -20,6 +20,7 @@ class Case:
     target: str                   # what the issue asks, in words
     met: Callable[[float, Optional[float]], bool]  # (gradpath median, ratio) -> met?
     value: str = "time_per_op"    # "time_per_op", "time" (us per iteration) or a counter name
+    both_sides: bool = False      # show the row only when the peer ran it too
 
 
 CASES = [
@@ -30,19 +31,37 @@ CASES = [
     Case("S2 seed network step", "us", "S2/gradpath", "S2/torch", "PyTorch",
          "<= 0.5 us; ratio to PyTorch", lambda g, r: g <= 0.5, value="time"),
 ]
+# The tensor cases, per element type; a row is shown only when both sides ran it.
+DTYPES = ["float64", "float32"]
+within_07 = lambda g, r: r is not None and r <= 0.7
+for dtype in DTYPES:
+    CASES.append(Case(f"F1 fused conv2d 64x64 {dtype}", "us", f"F1/gradpath/{dtype}", f"F1/torch/{dtype}", "PyTorch",
+                      "<= 0.7x PyTorch", within_07, value="time", both_sides=True))
+    for threads in (1, 2):
+        CASES.append(Case(f"T1 training step {dtype}, {threads} thread{'s' if threads > 1 else ''}", "us",
+                          f"T1/gradpath/{dtype}/threads:{threads}/real_time", f"T1/torch/{dtype}/threads:{threads}",
+                          "PyTorch", "<= 0.7x PyTorch", within_07, value="time", both_sides=True))
+    CASES.append(Case(f"T1 2 threads against 1 {dtype}", "us", f"T1/gradpath/{dtype}/threads:2/real_time",
+                      f"T1/gradpath/{dtype}/threads:1/real_time", "gradpath 1 thread", "<= 1x (never slower)",
+                      lambda g, r: r is not None and r <= 1.0, value="time", both_sides=True))
 
 TO_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
 
 
 def load(folder):
-    """Every per-repetition run in the folder's JSON files, by benchmark name."""
-    runs = {}
+    """Every per-repetition run in the folder's JSON files, by benchmark name, and the
+    OpenBLAS cores the runs reported (file name prefix -> cores)."""
+    runs, cores = {}, {}
     for path in sorted(glob.glob(f"{folder}/*.json")):
         with open(path) as f:
-            for run in json.load(f)["benchmarks"]:
-                if run.get("run_type", "iteration") == "iteration":
-                    runs.setdefault(run["name"], []).append(run)
-    return runs
+            data = json.load(f)
+        side = path.rsplit("/", 1)[-1].split("_")[0]
+        if "openblas_core" in data.get("context", {}):
+            cores.setdefault(side, set()).add(data["context"]["openblas_core"])
+        for run in data["benchmarks"]:
+            if run.get("run_type", "iteration") == "iteration":
+                runs.setdefault(run["name"], []).append(run)
+    return runs, cores
 
 
 def samples(runs, name, value):
@@ -65,12 +84,14 @@ def summary(xs, unit):
 
 
 def main(folder):
-    runs = load(folder)
+    runs, cores = load(folder)
     header = ["case", "gradpath median (min-max)", "peer median (min-max)", "ratio", "target", "met?"]
     rows = []
     for case in CASES:
         g = samples(runs, case.gradpath, case.value)
         p = samples(runs, case.peer, case.value) if case.peer else []
+        if case.both_sides and not (g and p):
+            continue
         g_med = statistics.median(g) if g else None
         ratio = g_med / statistics.median(p) if g and p else None
         met = "?" if g_med is None else ("yes" if case.met(g_med, ratio) else "no")
@@ -79,7 +100,8 @@ def main(folder):
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     for r in [header, ["-" * w for w in widths]] + rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(f"({len(samples(runs, CASES[0].gradpath, 'time'))} samples of each gradpath case; ratio = gradpath / peer)")
+    print(f"({len(samples(runs, CASES[0].gradpath, 'time'))} samples of each gradpath case; ratio = gradpath / peer;"
+          f" OpenBLAS core: " + ", ".join(f"{side} {'/'.join(sorted(c))}" for side, c in sorted(cores.items())) + ")")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/conv.hpp"
+#include "ops/threads.hpp"
 
 namespace gradpath::ops {
 
@@ -15,24 +16,32 @@ namespace {
 using detail::Conv2dGeometry;
 
 // Walks one image's columns (C kH kW, OH OW) in order: f(entry, input index), the index
-// of the input cell under that tap for that output position, or -1 on padding.
+// of the input cell under that tap for that output position, or -1 on padding. Each
+// column row splits into padding, a run of input cells, padding: no test per entry.
 template <typename F>
 void for_each_column_entry(const Conv2dGeometry& g, F f) {
-  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding), stride = static_cast<std::ptrdiff_t>(g.stride);
+  const auto width = static_cast<std::ptrdiff_t>(g.width), out_w = static_cast<std::ptrdiff_t>(g.out_w);
+  // The first output column whose input column ox * stride + kx - pad is at least `from`.
+  const auto first_at = [&](std::ptrdiff_t from, std::ptrdiff_t kx) {
+    return std::clamp((from + pad - kx + stride - 1) / stride, std::ptrdiff_t{0}, out_w);
+  };
   std::size_t entry = 0;
   for (std::size_t c = 0; c < g.channels; ++c)
     for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
-      for (std::size_t kx = 0; kx < g.kernel_w; ++kx)
-        for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+        const auto tap_x = static_cast<std::ptrdiff_t>(kx);
+        const std::ptrdiff_t in_begin = first_at(0, tap_x), in_end = std::max(in_begin, first_at(width, tap_x));
+        for (std::size_t oy = 0; oy < g.out_h; ++oy, entry += g.out_w) {
           const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
           const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
-          for (std::size_t ox = 0; ox < g.out_w; ++ox, ++entry) {
-            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
-            const bool in = row_in && ix >= 0 && ix < static_cast<std::ptrdiff_t>(g.width);
-            f(entry, in ? (static_cast<std::ptrdiff_t>(c * g.height) + iy) * static_cast<std::ptrdiff_t>(g.width) + ix
-                        : std::ptrdiff_t{-1});
-          }
+          const std::ptrdiff_t begin = row_in ? in_begin : out_w, end = row_in ? in_end : out_w;
+          const std::ptrdiff_t row = (static_cast<std::ptrdiff_t>(c * g.height) + iy) * width + tap_x - pad;
+          for (std::ptrdiff_t ox = 0; ox < begin; ++ox) f(entry + static_cast<std::size_t>(ox), std::ptrdiff_t{-1});
+          for (std::ptrdiff_t ox = begin; ox < end; ++ox) f(entry + static_cast<std::size_t>(ox), row + ox * stride);
+          for (std::ptrdiff_t ox = end; ox < out_w; ++ox) f(entry + static_cast<std::size_t>(ox), std::ptrdiff_t{-1});
         }
+      }
 }
 
 // One image (C, H, W) unfolded to columns: 0 where the tap lands on padding.
@@ -87,9 +96,9 @@ Conv2dGeometry record_geometry(const Tape& tape, const TensorRecord& r) {
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, T* y) {
   const GemmDims d(g);
-  Scratch<T>& s = Scratch<T>::get();
-  T* cols = s.reserve(s.cols, d.k * d.p);
-  for (std::size_t n = 0; n < g.batch; ++n) {
+  auto image = [&](std::size_t n) {
+    Scratch<T>& s = Scratch<T>::get();  // each pool thread has its own
+    T* cols = s.reserve(s.cols, d.k * d.p);
     T* yn = y + n * d.o * d.p;
     im2col(x + n * g.channels * g.height * g.width, g, cols);
     gemm(false, false, d.o, d.p, d.k, w, cols, T(0), yn);
@@ -97,22 +106,29 @@ void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry&
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) yn[o * d.p + p] += bias[o];
     }
-  }
+  };
+  detail::parallel_for(g.batch, d.o * d.k * d.p, image);
 }
 
 // dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
 template <typename T>
 void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
   const GemmDims d(g);
+  // dX: each image's own cells, so the images may run on any thread.
+  auto image_dx = [&](std::size_t n) {
+    Scratch<T>& s = Scratch<T>::get();
+    T* dcols = s.reserve(s.dcols, d.k * d.p);
+    gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, T(0), dcols);
+    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
+  };
+  detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
+  // dW and db sum over the images: in image order on this thread, the same sum at any thread count.
   Scratch<T>& s = Scratch<T>::get();
   T* cols = s.reserve(s.cols, d.k * d.p);
-  T* dcols = s.reserve(s.dcols, d.k * d.p);
   for (std::size_t n = 0; n < g.batch; ++n) {
     const T* dyn = dy + n * d.o * d.p;
     im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
     gemm(false, true, d.o, d.k, d.p, dyn, cols, T(1), dw);
-    gemm(true, false, d.k, d.p, d.o, w, dyn, T(0), dcols);
-    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
     if (db != nullptr) {
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];

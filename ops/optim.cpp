@@ -20,15 +20,23 @@ std::span<const double> step_grads(const TensorVar& param, std::string_view op) 
     throw Error(std::string(op) + ": backward() has not run on this tape since it was last changed (parameter " +
                 param.shape().str() + ")");
   }
+  // A leaf tensor is a run of one-slot leaf nodes: walk the nodes from the first element's
+  // instead of searching for the node of every element.
+  const NodeId first = tape.node_of(param.offset());
   for (std::size_t i = 0; i < param.size(); ++i) {
-    const NodeId n = tape.node_of(param.offset() + static_cast<Slot>(i));
-    if (!is_leaf(tape.op(n))) {
-      throw Error(std::string(op) + ": element " + std::to_string(i) + " ('" +
-                  tape.slot_name(param.offset() + static_cast<Slot>(i)) + "') of the parameter " + param.shape().str() +
-                  " is a " + std::string(op_name(tape.op(n))) + " node, not an input or parameter");
-    }
+    const auto slot = param.offset() + static_cast<Slot>(i);
+    const auto run = static_cast<NodeId>(first + i);
+    if (run < tape.node_count() && tape.offset(run) == slot && is_leaf(tape.op(run))) continue;
+    throw Error(std::string(op) + ": element " + std::to_string(i) + " ('" + tape.slot_name(slot) +
+                "') of the parameter " + param.shape().str() + " is a " +
+                std::string(op_name(tape.op(tape.node_of(slot)))) + " node, not an input or parameter");
   }
   return tape.grads().subspan(param.offset(), param.size());
+}
+
+// The values of a parameter that step_grads has checked, to update in place.
+std::span<double> leaf_values(const TensorVar& param, std::string_view op) {
+  return Tape::of(param.first(), op).values().subspan(param.offset(), param.size());
 }
 
 // Checks every parameter first, so a bad one leaves all of them unchanged. Fills the
@@ -56,11 +64,8 @@ void require(bool ok, std::string_view what, std::string_view rule, double value
 
 void sgd_step(const TensorVar& param, double alpha) {
   const std::span<const double> grads = step_grads(param, "sgd_step");
-  Tape& tape = Tape::of(param.first(), "sgd_step");
-  for (std::size_t i = 0; i < param.size(); ++i) {
-    const Var w = param[i];
-    tape.set_value(w, tape.value(w.slot()) - alpha * grads[i]);
-  }
+  const std::span<double> w = leaf_values(param, "sgd_step");
+  for (std::size_t i = 0; i < param.size(); ++i) w[i] -= alpha * grads[i];
 }
 
 void sgd_step(const Var& param, double alpha) {
@@ -78,12 +83,11 @@ void Sgd::step() {
   all_grads(params_, "Sgd::step", grads_);
   const auto& grads = grads_;
   for (std::size_t p = 0; p < params_.size(); ++p) {
-    Tape& tape = Tape::of(params_[p].first(), "Sgd::step");
-    for (std::size_t i = 0; i < params_[p].size(); ++i) {
+    const std::span<double> w = leaf_values(params_[p], "Sgd::step");
+    for (std::size_t i = 0; i < w.size(); ++i) {
       double& v = velocity_[p][i];
       v = options_.momentum * v + grads[p][i];
-      const Var w = params_[p][i];
-      tape.set_value(w, tape.value(w.slot()) - options_.lr * v);
+      w[i] -= options_.lr * v;
     }
   }
 }
@@ -103,15 +107,13 @@ void Adam::step() {
   const double t = static_cast<double>(t_);
   const double correction1 = 1.0 - std::pow(options_.beta1, t), correction2 = 1.0 - std::pow(options_.beta2, t);
   for (std::size_t p = 0; p < params_.size(); ++p) {
-    Tape& tape = Tape::of(params_[p].first(), "Adam::step");
-    for (std::size_t i = 0; i < params_[p].size(); ++i) {
+    const std::span<double> w = leaf_values(params_[p], "Adam::step");
+    for (std::size_t i = 0; i < w.size(); ++i) {
       const double g = grads[p][i];
       double &m = m_[p][i], &v = v_[p][i];
       m = options_.beta1 * m + (1.0 - options_.beta1) * g;
       v = options_.beta2 * v + (1.0 - options_.beta2) * g * g;
-      const double update = options_.lr * (m / correction1) / (std::sqrt(v / correction2) + options_.eps);
-      const Var w = params_[p][i];
-      tape.set_value(w, tape.value(w.slot()) - update);
+      w[i] -= options_.lr * (m / correction1) / (std::sqrt(v / correction2) + options_.eps);
     }
   }
 }

@@ -12,6 +12,8 @@
 #include <string>
 #include <type_traits>
 
+#include "ops/threads.hpp"
+
 namespace gradpath::ops {
 
 namespace detail {
@@ -94,6 +96,9 @@ template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, con
                           std::string_view);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, const double*, const double*, double*,
                            double, std::string_view);
+
+// Starts the thread pool, which puts OpenBLAS on one thread, before the first GEMM.
+[[maybe_unused]] const std::size_t threads_at_start = num_threads();
 
 }  // namespace detail
 

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// gradpath's tensor benchmarks, each a template over the element type (the name carries
+// it, as bench/torch_tensor.py names its runs): F1, the fused conv2d forward and backward
+// on S1's shapes, and T1, one training step of a small CNN at 1 and 2 threads.
+#include <cblas.h>
+
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "autodiff/tensor.hpp"
+#include "bench/t1_network.hpp"
+#include "cases.hpp"
+#include "ops/conv.hpp"
+#include "ops/nn.hpp"
+#include "ops/threads.hpp"
+
+namespace {
+
+using namespace gradpath;
+namespace gb = gradpath::bench;
+
+// F1: image (1, 1, 64, 64), filter (1, 1, 3, 3), stride 1, no padding, L = sum z^2 / 2;
+// each iteration records, sweeps, reads the grads of filter and image and resets.
+template <typename T>
+void f1_gradpath(benchmark::State& state) {
+  const std::vector<double> image_values = gb::uniform_values(gb::s1_side * gb::s1_side, 1);
+  const std::vector<double> filter_values = gb::uniform_values(9, 2);
+  const std::vector<T> image(image_values.begin(), image_values.end());
+  const std::vector<T> filter(filter_values.begin(), filter_values.end());
+  set_num_threads(1);
+  Tape tape;
+  const TensorVar w = tape.param(filter, Shape{1, 1, 3, 3}, "w");
+  for (auto _ : state) {
+    const TensorVar a = tape.input(image, Shape{1, 1, gb::s1_side, gb::s1_side}, "a");
+    const TensorVar loss = ops::half_squared_error(ops::conv2d(a, w), 0.0);
+    tape.backward(loss.first());
+    double total = 0.0;
+    for (double g : w.grads()) total += g;
+    for (double g : a.grads()) total += g;
+    benchmark::DoNotOptimize(total);
+    tape.reset();
+  }
+}
+BENCHMARK(f1_gradpath<double>)->Name("F1/gradpath/float64")->Unit(benchmark::kMicrosecond);
+
+// T1: reset, record, sweep, SGD step, with state.range(0) threads.
+template <typename T>
+void t1_gradpath(benchmark::State& state) {
+  set_num_threads(static_cast<std::size_t>(state.range(0)));
+  Tape tape;
+  const gb::T1Network<T> net(tape);
+  ops::Sgd sgd(net.params(), {.lr = 0.01});
+  for (auto _ : state) {
+    tape.reset();
+    benchmark::DoNotOptimize(net.forward_backward());
+    sgd.step();
+  }
+  set_num_threads(1);
+}
+BENCHMARK(t1_gradpath<double>)
+    ->Name("T1/gradpath/float64")
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// Which OpenBLAS kernels ran, for the table (OPENBLAS_CORETYPE changes them).
+const bool context_added = [] {
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  return true;
+}();
+
+}  // namespace
