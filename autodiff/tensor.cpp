@@ -6,14 +6,19 @@
 namespace gradpath {
 
 namespace {
-TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
-                      bool is_param) {
+template <typename T>
+void check_leaf_values(std::span<const T> values, const Shape& shape, std::string_view name, bool is_param) {
   if (values.size() != shape.size()) {
     throw Error(std::string(is_param ? "param" : "input") + " '" + std::string(name) +
                 "': " + std::to_string(values.size()) + " values for shape " + shape.str() + " (" +
                 std::to_string(shape.size()) + " elements)");
   }
   if (values.empty()) throw Error(std::string(is_param ? "param" : "input") + ": empty tensor of shape " + shape.str());
+}
+
+TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
+                      bool is_param) {
+  check_leaf_values(values, shape, name, is_param);
   const auto first_node = static_cast<NodeId>(tape.node_count());
   Var first;
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -31,14 +36,54 @@ TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& s
 }
 }  // namespace
 
-TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name) {
+TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
+  if (dtype == DType::f32) return input(std::vector<float>(values.begin(), values.end()), shape, name);
   return leaf_tensor(*this, values, shape, name, false);
 }
-TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name) {
+TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
+  if (dtype == DType::f32) return param(std::vector<float>(values.begin(), values.end()), shape, name);
   return leaf_tensor(*this, values, shape, name, true);
 }
+TensorVar Tape::input(std::span<const float> values, const Shape& shape, std::string_view name) {
+  check_leaf_values(values, shape, name, false);
+  const NodeId node = leaf_f32(Op::Input, values, shape);
+  if (!name.empty()) set_name(node, name);
+  return TensorVar::float32(var_at(offset(node)), tensor_record(node).output, shape);
+}
+TensorVar Tape::param(std::span<const float> values, const Shape& shape, std::string_view name) {
+  check_leaf_values(values, shape, name, true);
+  const NodeId node = leaf_f32(Op::Param, values, shape);
+  if (!name.empty()) set_name(node, name);
+  return TensorVar::float32(var_at(offset(node)), tensor_record(node).output, shape);
+}
 
-TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape) {
+void Tape::backward(const TensorVar& root) {
+  if (&Tape::of(root.first(), "backward") != this) throw Error("backward: the root tensor belongs to a different tape");
+  if (root.size() != 1) {
+    throw Error("backward: the root must hold one value, got a tensor of shape " + root.shape().str());
+  }
+  if (root.dtype() == DType::f64) return backward(root.first());
+  clear_grads();
+  grads_f32_[root.offset()] = 1.0f;
+  sweep(node_of(root.first().slot()));
+}
+
+TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
+  Tape& t = Tape::of(node, "tensor");
+  if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
+  if (offset + shape.size() > t.values_f32().size()) {
+    throw Error("tensor: float32 shape " + shape.str() + " from element " + std::to_string(offset) +
+                " runs past the end of the float32 arena");
+  }
+  TensorVar t32;
+  t32.first_ = node;
+  t32.shape_ = shape;
+  t32.offset_ = offset;
+  t32.dtype_ = DType::f32;
+  return t32;
+}
+
+TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape), offset_(first.slot()) {
   Tape& t = Tape::of(first, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
   if (first.slot() + shape.size() > t.slot_count()) {
@@ -49,6 +94,10 @@ TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shap
 
 Var TensorVar::operator[](std::size_t i) const {
   Tape& t = Tape::of(first_, "element");
+  if (dtype_ == DType::f32) {
+    throw Error("element: the tensor " + shape_.str() +
+                " is float32, its elements are not scalar Vars; cast it first: ops::cast(t, DType::f64)");
+  }
   if (i >= size()) {
     throw Error("element: index " + std::to_string(i) + " is out of range for shape " + shape_.str());
   }
@@ -70,14 +119,46 @@ Var TensorVar::at(std::initializer_list<std::size_t> index) const {
   return (*this)[flat];
 }
 
+namespace {
+// An Error unless `t` has the dtype an accessor reads.
+void require_dtype(const TensorVar& t, DType want, std::string_view what, std::string_view other) {
+  if (t.dtype() != want) {
+    throw Error(std::string(what) + ": the tensor " + t.shape().str() + " is " + std::string(dtype_name(t.dtype())) +
+                "; read it with " + std::string(other) + "()");
+  }
+}
+const Tape& tape_with_grads(const TensorVar& t, std::string_view what) {
+  const Tape& tape = Tape::of(t.first(), what);
+  if (!tape.has_grads())
+    throw Error(std::string(what) + ": backward() has not run on this tape since it was last changed");
+  return tape;
+}
+}  // namespace
+
 std::span<const double> TensorVar::values() const {
+  require_dtype(*this, DType::f64, "values", "values_f32");
   return std::as_const(Tape::of(first_, "values")).values().subspan(offset(), size());
 }
 
 std::span<const double> TensorVar::grads() const {
-  const Tape& t = Tape::of(first_, "grads");
-  if (!t.has_grads()) throw Error("grads: backward() has not run on this tape since it was last changed");
-  return t.grads().subspan(offset(), size());
+  require_dtype(*this, DType::f64, "grads", "grads_f32");
+  return tape_with_grads(*this, "grads").grads().subspan(offset(), size());
+}
+
+std::span<const float> TensorVar::values_f32() const {
+  require_dtype(*this, DType::f32, "values_f32", "values");
+  return std::as_const(Tape::of(first_, "values_f32")).values_f32().subspan(offset(), size());
+}
+
+std::span<const float> TensorVar::grads_f32() const {
+  require_dtype(*this, DType::f32, "grads_f32", "grads");
+  return tape_with_grads(*this, "grads_f32").grads_f32().subspan(offset(), size());
+}
+
+double TensorVar::item() const {
+  if (size() != 1)
+    throw Error("item: the tensor " + shape_.str() + " holds " + std::to_string(size()) + " values, not one");
+  return dtype_ == DType::f32 ? double{values_f32()[0]} : values()[0];
 }
 
 std::vector<Var> TensorVar::elements() const {
@@ -92,11 +173,17 @@ TensorVar TensorVar::reshape(const Shape& shape) const {
     throw Error("reshape: cannot view shape " + shape_.str() + " (" + std::to_string(size()) + " elements) as " +
                 shape.str() + " (" + std::to_string(shape.size()) + " elements)");
   }
-  return TensorVar(first_, shape);
+  TensorVar view = *this;
+  view.shape_ = shape;
+  return view;
 }
 
 TensorVar& TensorVar::named(std::string_view name) {
   Tape& t = Tape::of(first_, "named");
+  if (dtype_ == DType::f32) {  // always one whole node
+    t.set_name(t.node_of(first_.slot()), name);
+    return *this;
+  }
   const NodeId first = t.node_of(offset());
   const NodeId last = t.node_of(offset() + static_cast<Slot>(size()) - 1);
   if (first == last && t.size(first) == size()) {
