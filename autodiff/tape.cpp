@@ -135,43 +135,18 @@ void Tape::throw_stale(const Var& v, std::string_view what) const {
               ") was recorded before Tape::reset() dropped it; rebuild it on the current tape");
 }
 
+double Tape::redrawn(double value) {
+  return value * std::uniform_real_distribution<double>(0.5, 1.5)(*redraw_) +
+         std::uniform_real_distribution<double>(-0.1, 0.1)(*redraw_);
+}
+
 Var Tape::leaf(Op op, double value, std::string_view name) {
-  if (redraw_) {
-    value = value * std::uniform_real_distribution<double>(0.5, 1.5)(*redraw_) +
-            std::uniform_real_distribution<double>(-0.1, 0.1)(*redraw_);
-  }
+  if (redraw_) value = redrawn(value);
   const Slot s = push_node(op, 1);
   values_[s] = value;
   if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
   if (!name.empty()) set_name(static_cast<NodeId>(op_.size() - 1), name);
   return Var(index_, s, epoch_);
-}
-
-namespace {
-// A leaf tensor node's rule: nothing to propagate.
-void leaf_backward(Tape&, const TensorRecord&) {}
-constexpr TensorOpInfo input_f32_info{"input", &leaf_backward};
-constexpr TensorOpInfo param_f32_info{"param", &leaf_backward};
-}  // namespace
-
-NodeId Tape::leaf_f32(Op op, std::span<const float> values, const Shape& shape) {
-  if (values_f32_.size() + values.size() >= max_slots) {
-    throw Error(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
-  }
-  TensorRecord r;
-  r.node = static_cast<NodeId>(op_.size());
-  r.info = op == Op::Param ? &param_f32_info : &input_f32_info;
-  r.shape = shape;
-  r.arg_begin = r.arg_end = static_cast<std::uint32_t>(tensor_args_.size());
-  r.saved_begin = r.saved_end = static_cast<std::uint32_t>(saved_.size());
-  r.dtype = DType::f32;
-  r.output = static_cast<Slot>(values_f32_.size());
-  values_f32_.insert(values_f32_.end(), values.begin(), values.end());
-  const Slot s = push_node(op, 1);
-  values_[s] = 0.0;
-  tensors_.push_back(r);
-  if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
-  return r.node;
 }
 
 Var Tape::input(double value, std::string_view name) { return leaf(Op::Input, value, name); }
@@ -305,6 +280,12 @@ void Tape::set_value(const Var& leaf, double value) {
   if (!is_leaf(op_[n])) {
     throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " + std::string(op_name(op_[n])) +
                 " node, not an input or parameter");
+  }
+  auto record = std::lower_bound(tensors_.begin(), tensors_.end(), n,
+                                 [](const TensorRecord& r, NodeId id) { return r.node < id; });
+  if (record != tensors_.end() && record->node == n) {
+    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) +
+                "') is a float32 leaf tensor; write tape.values_f32() at its offset instead");
   }
   values_[leaf.slot_] = value;
 }

@@ -281,7 +281,9 @@ class Tape {
 
  private:
   Var leaf(Op op, double value, std::string_view name);
-  NodeId leaf_f32(Op op, std::span<const float> values, const Shape& shape);  // one leaf tensor node
+  double redrawn(double value);  // a leaf value under redraw_leaves
+  template <typename V>          // float or double values: one leaf tensor node (tensor.cpp)
+  TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
   // Zeroes every grad, then after the caller seeds the root, sweeps from node `last` down.
   void clear_grads();
   void sweep(NodeId last);

@@ -34,27 +34,51 @@ TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& s
   }
   return TensorVar(first, shape);
 }
+
+// A leaf tensor node's rule: nothing to propagate.
+void leaf_backward(Tape&, const TensorRecord&) {}
+constexpr TensorOpInfo input_f32_info{"input", &leaf_backward};
+constexpr TensorOpInfo param_f32_info{"param", &leaf_backward};
 }  // namespace
 
+// Values of either type are rounded straight into the float arena: nothing is allocated
+// once the arena has room, so a training loop feeding f32 batches stops allocating too.
+template <typename V>
+TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name) {
+  check_leaf_values(values, shape, name, op == Op::Param);
+  if (values_f32_.size() + values.size() >= 0xFFFFFFFFu) {
+    throw Error(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
+  }
+  TensorRecord r;
+  r.node = static_cast<NodeId>(op_.size());
+  r.info = op == Op::Param ? &param_f32_info : &input_f32_info;
+  r.shape = shape;
+  r.arg_begin = r.arg_end = static_cast<std::uint32_t>(tensor_args_.size());
+  r.saved_begin = r.saved_end = static_cast<std::uint32_t>(saved_.size());
+  r.dtype = DType::f32;
+  r.output = static_cast<Slot>(values_f32_.size());
+  for (V v : values) values_f32_.push_back(static_cast<float>(redraw_ ? redrawn(static_cast<double>(v)) : v));
+  const Slot s = push_node(op, 1);
+  values_[s] = 0.0;
+  tensors_.push_back(r);
+  if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
+  if (!name.empty()) set_name(r.node, name);
+  return TensorVar::float32(var_at(s), r.output, shape);
+}
+
 TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
-  if (dtype == DType::f32) return input(std::vector<float>(values.begin(), values.end()), shape, name);
+  if (dtype == DType::f32) return leaf_f32(Op::Input, values, shape, name);
   return leaf_tensor(*this, values, shape, name, false);
 }
 TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
-  if (dtype == DType::f32) return param(std::vector<float>(values.begin(), values.end()), shape, name);
+  if (dtype == DType::f32) return leaf_f32(Op::Param, values, shape, name);
   return leaf_tensor(*this, values, shape, name, true);
 }
 TensorVar Tape::input(std::span<const float> values, const Shape& shape, std::string_view name) {
-  check_leaf_values(values, shape, name, false);
-  const NodeId node = leaf_f32(Op::Input, values, shape);
-  if (!name.empty()) set_name(node, name);
-  return TensorVar::float32(var_at(offset(node)), tensor_record(node).output, shape);
+  return leaf_f32(Op::Input, values, shape, name);
 }
 TensorVar Tape::param(std::span<const float> values, const Shape& shape, std::string_view name) {
-  check_leaf_values(values, shape, name, true);
-  const NodeId node = leaf_f32(Op::Param, values, shape);
-  if (!name.empty()) set_name(node, name);
-  return TensorVar::float32(var_at(offset(node)), tensor_record(node).output, shape);
+  return leaf_f32(Op::Param, values, shape, name);
 }
 
 void Tape::backward(const TensorVar& root) {

@@ -302,6 +302,7 @@ TEST_CASE("float32 tensors refuse double access with a message that says what to
   CHECK_THROWS_WITH(a.values(), "values: the tensor [3] is float32; read it with values_f32()");
   CHECK_THROWS_WITH(tape.input(std::vector<double>{1.0}, Shape{1}).values_f32(),
                     "values_f32: the tensor [1] is float64; read it with values()");
+  CHECK_THROWS_WITH(tape.set_value(a.first(), 1.0), Catch::Contains("is a float32 leaf tensor"));
   const TensorVar s = ops::sum(a);
   CHECK_THROWS_WITH(tape.backward(s.first()), Catch::Contains("float32 tensor node; pass the TensorVar"));
   CHECK_THROWS_WITH(backward(a), Catch::Contains("backward: the root must hold one value, got a tensor of shape [3]"));
