@@ -56,6 +56,15 @@ std::string scalar_operands(const Tape& tape, NodeId n) {
   return out;
 }
 
+// Element k of a tensor operand: its value, and its name (float32 elements have none).
+double element_value(const Tape& tape, const TensorArg& arg, std::size_t k) {
+  const std::size_t at = arg.offset + k;
+  return arg.dtype == DType::f32 ? double{tape.values_f32()[at]} : tape.value(static_cast<Slot>(at));
+}
+std::string element_name(const Tape& tape, const TensorArg& arg, std::size_t k) {
+  return arg.dtype == DType::f32 ? std::string() : tape.slot_name(arg.offset + static_cast<Slot>(k));
+}
+
 // An operand of the tensor node's shape shows its element at `element`, any other its shape.
 std::string tensor_operands(const Tape& tape, const TensorRecord& r, std::size_t element) {
   const std::span<const TensorArg> args = tape.tensor_args(r);
@@ -64,8 +73,7 @@ std::string tensor_operands(const Tape& tape, const TensorRecord& r, std::size_t
     const TensorArg& arg = args[i];
     out += (i ? ", operand " : " from operand ") + std::to_string(i) + " " + arg.shape.str();
     if (arg.shape == r.shape) {
-      const Slot s = arg.offset + static_cast<Slot>(element);
-      out += quoted(tape.slot_name(s)) + " = " + number(tape.value(s));
+      out += quoted(element_name(tape, arg, element)) + " = " + number(element_value(tape, arg, element));
     }
   }
   return out;
@@ -78,21 +86,27 @@ void Tape::set_anomaly_detection(bool on) {
 }
 
 void Tape::check_values(NodeId end) {
+  auto record = std::lower_bound(tensors_.begin(), tensors_.end(), anomaly_next_,
+                                 [](const TensorRecord& r, NodeId id) { return r.node < id; });
   for (NodeId n = anomaly_next_; n < end; ++n) {
-    const std::span<const double> values = std::span<const double>(values_).subspan(offset_[n], size(n));
-    const auto bad = std::find_if(values.begin(), values.end(), [](double v) { return !std::isfinite(v); });
-    if (bad == values.end()) continue;
+    while (record != tensors_.end() && record->node < n) ++record;
+    const bool f32 = record != tensors_.end() && record->node == n && record->dtype == DType::f32;
+    // The node's values as a TensorArg, so float32 ones are read from their arena.
+    const TensorArg own{f32 ? record->output : offset_[n], f32 ? record->shape : Shape{size(n)},
+                        f32 ? DType::f32 : DType::f64};
+    std::size_t element = 0;
+    while (element < own.shape.size() && std::isfinite(element_value(*this, own, element))) ++element;
+    if (element == own.shape.size()) continue;
     anomaly_next_ = end;  // report each anomaly once
-    const std::string value = number(*bad);
-    if (op_[n] != Op::Tensor) {
+    const std::string value = number(element_value(*this, own, element));
+    if (op_[n] != Op::Tensor && !f32) {
       throw Error("anomaly: " + describe(*this, n) + (is_leaf(op_[n]) ? " holds " : " produced ") + value +
                   scalar_operands(*this, n));
     }
     const TensorRecord& r = tensor_record(n);
-    const auto element = static_cast<std::size_t>(bad - values.begin());
-    throw Error("anomaly: " + describe(*this, n) + " of shape " + r.shape.str() + " produced " + value +
-                " at element " + index_of(r.shape, element) +
-                quoted(slot_name(offset_[n] + static_cast<Slot>(element))) + tensor_operands(*this, r, element));
+    throw Error("anomaly: " + describe(*this, n) + " of shape " + r.shape.str() +
+                (is_leaf(op_[n]) ? " holds " : " produced ") + value + " at element " + index_of(r.shape, element) +
+                quoted(element_name(*this, own, element)) + tensor_operands(*this, r, element));
   }
   anomaly_next_ = std::max(anomaly_next_, end);
 }
@@ -110,12 +124,13 @@ void Tape::check_grads(const TensorRecord& r) const {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const TensorArg& arg = args[i];
     for (std::size_t k = 0; k < arg.shape.size(); ++k) {
-      const Slot s = arg.offset + static_cast<Slot>(k);
-      if (std::isfinite(grads_[s])) continue;
+      const std::size_t at = arg.offset + k;
+      const double grad = arg.dtype == DType::f32 ? double{grads_f32_[at]} : grads_[at];
+      if (std::isfinite(grad)) continue;
       throw Error("anomaly: backward of " + describe(*this, r.node) + " of shape " + r.shape.str() +
                   " made the grad of operand " + std::to_string(i) + " " + arg.shape.str() + " at element " +
-                  index_of(arg.shape, k) + quoted(slot_name(s)) + " " + number(grads_[s]) + "; operand value " +
-                  number(values_[s]));
+                  index_of(arg.shape, k) + quoted(element_name(*this, arg, k)) + " " + number(grad) +
+                  "; operand value " + number(element_value(*this, arg, k)));
     }
   }
 }

@@ -72,6 +72,8 @@ std::string_view op_name(Op op) {
   return "?";
 }
 
+std::string_view dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
+
 Tape::Tape() {
   std::lock_guard lock(registry_mutex);
   if (!free_indices.empty()) {
@@ -133,11 +135,13 @@ void Tape::throw_stale(const Var& v, std::string_view what) const {
               ") was recorded before Tape::reset() dropped it; rebuild it on the current tape");
 }
 
+double Tape::redrawn(double value) {
+  return value * std::uniform_real_distribution<double>(0.5, 1.5)(*redraw_) +
+         std::uniform_real_distribution<double>(-0.1, 0.1)(*redraw_);
+}
+
 Var Tape::leaf(Op op, double value, std::string_view name) {
-  if (redraw_) {
-    value = value * std::uniform_real_distribution<double>(0.5, 1.5)(*redraw_) +
-            std::uniform_real_distribution<double>(-0.1, 0.1)(*redraw_);
-  }
+  if (redraw_) value = redrawn(value);
   const Slot s = push_node(op, 1);
   values_[s] = value;
   if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
@@ -160,10 +164,13 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
 }
 
 NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                           const std::array<std::int64_t, 8>& attrs, std::size_t saved_size) {
+                           const std::array<std::int64_t, 8>& attrs, std::size_t saved_size, DType dtype) {
   const std::size_t n = shape.size();
+  const bool f32 = dtype == DType::f32;
   if (n == 0) throw Error(std::string(info.name) + ": empty tensor of shape " + shape.str());
-  if (values_.size() + n >= max_slots) throw Error(std::string(info.name) + ": the tape is full (2^32 slots)");
+  if ((f32 ? values_f32_.size() : values_.size()) + n >= max_slots) {
+    throw Error(std::string(info.name) + ": the tape is full (2^32 " + (f32 ? "float32 elements)" : "slots)"));
+  }
   if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
   TensorRecord r;
   r.node = static_cast<NodeId>(op_.size());
@@ -176,8 +183,16 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   saved_.resize(saved_.size() + saved_size);
   r.saved_end = static_cast<std::uint32_t>(saved_.size());
   r.attrs = attrs;
-  const Slot offset = push_node(Op::Tensor, static_cast<std::uint32_t>(n));
-  std::fill_n(values_.data() + offset, n, 0.0);
+  r.dtype = dtype;
+  const Slot offset = push_node(Op::Tensor, static_cast<std::uint32_t>(f32 ? 1 : n));
+  if (f32) {
+    values_[offset] = 0.0;
+    r.output = static_cast<Slot>(values_f32_.size());
+    values_f32_.resize(values_f32_.size() + n, 0.0f);
+  } else {
+    std::fill_n(values_.data() + offset, n, 0.0);
+    r.output = offset;
+  }
   tensors_.push_back(r);
   return r.node;
 }
@@ -193,6 +208,12 @@ const TensorRecord& Tape::tensor_record(NodeId n) const {
 
 std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
   const TensorRecord& r = tensor_record(n);
+  const auto args = tensor_args(r);
+  if (r.dtype == DType::f32 ||
+      std::any_of(args.begin(), args.end(), [](const TensorArg& a) { return a.dtype == DType::f32; })) {
+    throw Error("tensor_partials: " + std::string(r.info->name) + " node " + std::to_string(n) +
+                " involves float32; check gradients in double");
+  }
   if (element >= r.shape.size()) {
     throw Error("tensor_partials: element " + std::to_string(element) + " is out of range for " +
                 std::string(r.info->name) + " output " + r.shape.str());
@@ -259,6 +280,12 @@ void Tape::set_value(const Var& leaf, double value) {
   if (!is_leaf(op_[n])) {
     throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " + std::string(op_name(op_[n])) +
                 " node, not an input or parameter");
+  }
+  auto record = std::lower_bound(tensors_.begin(), tensors_.end(), n,
+                                 [](const TensorRecord& r, NodeId id) { return r.node < id; });
+  if (record != tensors_.end() && record->node == n) {
+    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) +
+                "') is a float32 leaf tensor; write tape.values_f32() at its offset instead");
   }
   values_[leaf.slot_] = value;
 }
@@ -367,7 +394,9 @@ TapeBytes TapeMemory::total() const {
 TapeMemory Tape::memory() const {
   TapeMemory m;
   m.values = bytes_of(values_);
+  m.values += bytes_of(values_f32_);
   m.grads = bytes_of(grads_);
+  m.grads += bytes_of(grads_f32_);
   m.partials = bytes_of(partial_);
   m.arg_slots = bytes_of(arg_slot_);
   m.nodes = bytes_of(op_);
@@ -425,8 +454,13 @@ void Tape::reset() {
   partial_.resize(kept_args);
   values_.resize(kept_slots);
   grads_.clear();
+  grads_f32_.clear();
   auto first_dropped = std::lower_bound(tensors_.begin(), tensors_.end(), keep,
                                         [](const TensorRecord& r, NodeId id) { return r.node < id; });
+  // The float arena grows in node order too: it keeps what the kept f32 nodes own.
+  auto first_dropped_f32 =
+      std::find_if(first_dropped, tensors_.end(), [](const TensorRecord& r) { return r.dtype == DType::f32; });
+  if (first_dropped_f32 != tensors_.end()) values_f32_.resize(first_dropped_f32->output);
   if (first_dropped != tensors_.end()) {
     tensor_args_.resize(first_dropped->arg_begin);
     saved_.resize(first_dropped->saved_begin);
@@ -444,10 +478,22 @@ void Tape::reset() {
 // visits every node after all of its consumers: one loop, no recursion, no counting.
 void Tape::backward(const Var& root) {
   if (&of(root, "backward") != this) throw Error("backward: the root Var belongs to a different tape");
+  const NodeId last = node_of(root.slot_);
+  if (op_[last] == Op::Tensor && tensor_record(last).dtype == DType::f32) {
+    throw Error("backward: the root is the slot of a float32 tensor node; pass the TensorVar itself");
+  }
+  clear_grads();
+  grads_[root.slot_] = 1.0;
+  sweep(last);
+}
+
+void Tape::clear_grads() {
   if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
   grads_.assign(values_.size(), 0.0);
-  grads_[root.slot_] = 1.0;
-  const NodeId last = node_of(root.slot_);
+  grads_f32_.assign(values_f32_.size(), 0.0f);
+}
+
+void Tape::sweep(NodeId last) {
   auto tensor = std::upper_bound(tensors_.begin(), tensors_.end(), last,
                                  [](NodeId id, const TensorRecord& r) { return id < r.node; });
   // Runs of scalar nodes sweep in a tight loop; each tensor node between them applies its rule.

@@ -21,8 +21,15 @@ namespace gradpath {
 // Index of a node record; also its position in tape order.
 using NodeId = std::uint32_t;
 // Index of one double in the value and grad arenas. A scalar node owns one slot,
-// a tensor node owns `size` consecutive slots.
+// a tensor node owns `size` consecutive slots. A float32 tensor node owns one slot (its
+// identity, value 0) and `size` consecutive elements of the float arenas.
 using Slot = std::uint32_t;
+
+// The element type of a tensor. Scalars, scalar leaves and everything the graph view and
+// the checker read are f64; f32 tensors (the fused ops only) keep their values and grads
+// in the tape's float arenas: half the bytes, and the float GEMM. Check gradients in f64.
+enum class DType : std::uint8_t { f64, f32 };
+std::string_view dtype_name(DType dtype);  // "float64", "float32"
 
 // The vocabulary of node kinds, used to print and walk the graph. What an op computes
 // lives in ops/; the tape only needs to tell scalar records from tensor records.
@@ -73,10 +80,11 @@ struct TensorOpInfo {
   BackwardFn backward;
 };
 
-// An operand of a tensor op: a row-major range of slots with a shape.
+// An operand of a tensor op: a row-major range with a shape, in the arena of its dtype.
 struct TensorArg {
   Slot offset = 0;
   Shape shape;
+  DType dtype = DType::f64;
 };
 
 // The extra record a tensor node carries. Operands and saved data live in flat
@@ -85,6 +93,8 @@ struct TensorRecord {
   NodeId node = 0;
   const TensorOpInfo* info = nullptr;
   Shape shape;                                   // shape of the output
+  DType dtype = DType::f64;                      // of the output
+  Slot output = 0;                               // its first element, in the arena of dtype
   std::uint32_t arg_begin = 0, arg_end = 0;      // into Tape::tensor_args()
   std::uint32_t saved_begin = 0, saved_end = 0;  // into Tape::saved()
   std::array<std::int64_t, 8> attrs{};           // op options (stride, padding, ...)
@@ -147,10 +157,15 @@ class Tape {
   // Leaves. Inputs and parameters are both differentiable; parameters survive reset().
   Var input(double value, std::string_view name = {});
   Var param(double value, std::string_view name = {});
-  // Leaf tensors: one scalar leaf node per element, consecutive on the tape, named
-  // name1 ... nameN in row-major order (defined in tensor.cpp).
-  TensorVar input(std::span<const double> values, const Shape& shape, std::string_view name = {});
-  TensorVar param(std::span<const double> values, const Shape& shape, std::string_view name = {});
+  // Leaf tensors (defined in tensor.cpp). In f64: one scalar leaf node per element,
+  // consecutive on the tape, named name1 ... nameN in row-major order. In f32 (the values
+  // rounded to float): ONE leaf tensor node; its elements are not scalar Vars.
+  TensorVar input(std::span<const double> values, const Shape& shape, std::string_view name = {},
+                  DType dtype = DType::f64);
+  TensorVar param(std::span<const double> values, const Shape& shape, std::string_view name = {},
+                  DType dtype = DType::f64);
+  TensorVar input(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
+  TensorVar param(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
 
   // From now on every new leaf takes a random value drawn around the one it is given
   // (x * U(0.5, 1.5) + U(-0.1, 0.1)), reproducible from `seed`. Re-running a build
@@ -168,6 +183,8 @@ class Tape {
   // with 1, then one backward loop over tape order accumulates grad[arg] += partial *
   // grad[node]. A second call gives the same grads, it does not add to them.
   void backward(const Var& root);
+  // The same from a one-element tensor of either dtype (a loss); an Error for a larger one.
+  void backward(const TensorVar& root);
 
   // Drops every node recorded after the last parameter and keeps all capacity, so a
   // training loop that rebuilds its graph each step stops allocating after step one.
@@ -194,6 +211,11 @@ class Tape {
   std::span<const double> values() const { return values_; }
   std::span<double> grads() { return grads_; }
   std::span<const double> grads() const { return grads_; }
+  // The float32 arenas, indexed by TensorArg::offset and TensorRecord::output of f32 tensors.
+  std::span<float> values_f32() { return values_f32_; }
+  std::span<const float> values_f32() const { return values_f32_; }
+  std::span<float> grads_f32() { return grads_f32_; }
+  std::span<const float> grads_f32() const { return grads_f32_; }
   // Overwrites a leaf's value (an optimiser step, a new input). Partials already
   // recorded downstream are not updated: rebuild the graph after changing leaves.
   void set_value(const Var& leaf, double value);
@@ -230,15 +252,16 @@ class Tape {
   Var record(Op op, double value, Slot a, double da, Slot b, double db);
   Var record(Op op, double value, std::span<const Slot> args, std::span<const double> partials);
 
-  // Tensor records: a node owning `shape.size()` slots whose values the caller fills,
-  // with its operands, a block of saved doubles and op attributes.
+  // Tensor records: a node owning `shape.size()` elements of the arena of `dtype`, whose
+  // values the caller fills, with its operands, a block of saved doubles and op attributes.
   NodeId record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                       const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0);
+                       const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0,
+                       DType dtype = DType::f64);
   const TensorRecord& tensor_record(NodeId n) const;
   // d (element `element` of tensor node n) / d (each slot of its operands), in operand
   // order: one run of the node's backward rule with a unit seed (a vector-Jacobian
   // product), so the path view can put a partial on edges into tensor nodes. Leaves the
-  // grads of the last backward as they were.
+  // grads of the last backward as they were. An Error for a float32 node.
   std::vector<double> tensor_partials(NodeId n, std::size_t element) const;
   std::span<const TensorRecord> tensor_records() const { return tensors_; }
   std::span<const TensorArg> tensor_args(const TensorRecord& r) const;
@@ -258,6 +281,12 @@ class Tape {
 
  private:
   Var leaf(Op op, double value, std::string_view name);
+  double redrawn(double value);  // a leaf value under redraw_leaves
+  template <typename V>          // float or double values: one leaf tensor node (tensor.cpp)
+  TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
+  // Zeroes every grad, then after the caller seeds the root, sweeps from node `last` down.
+  void clear_grads();
+  void sweep(NodeId last);
   void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
   Slot push_node(Op op, std::uint32_t slots);
   template <bool checked>  // checked: raise on the first non-finite grad (anomaly mode)
@@ -293,6 +322,7 @@ class Tape {
   // Arenas.
   detail::Column<double> values_;
   mutable std::vector<double> grads_;  // mutable only for tensor_partials()
+  std::vector<float> values_f32_, grads_f32_;
   // Tensor side records.
   std::vector<TensorRecord> tensors_;
   std::vector<TensorArg> tensor_args_;

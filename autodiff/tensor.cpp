@@ -6,14 +6,19 @@
 namespace gradpath {
 
 namespace {
-TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
-                      bool is_param) {
+template <typename T>
+void check_leaf_values(std::span<const T> values, const Shape& shape, std::string_view name, bool is_param) {
   if (values.size() != shape.size()) {
     throw Error(std::string(is_param ? "param" : "input") + " '" + std::string(name) +
                 "': " + std::to_string(values.size()) + " values for shape " + shape.str() + " (" +
                 std::to_string(shape.size()) + " elements)");
   }
   if (values.empty()) throw Error(std::string(is_param ? "param" : "input") + ": empty tensor of shape " + shape.str());
+}
+
+TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
+                      bool is_param) {
+  check_leaf_values(values, shape, name, is_param);
   const auto first_node = static_cast<NodeId>(tape.node_count());
   Var first;
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -29,16 +34,80 @@ TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& s
   }
   return TensorVar(first, shape);
 }
+
+// A leaf tensor node's rule: nothing to propagate.
+void leaf_backward(Tape&, const TensorRecord&) {}
+constexpr TensorOpInfo input_f32_info{"input", &leaf_backward};
+constexpr TensorOpInfo param_f32_info{"param", &leaf_backward};
 }  // namespace
 
-TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name) {
-  return leaf_tensor(*this, values, shape, name, false);
-}
-TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name) {
-  return leaf_tensor(*this, values, shape, name, true);
+// Values of either type are rounded straight into the float arena: nothing is allocated
+// once the arena has room, so a training loop feeding f32 batches stops allocating too.
+template <typename V>
+TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name) {
+  check_leaf_values(values, shape, name, op == Op::Param);
+  if (values_f32_.size() + values.size() >= 0xFFFFFFFFu) {
+    throw Error(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
+  }
+  TensorRecord r;
+  r.node = static_cast<NodeId>(op_.size());
+  r.info = op == Op::Param ? &param_f32_info : &input_f32_info;
+  r.shape = shape;
+  r.arg_begin = r.arg_end = static_cast<std::uint32_t>(tensor_args_.size());
+  r.saved_begin = r.saved_end = static_cast<std::uint32_t>(saved_.size());
+  r.dtype = DType::f32;
+  r.output = static_cast<Slot>(values_f32_.size());
+  for (V v : values) values_f32_.push_back(static_cast<float>(redraw_ ? redrawn(static_cast<double>(v)) : v));
+  const Slot s = push_node(op, 1);
+  values_[s] = 0.0;
+  tensors_.push_back(r);
+  if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
+  if (!name.empty()) set_name(r.node, name);
+  return TensorVar::float32(var_at(s), r.output, shape);
 }
 
-TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape) {
+TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
+  if (dtype == DType::f32) return leaf_f32(Op::Input, values, shape, name);
+  return leaf_tensor(*this, values, shape, name, false);
+}
+TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
+  if (dtype == DType::f32) return leaf_f32(Op::Param, values, shape, name);
+  return leaf_tensor(*this, values, shape, name, true);
+}
+TensorVar Tape::input(std::span<const float> values, const Shape& shape, std::string_view name) {
+  return leaf_f32(Op::Input, values, shape, name);
+}
+TensorVar Tape::param(std::span<const float> values, const Shape& shape, std::string_view name) {
+  return leaf_f32(Op::Param, values, shape, name);
+}
+
+void Tape::backward(const TensorVar& root) {
+  if (&Tape::of(root.first(), "backward") != this) throw Error("backward: the root tensor belongs to a different tape");
+  if (root.size() != 1) {
+    throw Error("backward: the root must hold one value, got a tensor of shape " + root.shape().str());
+  }
+  if (root.dtype() == DType::f64) return backward(root.first());
+  clear_grads();
+  grads_f32_[root.offset()] = 1.0f;
+  sweep(node_of(root.first().slot()));
+}
+
+TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
+  Tape& t = Tape::of(node, "tensor");
+  if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
+  if (offset + shape.size() > t.values_f32().size()) {
+    throw Error("tensor: float32 shape " + shape.str() + " from element " + std::to_string(offset) +
+                " runs past the end of the float32 arena");
+  }
+  TensorVar t32;
+  t32.first_ = node;
+  t32.shape_ = shape;
+  t32.offset_ = offset;
+  t32.dtype_ = DType::f32;
+  return t32;
+}
+
+TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape), offset_(first.slot()) {
   Tape& t = Tape::of(first, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
   if (first.slot() + shape.size() > t.slot_count()) {
@@ -49,6 +118,10 @@ TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shap
 
 Var TensorVar::operator[](std::size_t i) const {
   Tape& t = Tape::of(first_, "element");
+  if (dtype_ == DType::f32) {
+    throw Error("element: the tensor " + shape_.str() +
+                " is float32, its elements are not scalar Vars; cast it first: ops::cast(t, DType::f64)");
+  }
   if (i >= size()) {
     throw Error("element: index " + std::to_string(i) + " is out of range for shape " + shape_.str());
   }
@@ -70,14 +143,46 @@ Var TensorVar::at(std::initializer_list<std::size_t> index) const {
   return (*this)[flat];
 }
 
+namespace {
+// An Error unless `t` has the dtype an accessor reads.
+void require_dtype(const TensorVar& t, DType want, std::string_view what, std::string_view other) {
+  if (t.dtype() != want) {
+    throw Error(std::string(what) + ": the tensor " + t.shape().str() + " is " + std::string(dtype_name(t.dtype())) +
+                "; read it with " + std::string(other) + "()");
+  }
+}
+const Tape& tape_with_grads(const TensorVar& t, std::string_view what) {
+  const Tape& tape = Tape::of(t.first(), what);
+  if (!tape.has_grads())
+    throw Error(std::string(what) + ": backward() has not run on this tape since it was last changed");
+  return tape;
+}
+}  // namespace
+
 std::span<const double> TensorVar::values() const {
+  require_dtype(*this, DType::f64, "values", "values_f32");
   return std::as_const(Tape::of(first_, "values")).values().subspan(offset(), size());
 }
 
 std::span<const double> TensorVar::grads() const {
-  const Tape& t = Tape::of(first_, "grads");
-  if (!t.has_grads()) throw Error("grads: backward() has not run on this tape since it was last changed");
-  return t.grads().subspan(offset(), size());
+  require_dtype(*this, DType::f64, "grads", "grads_f32");
+  return tape_with_grads(*this, "grads").grads().subspan(offset(), size());
+}
+
+std::span<const float> TensorVar::values_f32() const {
+  require_dtype(*this, DType::f32, "values_f32", "values");
+  return std::as_const(Tape::of(first_, "values_f32")).values_f32().subspan(offset(), size());
+}
+
+std::span<const float> TensorVar::grads_f32() const {
+  require_dtype(*this, DType::f32, "grads_f32", "grads");
+  return tape_with_grads(*this, "grads_f32").grads_f32().subspan(offset(), size());
+}
+
+double TensorVar::item() const {
+  if (size() != 1)
+    throw Error("item: the tensor " + shape_.str() + " holds " + std::to_string(size()) + " values, not one");
+  return dtype_ == DType::f32 ? double{values_f32()[0]} : values()[0];
 }
 
 std::vector<Var> TensorVar::elements() const {
@@ -92,11 +197,17 @@ TensorVar TensorVar::reshape(const Shape& shape) const {
     throw Error("reshape: cannot view shape " + shape_.str() + " (" + std::to_string(size()) + " elements) as " +
                 shape.str() + " (" + std::to_string(shape.size()) + " elements)");
   }
-  return TensorVar(first_, shape);
+  TensorVar view = *this;
+  view.shape_ = shape;
+  return view;
 }
 
 TensorVar& TensorVar::named(std::string_view name) {
   Tape& t = Tape::of(first_, "named");
+  if (dtype_ == DType::f32) {  // always one whole node
+    t.set_name(t.node_of(first_.slot()), name);
+    return *this;
+  }
   const NodeId first = t.node_of(offset());
   const NodeId last = t.node_of(offset() + static_cast<Slot>(size()) - 1);
   if (first == last && t.size(first) == size()) {

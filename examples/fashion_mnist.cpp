@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -39,26 +40,27 @@ constexpr std::size_t eval_batch = 250;  // test batches: larger than training, 
 struct Options {
   fs::path data = "/usr/share/datasets/fashion-mnist";
   fs::path out = "fashion-mnist-out";
-  std::size_t epochs = 3;
+  std::size_t epochs = 4;  // float32 reaches 90% test accuracy after 4 (double after 3)
   std::size_t limit = 0;  // 0: every training image
   std::size_t channels = 16;
   std::size_t batch = 64;
   double lr = 4e-3;
   double decay = 0.3;  // the learning rate of each epoch is the last one's times this
   std::uint64_t seed = 1;
+  DType dtype = DType::f32;
 };
 
 // The note's architecture; parameters are recorded first so they survive tape.reset().
 struct Net {
   TensorVar conv_w, conv_b, dense_w, dense_b;
 
-  Net(Tape& tape, std::size_t channels, std::size_t rows, std::size_t cols, std::uint64_t seed) {
+  Net(Tape& tape, std::size_t channels, std::size_t rows, std::size_t cols, std::uint64_t seed, DType dtype) {
     const Shape cw{channels, 1, 3, 3};
     const Shape dw{classes, channels * (rows / 2) * (cols / 2)};
-    conv_w = tape.param(ops::he_normal(cw, seed), cw, "conv_w");
-    conv_b = tape.param(std::vector<double>(channels, 0.0), Shape{channels}, "conv_b");
-    dense_w = tape.param(ops::he_normal(dw, seed + 1), dw, "dense_w");
-    dense_b = tape.param(std::vector<double>(classes, 0.0), Shape{classes}, "dense_b");
+    conv_w = tape.param(ops::he_normal(cw, seed), cw, "conv_w", dtype);
+    conv_b = tape.param(std::vector<double>(channels, 0.0), Shape{channels}, "conv_b", dtype);
+    dense_w = tape.param(ops::he_normal(dw, seed + 1), dw, "dense_w", dtype);
+    dense_b = tape.param(std::vector<double>(classes, 0.0), Shape{classes}, "dense_b", dtype);
   }
   std::vector<TensorVar> params() const { return {conv_w, conv_b, dense_w, dense_b}; }
 
@@ -71,11 +73,12 @@ struct Net {
 // Images scaled to zero mean and unit variance over the training set, via one table per byte.
 struct Inputs {
   const idx::Dataset& set;
+  DType dtype;
   std::array<double, 256> scale{};
   std::vector<double> values;  // one batch, reused
   std::vector<int> labels;
 
-  Inputs(const idx::Dataset& s, double mean, double stddev) : set(s) {
+  Inputs(const idx::Dataset& s, double mean, double stddev, DType d) : set(s), dtype(d) {
     for (std::size_t p = 0; p < scale.size(); ++p) scale[p] = (static_cast<double>(p) / 255.0 - mean) / stddev;
   }
   // Records the images `ids` as one input tensor (n, 1, rows, cols) and copies their labels.
@@ -88,18 +91,22 @@ struct Inputs {
       for (std::size_t p = 0; p < pixels; ++p) values[i * pixels + p] = scale[image[p]];
       labels[i] = set.labels[ids[i]];
     }
-    return tape.input(values, Shape{ids.size(), 1, set.rows, set.cols});
+    return tape.input(values, Shape{ids.size(), 1, set.rows, set.cols}, {}, dtype);
   }
 };
 
-std::size_t count_correct(const TensorVar& logits, std::span<const int> labels) {
-  std::span<const double> v = logits.values();
+template <typename T>
+std::size_t count_correct(std::span<const T> logits, std::span<const int> labels) {
   std::size_t correct = 0;
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    const auto row = v.subspan(i * classes, classes);
+    const auto row = logits.subspan(i * classes, classes);
     correct += std::max_element(row.begin(), row.end()) - row.begin() == labels[i];
   }
   return correct;
+}
+std::size_t count_correct(const TensorVar& logits, std::span<const int> labels) {
+  return logits.dtype() == DType::f32 ? count_correct(logits.values_f32(), labels)
+                                      : count_correct(logits.values(), labels);
 }
 
 struct Metrics {
@@ -115,7 +122,7 @@ Metrics evaluate(Tape& tape, const Net& net, Inputs& test) {
     tape.reset();
     const auto ids = std::span(order).subspan(first, std::min(eval_batch, order.size() - first));
     TensorVar logits = net.logits(test.batch(tape, ids));
-    loss += ops::softmax_cross_entropy(logits, test.labels).values()[0] * static_cast<double>(ids.size());
+    loss += ops::softmax_cross_entropy(logits, test.labels).item() * static_cast<double>(ids.size());
     correct += count_correct(logits, test.labels);
   }
   tape.reset();
@@ -214,10 +221,10 @@ int run(const Options& opt) {
   }
   const double mean = sum / static_cast<double>(pixels);
   const double stddev = std::sqrt(std::max(sum_sq / static_cast<double>(pixels) - mean * mean, 1e-12));
-  Inputs train_in(train, mean, stddev), test_in(test, mean, stddev);
+  Inputs train_in(train, mean, stddev, opt.dtype), test_in(test, mean, stddev, opt.dtype);
 
   Tape tape;
-  const Net net(tape, opt.channels, train.rows, train.cols, opt.seed);
+  const Net net(tape, opt.channels, train.rows, train.cols, opt.seed, opt.dtype);
   std::mt19937_64 shuffle(opt.seed);
   std::vector<std::size_t> order(count);
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -229,8 +236,8 @@ int run(const Options& opt) {
   const bool terminal = isatty(STDOUT_FILENO) != 0;
   std::printf(
       "Fashion-MNIST: %zu training images, %zu test images; conv 3x3x%zu, batch %zu, "
-      "Adam lr %g x %g per epoch\n",
-      count, test.count, opt.channels, opt.batch, opt.lr, opt.decay);
+      "Adam lr %g x %g per epoch, %s\n",
+      count, test.count, opt.channels, opt.batch, opt.lr, opt.decay, std::string(dtype_name(opt.dtype)).c_str());
   std::fflush(stdout);
 
   double best = 0.0;
@@ -249,9 +256,9 @@ int run(const Options& opt) {
       tape.reset();
       TensorVar logits = net.logits(train_in.batch(tape, ids));
       TensorVar loss = ops::softmax_cross_entropy(logits, train_in.labels);
-      tape.backward(loss.first());
+      tape.backward(loss);
       adam.step();
-      loss_sum += loss.values()[0] * static_cast<double>(ids.size());
+      loss_sum += loss.item() * static_cast<double>(ids.size());
       correct += count_correct(logits, train_in.labels);
       done += ids.size();
       const auto now = Clock::now();
@@ -302,6 +309,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", opt.seed, "seed for initialisation and shuffling")->capture_default_str();
+  const std::map<std::string, DType> dtypes{{"float32", DType::f32}, {"double", DType::f64}};
+  app.add_option("--dtype", opt.dtype, "element type of values and grads: float32 or double")
+      ->transform(CLI::CheckedTransformer(dtypes))
+      ->default_str("float32");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(opt);

@@ -83,7 +83,10 @@ std::string number(double x) {
 std::string record_label(const NodeInfo& info, const DotOptions& options) {
   std::string label = "{ " + escape_label(info.name.empty() ? "#" + std::to_string(info.id) : info.name, true) + " | " +
                       escape_label(info.op_name, true);
-  if (info.is_tensor) label += " | " + escape_label("tensor" + info.shape.str(), true);
+  if (info.is_tensor) {
+    const std::string kind = info.dtype == DType::f32 ? "float32 tensor" : "tensor";
+    label += " | " + escape_label(kind + info.shape.str(), true);
+  }
   if (!info.is_tensor || info.shape.size() == 1) {  // a one-element tensor has one value
     if (options.values) label += " | value " + number(info.value);
     if (options.grads) label += " | grad " + number(info.grad);

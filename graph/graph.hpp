@@ -25,6 +25,7 @@ struct NodeInfo {
   std::string name;     // tape.name(id), "" when unnamed
   std::string scope;    // tape.scope(id), e.g. "net/conv"
   bool is_tensor = false;
+  DType dtype = DType::f64;  // float32 nodes show no per-element partials: check gradients in double
   double value = 0.0;
   double grad = 0.0;  // from the tape's last backward, 0 when there was none
   Shape shape;

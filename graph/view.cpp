@@ -18,11 +18,14 @@ TapeGraph view(const Tape& tape) {
   const auto n = static_cast<NodeId>(tape.node_count());
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   TapeGraph g(n);
-  // Operands are slots: one pass over the nodes maps every slot to its owner.
-  std::vector<NodeId> owner(tape.slot_count());
+  // Operands are slots (or float32 elements): one pass maps every one to its owner.
+  std::vector<NodeId> owner(tape.slot_count()), owner_f32(tape.values_f32().size());
   for (NodeId v = 0; v < n; ++v) std::fill_n(owner.begin() + tape.offset(v), tape.size(v), v);
-
   const auto records = tape.tensor_records();
+  for (const TensorRecord& r : records) {
+    if (r.dtype == DType::f32) std::fill_n(owner_f32.begin() + r.output, r.shape.size(), r.node);
+  }
+
   std::size_t next_record = 0;
   for (NodeId v = 0; v < n; ++v) {
     NodeInfo& info = g[v];
@@ -30,7 +33,8 @@ TapeGraph view(const Tape& tape) {
     info.op = tape.op(v);
     info.name = tape.name(v);
     info.scope = tape.scope(v);
-    if (info.op != Op::Tensor) {
+    // Tensor ops and float32 leaves have a record.
+    if (next_record == records.size() || records[next_record].node != v) {
       info.op_name = op_name(info.op);
       info.value = tape.value(tape.offset(v));
       info.grad = tape.grad(tape.offset(v));
@@ -44,19 +48,28 @@ TapeGraph view(const Tape& tape) {
     }
     const TensorRecord& record = records[next_record++];
     info.is_tensor = true;
+    info.dtype = record.dtype;
     info.op_name = record.info->name;
     info.value = info.grad = nan;
     info.shape = record.shape;
     // A one-element tensor node (a dense unit, a loss) is a scalar function of its
     // operands: one vector-Jacobian product gives the partial on every edge into it.
+    // Not when float32 is involved: those edges carry no partials (check gradients in double).
+    const auto args = tape.tensor_args(record);
     const bool scalar_output = record.shape.size() == 1;
+    const bool f32 = record.dtype == DType::f32 ||
+                     std::any_of(args.begin(), args.end(), [](const TensorArg& a) { return a.dtype == DType::f32; });
     std::vector<double> partials;
-    if (scalar_output) {
+    if (scalar_output && record.dtype == DType::f32) {
+      info.value = tape.values_f32()[record.output];
+      info.grad = tape.has_grads() ? tape.grads_f32()[record.output] : 0.0;
+    } else if (scalar_output) {
       info.value = tape.value(tape.offset(v));
       info.grad = tape.grad(tape.offset(v));
+    }
+    if (scalar_output && !f32) {
       partials = tape.tensor_partials(v, 0);
     }
-    const auto args = tape.tensor_args(record);
     // A slot read by two operands (mul(x, x)) gets the summed partial on its first edge.
     auto read_earlier = [&](std::size_t i, std::size_t s) {
       return std::any_of(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(i), [s](const TensorArg& a) {
@@ -66,6 +79,15 @@ TapeGraph view(const Tape& tape) {
     std::size_t first_partial = 0;
     for (auto [i, arg] : rv::enumerate(args)) {
       const std::size_t end = std::size_t{arg.offset} + arg.shape.size();
+      if (arg.dtype == DType::f32) {  // always one whole tensor node
+        if (end > owner_f32.size()) {
+          throw Error("view: float32 operand " + std::to_string(i) + " of " + info.op_name + " (node " +
+                      std::to_string(v) + ") runs past the float32 arena");
+        }
+        boost::add_edge(owner_f32[arg.offset], v, EdgeInfo{static_cast<std::uint32_t>(i), nan, -1}, g);
+        first_partial += arg.shape.size();
+        continue;
+      }
       if (end > owner.size()) {
         throw Error("view: operand " + std::to_string(i) + " of " + info.op_name + " (node " + std::to_string(v) +
                     ") reads slots " + std::to_string(arg.offset) + ".." + std::to_string(end) + " but the tape has " +
@@ -75,7 +97,7 @@ TapeGraph view(const Tape& tape) {
       for (std::size_t s = arg.offset; s < end;) {
         const NodeId u = owner[s];
         double partial = nan;
-        if (scalar_output && tape.size(u) == 1) {
+        if (scalar_output && !f32 && tape.size(u) == 1) {
           partial = read_earlier(i, s) ? 0.0 : partials[first_partial + (s - arg.offset)];
         }
         boost::add_edge(u, v, EdgeInfo{static_cast<std::uint32_t>(i), partial, -1}, g);

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 // conv2d: one fused tensor node, im2col + GEMM (OpenBLAS) forward, GEMM + col2im backward.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "ops/conv.hpp"
+#include "ops/tensor.hpp"
 #include "ops/threads.hpp"
 
 namespace gradpath::ops {
@@ -58,14 +57,6 @@ void col2im_add(const T* cols, const Conv2dGeometry& g, T* image) {
   });
 }
 
-// Row-major C = op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
-void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const double* a, const double* b,
-          double beta, double* c) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a, static_cast<int>(trans_a ? m : k),
-              b, static_cast<int>(trans_b ? k : n), beta, c, static_cast<int>(n));
-}
-
 // im2col scratch, reused across calls: it only grows, so a steady loop does not allocate.
 template <typename T>
 struct Scratch {
@@ -101,7 +92,7 @@ void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry&
     T* cols = s.reserve(s.cols, d.k * d.p);
     T* yn = y + n * d.o * d.p;
     im2col(x + n * g.channels * g.height * g.width, g, cols);
-    gemm(false, false, d.o, d.p, d.k, w, cols, T(0), yn);
+    detail::gemm(false, false, d.o, d.p, d.k, w, cols, yn, T(0), "conv2d");
     if (bias != nullptr) {
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) yn[o * d.p + p] += bias[o];
@@ -118,7 +109,7 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
   auto image_dx = [&](std::size_t n) {
     Scratch<T>& s = Scratch<T>::get();
     T* dcols = s.reserve(s.dcols, d.k * d.p);
-    gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, T(0), dcols);
+    detail::gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, dcols, T(0), "conv2d");
     col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
   };
   detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
@@ -128,7 +119,7 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
   for (std::size_t n = 0; n < g.batch; ++n) {
     const T* dyn = dy + n * d.o * d.p;
     im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
-    gemm(false, true, d.o, d.k, d.p, dyn, cols, T(1), dw);
+    detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
     if (db != nullptr) {
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
@@ -145,24 +136,29 @@ TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b
   if (b != nullptr) Tape::of(x.first(), b->first(), "conv2d");
   const Conv2dGeometry g = detail::conv2d_geometry("conv2d", x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
   const TensorArg args[] = {x.arg(), w.arg(), b ? b->arg() : TensorArg{}};
-  const NodeId node = tape.record_tensor(conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2),
-                                         {static_cast<std::int64_t>(g.stride), static_cast<std::int64_t>(g.padding)});
-  const double* values = tape.values().data();  // read after recording: the arena may have moved
-  conv2d_forward(values + x.offset(), values + w.offset(), b ? values + b->offset() : nullptr, g,
-                 tape.values().data() + tape.offset(node));
-  if (!name.empty()) tape.set_name(node, name);
-  return TensorVar(tape.var_at(tape.offset(node)), g.out_shape());
+  const TensorVar y = detail::record(tape, conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2), name,
+                                     {static_cast<std::int64_t>(g.stride), static_cast<std::int64_t>(g.padding)});
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* values = detail::values<T>(tape);  // read after recording: the arena may have moved
+    conv2d_forward(values + x.offset(), values + w.offset(), b ? values + b->offset() : nullptr, g,
+                   detail::values<T>(tape) + y.offset());
+  });
+  return y;
 }
 
 void conv2d_backward(Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
-  const double* dy = tape.grads().data() + tape.offset(r.node);
-  if (std::all_of(dy, dy + r.shape.size(), [](double v) { return v == 0.0; })) return;  // nothing flows back
-  const Conv2dGeometry g = record_geometry(tape, r);
-  const double* values = tape.values().data();
-  double* grads = tape.grads().data();
-  conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
-                         grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* dy = detail::grads<T>(tape) + r.output;
+    if (std::all_of(dy, dy + r.shape.size(), [](T v) { return v == T(0); })) return;  // nothing flows back
+    const Conv2dGeometry g = record_geometry(tape, r);
+    const T* values = detail::values<T>(tape);
+    T* grads = detail::grads<T>(tape);
+    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
+                           grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
+  });
 }
 
 }  // namespace

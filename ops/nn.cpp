@@ -30,12 +30,16 @@ void dense_backward(Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
   const auto batch = static_cast<std::size_t>(r.attrs[0]), in = static_cast<std::size_t>(r.attrs[1]),
              out = static_cast<std::size_t>(r.attrs[2]);
-  const double* gy = tape.grads().data() + tape.offset(r.node);
-  const double* x = tape.values().data() + args[0].offset;
-  const double* w = tape.values().data() + args[1].offset;
-  detail::gemm(false, false, batch, in, out, gy, w, tape.grads().data() + args[0].offset, 1.0, "dense");  // dX += dY W
-  detail::gemm(true, false, out, in, batch, gy, x, tape.grads().data() + args[1].offset, 1.0, "dense");  // dW += dY^T X
-  if (r.attrs[3]) bias_vjp_kernel(batch, out, gy, tape.grads().data() + args[2].offset);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* grads = detail::grads<T>(tape);
+    const T* gy = grads + r.output;
+    const T* x = detail::values<T>(tape) + args[0].offset;
+    const T* w = detail::values<T>(tape) + args[1].offset;
+    detail::gemm(false, false, batch, in, out, gy, w, grads + args[0].offset, T(1), "dense");  // dX += dY W
+    detail::gemm(true, false, out, in, batch, gy, x, grads + args[1].offset, T(1), "dense");   // dW += dY^T X
+    if (r.attrs[3]) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
+  });
 }
 constexpr TensorOpInfo dense_info{"dense", &dense_backward};
 
@@ -65,10 +69,13 @@ TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<Tenso
   TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
                                Attrs{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(in),
                                      static_cast<std::int64_t>(out), b.has_value()});
-  double* vy = tape.values().data() + y.offset();
-  detail::gemm(false, true, batch, out, in, tape.values().data() + x.offset(), tape.values().data() + w.offset(), vy,
-               0.0, "dense");  // Y = X W^T
-  if (b) add_bias_kernel(batch, out, tape.values().data() + b->offset, vy);
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* values = detail::values<T>(tape);
+    detail::gemm(false, true, batch, out, in, values + x.offset(), values + w.offset(), values + y.offset(), T(0),
+                 "dense");  // Y = X W^T
+    if (b) add_bias_kernel(batch, out, values + b->offset, values + y.offset());
+  });
   return y;
 }
 
@@ -111,15 +118,17 @@ void log_softmax_vjp_kernel(std::size_t rows, std::size_t cols, const T* y, cons
 template <bool Log>
 void softmax_backward(Tape& tape, const TensorRecord& r) {
   const std::size_t cols = row_length(r.shape), rows = r.shape.size() / cols;
-  const Slot out = tape.offset(r.node);
-  const double* y = tape.values().data() + out;
-  const double* gy = tape.grads().data() + out;
-  double* gx = tape.grads().data() + tape.tensor_args(r)[0].offset;
-  if constexpr (Log) {
-    log_softmax_vjp_kernel(rows, cols, y, gy, gx);
-  } else {
-    softmax_vjp_kernel(rows, cols, y, gy, gx);
-  }
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* y = detail::values<T>(tape) + r.output;
+    const T* gy = detail::grads<T>(tape) + r.output;
+    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    if constexpr (Log) {
+      log_softmax_vjp_kernel(rows, cols, y, gy, gx);
+    } else {
+      softmax_vjp_kernel(rows, cols, y, gy, gx);
+    }
+  });
 }
 constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
 constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
@@ -129,8 +138,11 @@ TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string
   const std::size_t cols = row_length(x.shape());
   const TensorArg arg = x.arg();
   TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
-  softmax_kernel(x.size() / cols, cols, tape.values().data() + arg.offset, tape.values().data() + y.offset(),
-                 &info == &log_softmax_info);
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    softmax_kernel(x.size() / cols, cols, detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + y.offset(),
+                   &info == &log_softmax_info);
+  });
   return y;
 }
 
@@ -155,40 +167,52 @@ TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorO
   TensorVar loss = detail::record_elementwise(info, y, target, Shape{}, name);
   Tape& tape = loss.tape();
   const TensorRecord& r = tape.tensor_records().back();
-  double total = 0.0;
-  detail::with_operands(tape, r, y.shape(), false, [&](const auto& v, const auto&, const auto& s) {
-    detail::for_each_index(y.shape(), s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
-      const double d = v[0][iy] - v[1][it];
-      total += d * d;
+  detail::dispatch(loss.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    double total = 0.0;  // summed in double for either dtype
+    detail::with_operands<T>(tape, r, y.shape(), false, [&](const auto& v, const auto&, const auto& s) {
+      detail::for_each_index(y.shape(), s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+        const double d = static_cast<double>(v[0][iy]) - static_cast<double>(v[1][it]);
+        total += d * d;
+      });
     });
+    detail::values<T>(tape)[loss.offset()] = static_cast<T>(total * squared_error_scale(r, y.size()));
   });
-  tape.values()[loss.offset()] = total * squared_error_scale(r, y.size());
   return loss;
 }
 
 void squared_error_backward(Tape& tape, const TensorRecord& r) {
   const Shape& shape = tape.tensor_args(r)[0].shape;
-  const double g = tape.grads()[tape.offset(r.node)] * 2.0 * squared_error_scale(r, shape.size());
-  detail::with_operands(tape, r, shape, true, [&](const auto& v, const auto& gr, const auto& s) {
-    detail::for_each_index(shape, s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
-      const double d = g * (v[0][iy] - v[1][it]);
-      gr[0][iy] += d;
-      if (gr[1]) gr[1][it] -= d;
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const auto g = static_cast<T>(detail::grads<T>(tape)[r.output] * 2.0 * squared_error_scale(r, shape.size()));
+    detail::with_operands<T>(tape, r, shape, true, [&](const auto& v, const auto& gr, const auto& s) {
+      detail::for_each_index(shape, s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+        const T d = g * (v[0][iy] - v[1][it]);
+        gr[0][iy] += d;
+        if (gr[1]) gr[1][it] -= d;
+      });
     });
   });
 }
 
 // ---- softmax cross-entropy -------------------------------------------------------------------------
-// saved: the log-softmax of the logits (N * C), then the N labels. attrs: N, C.
+// saved: the log-softmax of the logits (N * C, in double for either dtype), then the N
+// labels. attrs: N, C.
 void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
   const auto n = static_cast<std::size_t>(r.attrs[0]), c = static_cast<std::size_t>(r.attrs[1]);
   const auto saved = tape.saved(r);
-  const double g = tape.grads()[tape.offset(r.node)] / static_cast<double>(n);
-  double* gx = tape.grads().data() + tape.tensor_args(r)[0].offset;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto label = static_cast<std::size_t>(saved[n * c + i]);
-    for (std::size_t j = 0; j < c; ++j) gx[i * c + j] += g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0));
-  }
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const double g = static_cast<double>(detail::grads<T>(tape)[r.output]) / static_cast<double>(n);
+    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto label = static_cast<std::size_t>(saved[n * c + i]);
+      for (std::size_t j = 0; j < c; ++j) {
+        gx[i * c + j] += static_cast<T>(g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0)));
+      }
+    }
+  });
 }
 constexpr TensorOpInfo cross_entropy_info{"softmax_cross_entropy", &cross_entropy_backward};
 
@@ -237,14 +261,18 @@ TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> la
   TensorVar loss = detail::record(tape, cross_entropy_info, Shape{}, std::span(&arg, 1), name,
                                   Attrs{static_cast<std::int64_t>(n), static_cast<std::int64_t>(c)}, n * c + n);
   const auto saved = tape.saved(tape.tensor_records().back());
-  softmax_kernel(n, c, tape.values().data() + arg.offset, saved.data(),
-                 true);  // log-softmax, shifted: exact for large logits
-  double total = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    total -= saved[i * c + static_cast<std::size_t>(labels[i])];
-    saved[n * c + i] = labels[i];
-  }
-  tape.values()[loss.offset()] = total / static_cast<double>(n);
+  detail::dispatch(loss.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = detail::values<T>(tape) + arg.offset;
+    std::copy(x, x + n * c, saved.begin());
+    softmax_kernel(n, c, saved.data(), saved.data(), true);  // log-softmax in place, shifted: exact for large logits
+    double total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      total -= saved[i * c + static_cast<std::size_t>(labels[i])];
+      saved[n * c + i] = labels[i];
+    }
+    detail::values<T>(tape)[loss.offset()] = static_cast<T>(total / static_cast<double>(n));
+  });
   return loss;
 }
 

@@ -8,17 +8,27 @@
 #include <string>
 #include <utility>
 
+#include "ops/tensor.hpp"
+
 namespace gradpath::ops {
 
 namespace {
 
-// The grads of `param`, once every element is known to be a leaf and backward has run
-// since the tape last changed (checked for all elements before anything is written).
-std::span<const double> step_grads(const TensorVar& param, std::string_view op) {
+// Raises unless every element of `param` is a leaf and backward has run since the tape
+// last changed; the optimisers check all parameters before they write any.
+void check_step(const TensorVar& param, std::string_view op) {
   const Tape& tape = Tape::of(param.first(), op);
   if (!tape.has_grads()) {
     throw Error(std::string(op) + ": backward() has not run on this tape since it was last changed (parameter " +
                 param.shape().str() + ")");
+  }
+  if (param.dtype() == DType::f32) {  // one tensor node
+    const NodeId n = tape.node_of(param.first().slot());
+    if (!is_leaf(tape.op(n))) {
+      throw Error(std::string(op) + ": the float32 parameter " + param.shape().str() + " ('" + tape.name(n) +
+                  "') is a " + std::string(tape.tensor_record(n).info->name) + " node, not an input or parameter");
+    }
+    return;
   }
   // A leaf tensor is a run of one-slot leaf nodes: walk the nodes from the first element's
   // instead of searching for the node of every element.
@@ -31,19 +41,24 @@ std::span<const double> step_grads(const TensorVar& param, std::string_view op) 
                 "') of the parameter " + param.shape().str() + " is a " +
                 std::string(op_name(tape.op(tape.node_of(slot)))) + " node, not an input or parameter");
   }
-  return tape.grads().subspan(param.offset(), param.size());
 }
 
-// The values of a parameter that step_grads has checked, to update in place.
-std::span<double> leaf_values(const TensorVar& param, std::string_view op) {
-  return Tape::of(param.first(), op).values().subspan(param.offset(), param.size());
+// w_i -= step(g_i, i) for every element i of `param`, computed in double and stored in
+// the parameter's dtype. After check_step: the leaves are written directly, as
+// Tape::set_value would.
+template <typename Step>
+void update_each(const TensorVar& param, Step step) {
+  Tape& tape = param.tape();
+  detail::dispatch(param.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* w = detail::values<T>(tape) + param.offset();
+    const T* g = detail::grads<T>(tape) + param.offset();
+    for (std::size_t i = 0; i < param.size(); ++i) w[i] = static_cast<T>(w[i] - step(static_cast<double>(g[i]), i));
+  });
 }
 
-// Checks every parameter first, so a bad one leaves all of them unchanged. Fills the
-// optimiser's own buffer, so a step allocates nothing after the first.
-void all_grads(const std::vector<TensorVar>& params, std::string_view op, std::vector<std::span<const double>>& grads) {
-  grads.clear();
-  for (const TensorVar& p : params) grads.push_back(step_grads(p, op));
+void check_all(const std::vector<TensorVar>& params, std::string_view op) {
+  for (const TensorVar& p : params) check_step(p, op);
 }
 
 std::vector<std::vector<double>> zeros_like(const std::vector<TensorVar>& params) {
@@ -63,9 +78,8 @@ void require(bool ok, std::string_view what, std::string_view rule, double value
 }  // namespace
 
 void sgd_step(const TensorVar& param, double alpha) {
-  const std::span<const double> grads = step_grads(param, "sgd_step");
-  const std::span<double> w = leaf_values(param, "sgd_step");
-  for (std::size_t i = 0; i < param.size(); ++i) w[i] -= alpha * grads[i];
+  check_step(param, "sgd_step");
+  update_each(param, [&](double g, std::size_t) { return alpha * g; });
 }
 
 void sgd_step(const Var& param, double alpha) {
@@ -80,15 +94,13 @@ Sgd::Sgd(std::vector<TensorVar> params, SgdOptions options)
 }
 
 void Sgd::step() {
-  all_grads(params_, "Sgd::step", grads_);
-  const auto& grads = grads_;
+  check_all(params_, "Sgd::step");
   for (std::size_t p = 0; p < params_.size(); ++p) {
-    const std::span<double> w = leaf_values(params_[p], "Sgd::step");
-    for (std::size_t i = 0; i < w.size(); ++i) {
+    update_each(params_[p], [&](double g, std::size_t i) {
       double& v = velocity_[p][i];
-      v = options_.momentum * v + grads[p][i];
-      w[i] -= options_.lr * v;
-    }
+      v = options_.momentum * v + g;
+      return options_.lr * v;
+    });
   }
 }
 
@@ -101,20 +113,17 @@ Adam::Adam(std::vector<TensorVar> params, AdamOptions options)
 }
 
 void Adam::step() {
-  all_grads(params_, "Adam::step", grads_);
-  const auto& grads = grads_;
+  check_all(params_, "Adam::step");
   ++t_;
   const double t = static_cast<double>(t_);
   const double correction1 = 1.0 - std::pow(options_.beta1, t), correction2 = 1.0 - std::pow(options_.beta2, t);
   for (std::size_t p = 0; p < params_.size(); ++p) {
-    const std::span<double> w = leaf_values(params_[p], "Adam::step");
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      const double g = grads[p][i];
+    update_each(params_[p], [&](double g, std::size_t i) {
       double &m = m_[p][i], &v = v_[p][i];
       m = options_.beta1 * m + (1.0 - options_.beta1) * g;
       v = options_.beta2 * v + (1.0 - options_.beta2) * g * g;
-      w[i] -= options_.lr * (m / correction1) / (std::sqrt(v / correction2) + options_.eps);
-    }
+      return options_.lr * (m / correction1) / (std::sqrt(v / correction2) + options_.eps);
+    });
   }
 }
 
@@ -126,22 +135,30 @@ Fans fans(const Shape& weight_shape) {
   return {weight_shape[1] * receptive, weight_shape[0] * receptive};
 }
 
-std::vector<double> he_normal(const Shape& shape, std::uint64_t seed) {
+// Draws in double for either T, so float values are the double ones rounded.
+template <typename T>
+std::vector<T> he_normal(const Shape& shape, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> dist(0.0, std::sqrt(2.0 / static_cast<double>(fans(shape).in)));
-  std::vector<double> values(shape.size());
-  for (double& x : values) x = dist(rng);
+  std::vector<T> values(shape.size());
+  for (T& x : values) x = static_cast<T>(dist(rng));
   return values;
 }
 
-std::vector<double> xavier_uniform(const Shape& shape, std::uint64_t seed) {
+template <typename T>
+std::vector<T> xavier_uniform(const Shape& shape, std::uint64_t seed) {
   const Fans f = fans(shape);
   const double a = std::sqrt(6.0 / static_cast<double>(f.in + f.out));
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> dist(-a, a);
-  std::vector<double> values(shape.size());
-  for (double& x : values) x = dist(rng);
+  std::vector<T> values(shape.size());
+  for (T& x : values) x = static_cast<T>(dist(rng));
   return values;
 }
+
+template std::vector<double> he_normal<double>(const Shape&, std::uint64_t);
+template std::vector<float> he_normal<float>(const Shape&, std::uint64_t);
+template std::vector<double> xavier_uniform<double>(const Shape&, std::uint64_t);
+template std::vector<float> xavier_uniform<float>(const Shape&, std::uint64_t);
 
 }  // namespace gradpath::ops

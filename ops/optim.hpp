@@ -11,9 +11,10 @@
 
 namespace gradpath::ops {
 
-// The seed note's update w_i* = w_i - alpha dL/dw_i on every element, written with
-// Tape::set_value. An Error when backward() has not run since the tape last changed, or
-// when an element is not a leaf; nothing is written then. Rebuild the graph afterwards.
+// The seed note's update w_i* = w_i - alpha dL/dw_i on every element, written in place
+// (an f32 parameter stays f32; the update is computed in double). An Error when
+// backward() has not run since the tape last changed, or when an element is not a leaf;
+// nothing is written then. Rebuild the graph afterwards.
 void sgd_step(const TensorVar& param, double alpha);
 void sgd_step(const Var& param, double alpha);
 
@@ -30,7 +31,6 @@ class Sgd {
 
  private:
   std::vector<TensorVar> params_;
-  std::vector<std::span<const double>> grads_;  // reused by every step
   SgdOptions options_;
   std::vector<std::vector<double>> velocity_;
 };
@@ -51,7 +51,6 @@ class Adam {
 
  private:
   std::vector<TensorVar> params_;
-  std::vector<std::span<const double>> grads_;  // reused by every step
   AdamOptions options_;
   std::vector<std::vector<double>> m_, v_;
   std::size_t t_ = 0;
@@ -64,10 +63,14 @@ struct Fans {
   std::size_t in = 1, out = 1;
 };
 Fans fans(const Shape& weight_shape);
-// Values for a weight of `shape`, reproducible from `seed` (std::mt19937_64).
+// Values for a weight of `shape`, reproducible from `seed` (std::mt19937_64), as double
+// or float (T = float gives the double draws rounded: tape.param(he_normal<float>(s, 1), s)
+// is an f32 parameter).
 // He (Kaiming) normal, for relu layers: N(0, 2 / fan_in).
-std::vector<double> he_normal(const Shape& shape, std::uint64_t seed);
+template <typename T = double>
+std::vector<T> he_normal(const Shape& shape, std::uint64_t seed);
 // Xavier (Glorot) uniform, for tanh/sigmoid layers: U(-a, a), a = sqrt(6 / (fan_in + fan_out)).
-std::vector<double> xavier_uniform(const Shape& shape, std::uint64_t seed);
+template <typename T = double>
+std::vector<T> xavier_uniform(const Shape& shape, std::uint64_t seed);
 
 }  // namespace gradpath::ops

@@ -2,9 +2,11 @@
 // max_pool2d (saves the argmax of every window) and avg_pool2d: forward, then backward.
 #include "ops/pool.hpp"
 
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <string>
+
+#include "ops/tensor.hpp"
 
 namespace gradpath::ops {
 
@@ -76,7 +78,7 @@ PoolGeometry record_geometry(std::string_view op, const Tape& tape, const Tensor
 
 // Records the pooled node of x and returns it with the geometry.
 struct Pooled {
-  NodeId node;
+  TensorVar y;
   PoolGeometry g;
 };
 Pooled record_pool(const TensorOpInfo& info, const TensorVar& x, const Pool2dOptions& options, std::string_view name,
@@ -84,28 +86,59 @@ Pooled record_pool(const TensorOpInfo& info, const TensorVar& x, const Pool2dOpt
   Tape& tape = Tape::of(x.first(), info.name);
   const PoolGeometry g = pool_geometry(info.name, x.shape(), options);
   const TensorArg args[] = {x.arg()};
-  const NodeId node = tape.record_tensor(info, g.out_shape, args, pool_attrs(g), saved_per_output * g.out_shape.size());
-  if (!name.empty()) tape.set_name(node, name);
-  return {node, g};
-}
-
-TensorVar as_tensor(const Tape& tape, const Pooled& p) {
-  return TensorVar(tape.var_at(tape.offset(p.node)), p.g.out_shape);
+  return {detail::record(tape, info, g.out_shape, args, name, pool_attrs(g), saved_per_output * g.out_shape.size()), g};
 }
 
 // ---- max ----------------------------------------------------------------------------
 
+// The index of the first maximum of the window rows [y0, y1) x columns [x0, x1) of one
+// plane of row width w (the window clipped to the image, so it holds a real cell). The
+// first NaN wins at once: a NaN input propagates instead of being skipped.
+template <typename T>
+std::size_t window_argmax(const T* plane, std::size_t w, std::size_t y0, std::size_t y1, std::size_t x0,
+                          std::size_t x1) {
+  std::size_t best_at = y0 * w + x0;
+  T best = plane[best_at];
+  if (best != best) return best_at;
+  for (std::size_t iy = y0; iy < y1; ++iy) {
+    const T* row = plane + iy * w;
+    for (std::size_t ix = x0; ix < x1; ++ix) {
+      if (!(row[ix] <= best)) {  // greater, or NaN
+        best = row[ix];
+        best_at = iy * w + ix;
+        if (best != best) return best_at;
+      }
+    }
+  }
+  return best_at;
+}
+
+// [first, last) of the input cells a window starting at `start` (in padded coordinates)
+// covers, clipped to [0, size).
+struct Span {
+  std::size_t first, last;
+};
+Span clip(std::size_t out, const PoolGeometry& g, std::size_t size) {
+  const std::size_t start = out * g.stride;  // padded coordinate of the window's first cell
+  return {start > g.padding ? start - g.padding : 0, std::min(start + g.kernel - g.padding, size)};
+}
+
 template <typename T>
 void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
-  for (std::size_t k = 0; k < g.out_shape.size(); ++k) argmax[k] = -1.0;
-  for_each_window_cell(g, [&](std::size_t k, std::size_t i) {
-    const T v = x[i];
-    // Strict > keeps the first maximum; a NaN takes the window unless a NaN already has.
-    if (argmax[k] < 0 || v > y[k] || (std::isnan(v) && !std::isnan(y[k]))) {
-      y[k] = v;
-      argmax[k] = static_cast<double>(i);
+  const std::size_t plane_size = g.height * g.width;
+  std::size_t k = 0;
+  for (std::size_t p = 0; p < g.planes; ++p) {
+    const T* plane = x + p * plane_size;
+    for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+      const Span rows = clip(oy, g, g.height);
+      for (std::size_t ox = 0; ox < g.out_w; ++ox, ++k) {
+        const Span cols = clip(ox, g, g.width);
+        const std::size_t at = window_argmax(plane, g.width, rows.first, rows.last, cols.first, cols.last);
+        y[k] = plane[at];
+        argmax[k] = static_cast<double>(p * plane_size + at);
+      }
     }
-  });
+  }
 }
 
 void max_pool2d_backward(Tape& tape, const TensorRecord& r);
@@ -114,16 +147,22 @@ constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward};
 TensorVar max_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
   const Pooled p = record_pool(max_pool2d_info, x, options, name, 1);
   Tape& tape = x.tape();
-  max_pool_kernel(tape.values().data() + x.offset(), p.g, tape.values().data() + tape.offset(p.node),
-                  tape.saved(tape.tensor_record(p.node)).data());
-  return as_tensor(tape, p);
+  detail::dispatch(p.y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    max_pool_kernel(detail::values<T>(tape) + x.offset(), p.g, detail::values<T>(tape) + p.y.offset(),
+                    tape.saved(tape.tensor_records().back()).data());
+  });
+  return p.y;
 }
 
 void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const std::span<const double> argmax = tape.saved(r);
-  double* dx = tape.grads().data() + tape.tensor_args(r)[0].offset;
-  const double* dy = tape.grads().data() + tape.offset(r.node);
-  for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    const T* dy = detail::grads<T>(tape) + r.output;
+    for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+  });
 }
 
 // ---- average --------------------------------------------------------------------------
@@ -131,9 +170,10 @@ void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
 template <typename T>
 void avg_pool_kernel(const T* x, const PoolGeometry& g, T* y) {
   const T area = static_cast<T>(g.kernel * g.kernel);
-  for (std::size_t k = 0; k < g.out_shape.size(); ++k) y[k] = T(0);
+  const std::size_t n = g.out_shape.size();
+  std::fill_n(y, n, T(0));
   for_each_window_cell(g, [&](std::size_t k, std::size_t i) { y[k] += x[i]; });
-  for (std::size_t k = 0; k < g.out_shape.size(); ++k) y[k] /= area;
+  for (std::size_t k = 0; k < n; ++k) y[k] /= area;
 }
 
 void avg_pool2d_backward(Tape& tape, const TensorRecord& r);
@@ -142,16 +182,22 @@ constexpr TensorOpInfo avg_pool2d_info{"avg_pool2d", &avg_pool2d_backward};
 TensorVar avg_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
   const Pooled p = record_pool(avg_pool2d_info, x, options, name, 0);
   Tape& tape = x.tape();
-  avg_pool_kernel(tape.values().data() + x.offset(), p.g, tape.values().data() + tape.offset(p.node));
-  return as_tensor(tape, p);
+  detail::dispatch(p.y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    avg_pool_kernel(detail::values<T>(tape) + x.offset(), p.g, detail::values<T>(tape) + p.y.offset());
+  });
+  return p.y;
 }
 
 void avg_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
-  double* dx = tape.grads().data() + tape.tensor_args(r)[0].offset;
-  const double* dy = tape.grads().data() + tape.offset(r.node);
-  const double area = static_cast<double>(g.kernel * g.kernel);
-  for_each_window_cell(g, [&](std::size_t k, std::size_t i) { dx[i] += dy[k] / area; });
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    const T* dy = detail::grads<T>(tape) + r.output;
+    const T area = static_cast<T>(g.kernel * g.kernel);
+    for_each_window_cell(g, [&](std::size_t k, std::size_t i) { dx[i] += dy[k] / area; });
+  });
 }
 
 }  // namespace

@@ -18,11 +18,32 @@ namespace gradpath::ops {
 
 namespace detail {
 
+DType common_dtype(std::span<const TensorArg> args, std::string_view op) {
+  for (const TensorArg& a : args) {
+    if (a.dtype != args.front().dtype) {
+      throw Error(std::string(op) + ": operands of different dtypes, " + std::string(dtype_name(args.front().dtype)) +
+                  " " + args.front().shape.str() + " and " + std::string(dtype_name(a.dtype)) + " " + a.shape.str() +
+                  "; convert one with ops::cast");
+    }
+  }
+  return args.empty() ? DType::f64 : args.front().dtype;
+}
+
+namespace {
+TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
+                    std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size,
+                    DType dtype) {
+  const NodeId node = tape.record_tensor(info, shape, args, attrs, saved_size, dtype);
+  if (!name.empty()) tape.set_name(node, name);
+  const Var first = tape.var_at(tape.offset(node));
+  return dtype == DType::f32 ? TensorVar::float32(first, tape.tensor_records().back().output, shape)
+                             : TensorVar(first, shape);
+}
+}  // namespace
+
 TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
                  std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size) {
-  const NodeId node = tape.record_tensor(info, shape, args, attrs, saved_size);
-  if (!name.empty()) tape.set_name(node, name);
-  return TensorVar(tape.var_at(tape.offset(node)), shape);
+  return record_as(tape, info, shape, args, name, attrs, saved_size, common_dtype(args, info.name));
 }
 
 TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
@@ -35,7 +56,7 @@ TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const O
   std::array<TensorArg, 2> args;
   std::size_t count = 0;
   for (const Operand* o : {&a, &b}) {
-    if (!o->is_constant()) args[count++] = TensorArg{o->var().slot(), o->shape()};
+    if (!o->is_constant()) args[count++] = o->arg();
   }
   std::array<std::int64_t, 8> attrs{};
   attrs[0] = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
@@ -156,25 +177,32 @@ void binary_vjp_kernel(const Shape& shape, const T* gout, const T* a, const Stri
   });
 }
 
-template <typename Rule>
+template <template <typename> class Rule>
 void binary_backward(Tape& tape, const TensorRecord& r) {
-  const double* gout = tape.grads().data() + tape.offset(r.node);
-  detail::with_operands(tape, r, r.shape, true, [&](const auto& v, const auto& g, const auto& s) {
-    binary_vjp_kernel<Rule>(r.shape, gout, v[0], s[0], g[0], v[1], s[1], g[1]);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* gout = detail::grads<T>(tape) + r.output;
+    detail::with_operands<T>(tape, r, r.shape, true, [&](const auto& v, const auto& g, const auto& s) {
+      binary_vjp_kernel<Rule<T>>(r.shape, gout, v[0], s[0], g[0], v[1], s[1], g[1]);
+    });
   });
 }
-template <typename Rule>
-constexpr TensorOpInfo binary_info{Rule::name, &binary_backward<Rule>};
+template <template <typename> class Rule>
+constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>};
 
-template <typename Rule>
+template <template <typename> class Rule>
 TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
-  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule::name);
+  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule<double>::name);
   TensorVar out = detail::record_elementwise(binary_info<Rule>, a, b, shape, name);
   Tape& tape = out.tape();
-  double* values = tape.values().data() + out.offset();
-  detail::with_operands(
-      tape, tape.tensor_records().back(), shape, false,
-      [&](const auto& v, const auto&, const auto& s) { binary_kernel<Rule>(shape, v[0], s[0], v[1], s[1], values); });
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* values = detail::values<T>(tape) + out.offset();
+    detail::with_operands<T>(tape, tape.tensor_records().back(), shape, false,
+                             [&](const auto& v, const auto&, const auto& s) {
+                               binary_kernel<Rule<T>>(shape, v[0], s[0], v[1], s[1], values);
+                             });
+  });
   return out;
 }
 
@@ -246,23 +274,31 @@ void unary_vjp_kernel(std::size_t n, const T* x, const T* y, const T* gy, T* gx,
 }
 
 // attrs[0]: the bits of p.
-template <typename Rule>
+template <template <typename> class Rule>
 void unary_backward(Tape& tape, const TensorRecord& r) {
-  const TensorArg& x = tape.tensor_args(r)[0];
-  const Slot out = tape.offset(r.node);
-  unary_vjp_kernel<Rule>(r.shape.size(), tape.values().data() + x.offset, tape.values().data() + out,
-                         tape.grads().data() + out, tape.grads().data() + x.offset, std::bit_cast<double>(r.attrs[0]));
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const TensorArg& x = tape.tensor_args(r)[0];
+    const T* values = detail::values<T>(tape);
+    T* grads = detail::grads<T>(tape);
+    unary_vjp_kernel<Rule<T>>(r.shape.size(), values + x.offset, values + r.output, grads + r.output, grads + x.offset,
+                              static_cast<T>(std::bit_cast<double>(r.attrs[0])));
+  });
 }
-template <typename Rule>
-constexpr TensorOpInfo unary_info{Rule::name, &unary_backward<Rule>};
+template <template <typename> class Rule>
+constexpr TensorOpInfo unary_info{Rule<double>::name, &unary_backward<Rule>};
 
-template <typename Rule>
+template <template <typename> class Rule>
 TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
-  Tape& tape = Tape::of(x.first(), Rule::name);
+  Tape& tape = Tape::of(x.first(), Rule<double>::name);
   const TensorArg arg = x.arg();
   TensorVar out = detail::record(tape, unary_info<Rule>, x.shape(), std::span(&arg, 1), name,
                                  std::array<std::int64_t, 8>{std::bit_cast<std::int64_t>(p)});
-  unary_kernel<Rule>(x.size(), tape.values().data() + arg.offset, tape.values().data() + out.offset(), p);
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    unary_kernel<Rule<T>>(x.size(), detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + out.offset(),
+                          static_cast<T>(p));
+  });
   return out;
 }
 
@@ -274,16 +310,19 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
   const auto batch = static_cast<std::size_t>(r.attrs[0]), m = static_cast<std::size_t>(r.attrs[1]),
              k = static_cast<std::size_t>(r.attrs[2]), n = static_cast<std::size_t>(r.attrs[3]),
              b_stride = static_cast<std::size_t>(r.attrs[4]), a_stride = static_cast<std::size_t>(r.attrs[5]);
-  const double* a = tape.values().data() + args[0].offset;
-  const double* b = tape.values().data() + args[1].offset;
-  double* ga = tape.grads().data() + args[0].offset;
-  double* gb = tape.grads().data() + args[1].offset;
-  const double* gc = tape.grads().data() + tape.offset(r.node);
-  for (std::size_t i = 0; i < batch; ++i) {
-    // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
-    detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * a_stride, 1.0, "matmul");
-    detail::gemm(true, false, k, n, m, a + i * a_stride, gc + i * m * n, gb + i * b_stride, 1.0, "matmul");
-  }
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* a = detail::values<T>(tape) + args[0].offset;
+    const T* b = detail::values<T>(tape) + args[1].offset;
+    T* ga = detail::grads<T>(tape) + args[0].offset;
+    T* gb = detail::grads<T>(tape) + args[1].offset;
+    const T* gc = detail::grads<T>(tape) + r.output;
+    for (std::size_t i = 0; i < batch; ++i) {
+      // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
+      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * a_stride, T(1), "matmul");
+      detail::gemm(true, false, k, n, m, a + i * a_stride, gc + i * m * n, gb + i * b_stride, T(1), "matmul");
+    }
+  });
 }
 constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward};
 
@@ -312,9 +351,12 @@ void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T sc
 void reduce_backward(Tape& tape, const TensorRecord& r) {
   const auto outer = static_cast<std::size_t>(r.attrs[0]), n = static_cast<std::size_t>(r.attrs[1]),
              inner = static_cast<std::size_t>(r.attrs[2]);
-  const double scale = r.attrs[3] ? 1.0 / static_cast<double>(n) : 1.0;
-  reduce_vjp_kernel(outer, n, inner, scale, tape.grads().data() + tape.offset(r.node),
-                    tape.grads().data() + tape.tensor_args(r)[0].offset);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T scale = r.attrs[3] ? T(1) / static_cast<T>(n) : T(1);
+    reduce_vjp_kernel(outer, n, inner, scale, detail::grads<T>(tape) + r.output,
+                      detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
+  });
 }
 constexpr TensorOpInfo sum_info{"sum", &reduce_backward};
 constexpr TensorOpInfo mean_info{"mean", &reduce_backward};
@@ -340,8 +382,11 @@ TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool
       detail::record(tape, info, shape, std::span(&arg, 1), name,
                      std::array<std::int64_t, 8>{static_cast<std::int64_t>(outer), static_cast<std::int64_t>(n),
                                                  static_cast<std::int64_t>(inner), is_mean});
-  reduce_kernel(outer, n, inner, is_mean ? 1.0 / static_cast<double>(n) : 1.0, tape.values().data() + arg.offset,
-                tape.values().data() + out.offset());
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    reduce_kernel(outer, n, inner, is_mean ? T(1) / static_cast<T>(n) : T(1), detail::values<T>(tape) + arg.offset,
+                  detail::values<T>(tape) + out.offset());
+  });
   return out;
 }
 
@@ -367,27 +412,51 @@ void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, con
 
 void transpose_backward(Tape& tape, const TensorRecord& r) {
   const TensorArg& x = tape.tensor_args(r)[0];
-  transpose_vjp_kernel(r.shape, swapped_strides(x.shape, r.attrs[0], r.attrs[1]),
-                       tape.grads().data() + tape.offset(r.node), tape.grads().data() + x.offset);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, r.attrs[0], r.attrs[1]), detail::grads<T>(tape) + r.output,
+                         detail::grads<T>(tape) + x.offset);
+  });
 }
 constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
 
+// ---- cast ---------------------------------------------------------------------------------------
+template <typename From, typename To>
+void convert_kernel(std::size_t n, const From* x, To* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
+}
+template <typename From, typename To>
+void convert_add_kernel(std::size_t n, const From* gy, To* gx) {
+  for (std::size_t i = 0; i < n; ++i) gx[i] += static_cast<To>(gy[i]);
+}
+
+void cast_backward(Tape& tape, const TensorRecord& r) {
+  const std::size_t n = r.shape.size();
+  const Slot x = tape.tensor_args(r)[0].offset;
+  if (r.dtype == DType::f32) {
+    convert_add_kernel(n, tape.grads_f32().data() + r.output, tape.grads().data() + x);
+  } else {
+    convert_add_kernel(n, tape.grads().data() + r.output, tape.grads_f32().data() + x);
+  }
+}
+constexpr TensorOpInfo cast_info{"cast", &cast_backward};
+
 }  // namespace
 
-TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule<double>>(a, b, name); }
-TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule<double>>(a, b, name); }
-TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule<double>>(a, b, name); }
-TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule<double>>(a, b, name); }
+TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule>(a, b, name); }
+TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule>(a, b, name); }
+TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule>(a, b, name); }
+TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule>(a, b, name); }
 
-TensorVar exp(const TensorVar& x, std::string_view name) { return unary<ExpRule<double>>(x, name); }
-TensorVar log(const TensorVar& x, std::string_view name) { return unary<LogRule<double>>(x, name); }
-TensorVar sqrt(const TensorVar& x, std::string_view name) { return unary<SqrtRule<double>>(x, name); }
-TensorVar tanh(const TensorVar& x, std::string_view name) { return unary<TanhRule<double>>(x, name); }
-TensorVar sigmoid(const TensorVar& x, std::string_view name) { return unary<SigmoidRule<double>>(x, name); }
-TensorVar relu(const TensorVar& x, std::string_view name) { return unary<ReluRule<double>>(x, name); }
-TensorVar abs(const TensorVar& x, std::string_view name) { return unary<AbsRule<double>>(x, name); }
-TensorVar neg(const TensorVar& x, std::string_view name) { return unary<NegRule<double>>(x, name); }
-TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<PowRule<double>>(x, name, p); }
+TensorVar exp(const TensorVar& x, std::string_view name) { return unary<ExpRule>(x, name); }
+TensorVar log(const TensorVar& x, std::string_view name) { return unary<LogRule>(x, name); }
+TensorVar sqrt(const TensorVar& x, std::string_view name) { return unary<SqrtRule>(x, name); }
+TensorVar tanh(const TensorVar& x, std::string_view name) { return unary<TanhRule>(x, name); }
+TensorVar sigmoid(const TensorVar& x, std::string_view name) { return unary<SigmoidRule>(x, name); }
+TensorVar relu(const TensorVar& x, std::string_view name) { return unary<ReluRule>(x, name); }
+TensorVar abs(const TensorVar& x, std::string_view name) { return unary<AbsRule>(x, name); }
+TensorVar neg(const TensorVar& x, std::string_view name) { return unary<NegRule>(x, name); }
+TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<PowRule>(x, name, p); }
 
 TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) {
   Tape& tape = Tape::of(a.first(), b.first(), "matmul");
@@ -416,12 +485,15 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
       std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
                                   static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
                                   static_cast<std::int64_t>(b_stride), static_cast<std::int64_t>(a_stride)});
-  const double* va = tape.values().data() + a.offset();
-  const double* vb = tape.values().data() + b.offset();
-  double* vc = tape.values().data() + out.offset();
-  for (std::size_t i = 0; i < batch; ++i) {
-    detail::gemm(false, false, m, n, k, va + i * a_stride, vb + i * b_stride, vc + i * m * n, 0.0, "matmul");
-  }
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* va = detail::values<T>(tape) + a.offset();
+    const T* vb = detail::values<T>(tape) + b.offset();
+    T* vc = detail::values<T>(tape) + out.offset();
+    for (std::size_t i = 0; i < batch; ++i) {
+      detail::gemm(false, false, m, n, k, va + i * a_stride, vb + i * b_stride, vc + i * m * n, T(0), "matmul");
+    }
+  });
   return out;
 }
 
@@ -468,8 +540,24 @@ TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view n
   TensorVar out =
       detail::record(tape, transpose_info, shape, std::span(&arg, 1), name,
                      std::array<std::int64_t, 8>{static_cast<std::int64_t>(a0), static_cast<std::int64_t>(a1)});
-  transpose_kernel(shape, swapped_strides(x.shape(), a0, a1), tape.values().data() + arg.offset,
-                   tape.values().data() + out.offset());
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    transpose_kernel(shape, swapped_strides(x.shape(), a0, a1), detail::values<T>(tape) + arg.offset,
+                     detail::values<T>(tape) + out.offset());
+  });
+  return out;
+}
+
+TensorVar cast(const TensorVar& x, DType dtype, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), "cast");
+  if (x.dtype() == dtype) return x;
+  const TensorArg arg = x.arg();
+  TensorVar out = detail::record_as(tape, cast_info, x.shape(), std::span(&arg, 1), name, {}, 0, dtype);
+  if (dtype == DType::f32) {
+    convert_kernel(x.size(), tape.values().data() + arg.offset, tape.values_f32().data() + out.offset());
+  } else {
+    convert_kernel(x.size(), tape.values_f32().data() + arg.offset, tape.values().data() + out.offset());
+  }
   return out;
 }
 
@@ -477,12 +565,6 @@ TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view n
 
 namespace gradpath {
 
-void backward(const TensorVar& root) {
-  Tape& tape = Tape::of(root.first(), "backward");
-  if (root.size() != 1) {
-    throw Error("backward: the root must hold one value, got a tensor of shape " + root.shape().str());
-  }
-  tape.backward(root.first());
-}
+void backward(const TensorVar& root) { Tape::of(root.first(), "backward").backward(root); }
 
 }  // namespace gradpath

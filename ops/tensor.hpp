@@ -11,27 +11,30 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "autodiff/tensor.hpp"
 
 namespace gradpath::ops {
 
-// One side of an elementwise op: a tensor, a scalar Var (taken as a rank-0 tensor, so it
-// broadcasts against anything) or a plain constant (not on the tape, gets no grad).
+// One side of an elementwise op: a tensor, a scalar Var (taken as a rank-0 f64 tensor, so
+// it broadcasts against anything) or a plain constant (not on the tape, gets no grad; it
+// takes the other operand's dtype).
 class Operand {
  public:
-  Operand(const TensorVar& t) : var_(t.first()), shape_(t.shape()) {}
-  Operand(const Var& v) : var_(v) {}
+  Operand(const TensorVar& t) : var_(t.first()), arg_(t.arg()) {}
+  Operand(const Var& v) : var_(v), arg_{v.slot(), Shape{}, DType::f64} {}
   Operand(double c) : constant_(c), is_constant_(true) {}
 
   bool is_constant() const { return is_constant_; }
   double constant() const { return constant_; }
   const Var& var() const { return var_; }
-  const Shape& shape() const { return shape_; }
+  const Shape& shape() const { return arg_.shape; }
+  const TensorArg& arg() const { return arg_; }
 
  private:
   Var var_;
-  Shape shape_;
+  TensorArg arg_;
   double constant_ = 0.0;
   bool is_constant_ = false;
 };
@@ -81,13 +84,47 @@ TensorVar flatten(const TensorVar& x, std::size_t start_axis = 0);
 TensorVar transpose(const TensorVar& x, std::string_view name = {});
 TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view name = {});
 
+// ---- dtype ------------------------------------------------------------------------------
+// x converted to `dtype` (a node; x itself when it has that dtype already). The grad is
+// converted back: to f32 rounds, to f64 is exact. Ops on two tensors of different dtypes
+// raise an Error naming the op and both dtypes: cast one of them first.
+TensorVar cast(const TensorVar& x, DType dtype, std::string_view name = {});
+
 namespace detail {
 using Strides = std::array<std::size_t, Shape::max_rank>;
 
 // Records a tensor node for `info` and returns its output (values still to be filled);
-// names the node when `name` is non-empty.
+// names the node when `name` is non-empty. The node has its operands' dtype: an Error
+// naming the op and both dtypes when they differ.
 TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
                  std::string_view name, const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0);
+// The common dtype of `args`, or the Error record() raises.
+DType common_dtype(std::span<const TensorArg> args, std::string_view op);
+
+// Calls f(T()) with T the element type of `dtype` (double or float): one templated body
+// serves both arenas.
+template <typename F>
+decltype(auto) dispatch(DType dtype, F&& f) {
+  if (dtype == DType::f32) return f(float{});
+  return f(double{});
+}
+// The value and grad arenas of element type T.
+template <typename T>
+T* values(Tape& tape) {
+  if constexpr (std::is_same_v<T, float>) {
+    return tape.values_f32().data();
+  } else {
+    return tape.values().data();
+  }
+}
+template <typename T>
+T* grads(Tape& tape) {
+  if constexpr (std::is_same_v<T, float>) {
+    return tape.grads_f32().data();
+  } else {
+    return tape.grads().data();
+  }
+}
 // Records a node reading two elementwise operands; a constant operand is not an arg but
 // lives in attrs[0] (0 none, 1 a, 2 b) and attrs[1] (its bits). Read back with with_operands.
 TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
@@ -126,14 +163,15 @@ void for_each_index(const Shape& shape, const Strides& sa, const Strides& sb, F 
 }
 
 // Calls f(values, grads, strides) with both operands of a record_elementwise node as
-// arrays of two: strides read each at every index of `shape` (which they broadcast to);
-// a constant has stride 0 and a null grad. Grads are looked up only when want_grads.
-template <typename F>
+// arrays of two T pointers: strides read each at every index of `shape` (which they
+// broadcast to); a constant has stride 0 and a null grad. Grads are looked up only when
+// want_grads.
+template <typename T, typename F>
 void with_operands(Tape& tape, const TensorRecord& r, const Shape& shape, bool want_grads, F f) {
   const auto args = tape.tensor_args(r);
-  const double constant = std::bit_cast<double>(r.attrs[1]);
-  std::array<const double*, 2> values{};
-  std::array<double*, 2> grads{};
+  const auto constant = static_cast<T>(std::bit_cast<double>(r.attrs[1]));
+  std::array<const T*, 2> values{};
+  std::array<T*, 2> grads{};
   std::array<Strides, 2> strides{};
   std::size_t next = 0;
   for (std::size_t side = 0; side < 2; ++side) {
@@ -142,8 +180,8 @@ void with_operands(Tape& tape, const TensorRecord& r, const Shape& shape, bool w
       continue;
     }
     const TensorArg& arg = args[next++];
-    values[side] = tape.values().data() + arg.offset;
-    if (want_grads) grads[side] = tape.grads().data() + arg.offset;
+    values[side] = detail::values<T>(tape) + arg.offset;
+    if (want_grads) grads[side] = detail::grads<T>(tape) + arg.offset;
     strides[side] = broadcast_strides(arg.shape, shape);
   }
   f(values, grads, strides);
@@ -175,7 +213,7 @@ inline TensorVar operator/(const TensorVar& a, const ops::Operand& b) { return o
 inline TensorVar operator/(const ops::Operand& a, const TensorVar& b) { return ops::div(a, b); }
 inline TensorVar operator-(const TensorVar& x) { return ops::neg(x); }
 
-// The reverse sweep from a one-element tensor (a loss): tape.backward of its element.
+// The reverse sweep from a one-element tensor of either dtype (a loss): Tape::backward(root).
 void backward(const TensorVar& root);
 
 }  // namespace gradpath
