@@ -79,7 +79,7 @@ void Tape::set_anomaly_detection(bool on) {
 
 void Tape::check_values(NodeId end) {
   for (NodeId n = anomaly_next_; n < end; ++n) {
-    const std::span<const double> values = std::span<const double>(values_).subspan(offset_[n], size(n));
+    const std::span<const double> values = std::span<const double>(values_).subspan(offset(n), size(n));
     const auto bad = std::find_if(values.begin(), values.end(), [](double v) { return !std::isfinite(v); });
     if (bad == values.end()) continue;
     anomaly_next_ = end;  // report each anomaly once
@@ -92,7 +92,7 @@ void Tape::check_values(NodeId end) {
     const auto element = static_cast<std::size_t>(bad - values.begin());
     throw Error("anomaly: " + describe(*this, n) + " of shape " + r.shape.str() + " produced " + value +
                 " at element " + index_of(r.shape, element) +
-                quoted(slot_name(offset_[n] + static_cast<Slot>(element))) + tensor_operands(*this, r, element));
+                quoted(slot_name(offset(n) + static_cast<Slot>(element))) + tensor_operands(*this, r, element));
   }
   anomaly_next_ = std::max(anomaly_next_, end);
 }

@@ -38,7 +38,7 @@ TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::s
   return leaf_tensor(*this, values, shape, name, true);
 }
 
-TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape) {
+TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape), size_(shape.size()) {
   Tape& t = Tape::of(first, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
   if (first.slot() + shape.size() > t.slot_count()) {
@@ -47,12 +47,8 @@ TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shap
   }
 }
 
-Var TensorVar::operator[](std::size_t i) const {
-  Tape& t = Tape::of(first_, "element");
-  if (i >= size()) {
-    throw Error("element: index " + std::to_string(i) + " is out of range for shape " + shape_.str());
-  }
-  return t.var_at(first_.slot() + static_cast<Slot>(i));
+void TensorVar::throw_out_of_range(std::size_t i) const {
+  throw Error("element: index " + std::to_string(i) + " is out of range for shape " + shape_.str());
 }
 
 Var TensorVar::at(std::initializer_list<std::size_t> index) const {

@@ -18,7 +18,7 @@ class TensorVar {
   TensorVar(const Var& first, const Shape& shape);
 
   const Shape& shape() const { return shape_; }
-  std::size_t size() const { return shape_.size(); }
+  std::size_t size() const { return size_; }
   std::size_t rank() const { return shape_.rank(); }
   Tape& tape() const { return first_.tape(); }
   Slot offset() const { return first_.slot(); }
@@ -26,7 +26,12 @@ class TensorVar {
   TensorArg arg() const { return {first_.slot(), shape_}; }
 
   // Element i (row-major) as a scalar Var; an Error names the shape when out of range.
-  Var operator[](std::size_t i) const;
+  Var operator[](std::size_t i) const {
+    const Tape& t = Tape::of(first_, "element");
+    if (i >= size_) [[unlikely]]
+      throw_out_of_range(i);
+    return t.var_at(first_.slot() + static_cast<Slot>(i));
+  }
   Var at(std::initializer_list<std::size_t> index) const;
 
   std::span<const double> values() const;
@@ -39,8 +44,11 @@ class TensorVar {
   TensorVar& named(std::string_view name);
 
  private:
+  [[noreturn]] void throw_out_of_range(std::size_t i) const;
+
   Var first_;
   Shape shape_;
+  std::size_t size_ = 1;  // shape_.size(), kept for the element access of hot loops
 };
 
 // Scalars as one tensor: a view when they already sit in consecutive slots of whole
