@@ -528,16 +528,16 @@ void Tape::backward(const Var& root) {
 
 // Scalar nodes [first, end) from the last down: grad[arg] += partial * grad[node]. A
 // tensor node has no scalar operands, so node n's span always starts where node n - 1's
-// ends.
+// ends, and node 0's at 0.
 template <bool checked>
 void Tape::sweep_scalars(NodeId first, NodeId end) {
+  if (first == end) return;
   double* grads = grads_.data();
   const NodeSpan* nodes = nodes_.data();
   const Slot* arg_slots = arg_slot_.data();
   const double* partials = partial_.data();
-  std::uint32_t arg_end = end ? nodes[end - 1].arg_end : 0;
-  for (NodeId n = end; n-- > first;) {
-    const std::uint32_t arg_begin = n ? nodes[n - 1].arg_end : 0;
+  std::uint32_t arg_end = nodes[end - 1].arg_end;
+  const auto sweep_node = [&](NodeId n, std::uint32_t arg_begin) {
     const double g = grads[nodes[n].offset];
     if (g != 0.0) {  // when nothing flows back, skip the operands
       for (std::uint32_t p = arg_begin; p < arg_end; ++p) {
@@ -548,7 +548,9 @@ void Tape::sweep_scalars(NodeId first, NodeId end) {
       }
     }
     arg_end = arg_begin;
-  }
+  };
+  for (NodeId n = end - 1; n > first; --n) sweep_node(n, nodes[n - 1].arg_end);
+  sweep_node(first, first ? nodes[first - 1].arg_end : 0);
 }
 
 NodeId Var::node() const { return Tape::of(*this, "node").node_of(slot_); }

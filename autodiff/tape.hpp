@@ -243,7 +243,7 @@ class Tape {
     const Slot s = push_scalar(op, value);
     if (anomaly_) [[unlikely]]
       check_values(static_cast<NodeId>(op_.size() - 1));
-    return var_at(s);
+    return Var(index_, s, epoch_);  // after the last parameter: valid in this epoch
   }
   Var record(Op op, double value, Slot a, double da);
   Var record(Op op, double value, Slot a, double da, Slot b, double db);
@@ -316,15 +316,15 @@ class Tape {
   // arena: grow() keeps at least as many free value slots as free node records, so
   // one check covers a node's record and its value.
   void room_args(std::size_t n, std::string_view what) {
-    if (arg_slot_.capacity() - arg_slot_.size() < n) [[unlikely]]
+    if (arg_slot_.available() < n) [[unlikely]]
       grow(what, 0, n, 0);
   }
   void room_args(std::size_t n, Op op) {
-    if (arg_slot_.capacity() - arg_slot_.size() < n) [[unlikely]]
+    if (arg_slot_.available() < n) [[unlikely]]
       grow(op_name(op), 0, n, 0);
   }
   void room_node(Op op) {
-    if (op_.size() == op_.capacity()) [[unlikely]]
+    if (op_.available() == 0) [[unlikely]]
       grow_for_node(op);
   }
   void grow_for_node(Op op);

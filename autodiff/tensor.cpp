@@ -77,9 +77,9 @@ std::span<const double> TensorVar::grads() const {
 }
 
 std::vector<Var> TensorVar::elements() const {
-  std::vector<Var> out;
-  out.reserve(size());
-  for (std::size_t i = 0; i < size(); ++i) out.push_back((*this)[i]);
+  const Tape& t = Tape::of(first_, "elements");
+  std::vector<Var> out(size());
+  for (std::size_t i = 0; i < size(); ++i) out[i] = t.var_at(offset() + static_cast<Slot>(i));
   return out;
 }
 
