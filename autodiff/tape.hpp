@@ -175,7 +175,8 @@ class Tape {
 
   // Drops every node recorded after the last parameter and keeps all capacity, so a
   // training loop that rebuilds its graph each step stops allocating after step one.
-  // Vars to dropped nodes raise an Error when used; parameter Vars stay valid.
+  // Vars to dropped nodes raise an Error when used; parameter Vars stay valid. A tape
+  // takes 2^32 - 2 resets; the next raises an Error.
   void reset();
   void reserve(std::size_t nodes, std::size_t args);
 
