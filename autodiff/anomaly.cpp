@@ -92,7 +92,7 @@ void Tape::check_values(NodeId end) {
     while (record != tensors_.end() && record->node < n) ++record;
     const bool f32 = record != tensors_.end() && record->node == n && record->dtype == DType::f32;
     // The node's values as a TensorArg, so float32 ones are read from their arena.
-    const TensorArg own{f32 ? record->output : offset_[n], f32 ? record->shape : Shape{size(n)},
+    const TensorArg own{f32 ? record->output : offset(n), f32 ? record->shape : Shape{size(n)},
                         f32 ? DType::f32 : DType::f64};
     std::size_t element = 0;
     while (element < own.shape.size() && std::isfinite(element_value(*this, own, element))) ++element;

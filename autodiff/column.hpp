@@ -27,6 +27,7 @@ class Column {
   std::size_t size() const { return static_cast<std::size_t>(end_ - begin_); }
   std::size_t capacity() const { return static_cast<std::size_t>(cap_ - begin_); }
   bool empty() const { return end_ == begin_; }
+  std::size_t available() const { return static_cast<std::size_t>(cap_ - end_); }
   T* data() { return begin_; }
   const T* data() const { return begin_; }
   T* begin() { return begin_; }

@@ -9,8 +9,7 @@
 namespace gradpath {
 
 namespace detail {
-std::atomic<Tape*> live_tapes[max_live_tapes];
-std::atomic<std::uint32_t> live_serials[max_live_tapes];
+LiveTape live_tapes[max_live_tapes];
 }  // namespace detail
 
 namespace {
@@ -86,22 +85,24 @@ Tape::Tape() {
   }
   serial_ = ++last_serial == 0 ? ++last_serial : last_serial;
   epoch_ = std::uint64_t{serial_} << 32;
-  detail::live_tapes[index_].store(this, std::memory_order_relaxed);
-  detail::live_serials[index_].store(serial_, std::memory_order_release);  // publishes the pointer
+  detail::live_tapes[index_].tape.store(this, std::memory_order_relaxed);
+  detail::live_tapes[index_].epoch.store(epoch_, std::memory_order_release);  // publishes the pointer
 }
 
 Tape::~Tape() {
   std::lock_guard lock(registry_mutex);
-  detail::live_serials[index_].store(0, std::memory_order_release);
-  detail::live_tapes[index_].store(nullptr, std::memory_order_relaxed);
+  detail::live_tapes[index_].epoch.store(0, std::memory_order_release);
+  detail::live_tapes[index_].tape.store(nullptr, std::memory_order_relaxed);
   free_indices.push_back(index_);
 }
 
 // Note [Reset epochs]: resets keep the nodes through the last parameter. That prefix
 // only grows, so a Var made before reset r survives every later reset exactly when
-// its slot is below what reset r kept.
+// its slot is below what reset r kept. A Var made of a slot already in the prefix
+// survives every reset: it carries every_reset instead of its epoch's reset count, so
+// parameters pass the one compare of the hot path in every epoch.
 void Tape::check(const Var& v, std::string_view what) const {
-  if (v.epoch_ == epoch_) return;
+  if (usable(v.epoch_, epoch_)) return;
   const auto made_in = static_cast<std::uint32_t>(v.epoch_);
   if ((v.epoch_ >> 32) != serial_ || made_in > static_cast<std::uint32_t>(epoch_)) throw_stale(v, what);
   auto it = std::upper_bound(keep_history_.begin(), keep_history_.end(), made_in,
@@ -113,13 +114,19 @@ Tape& Tape::of_slow(const Var& v, std::string_view what) {
   if (v.tape_index_ >= detail::max_live_tapes) {
     throw Error(std::string(what) + ": the Var is empty (default-constructed, never assigned from a tape)");
   }
-  if (detail::live_serials[v.tape_index_].load(std::memory_order_acquire) !=
-      static_cast<std::uint32_t>(v.epoch_ >> 32)) {
+  const detail::LiveTape& live = detail::live_tapes[v.tape_index_];
+  if ((live.epoch.load(std::memory_order_acquire) >> 32) != (v.epoch_ >> 32)) {
     throw Error(std::string(what) + ": the Var's tape was destroyed");
   }
-  Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
+  Tape* t = live.tape.load(std::memory_order_relaxed);
   t->check(v, what);
   return *t;
+}
+
+Tape& Tape::of_slow(const Var& a, const Var& b, std::string_view what) {
+  Tape& t = of(a, what);
+  t.check_second(a, b, what);
+  return t;
 }
 
 void Tape::check_second(const Var& a, const Var& b, std::string_view what) const {
@@ -142,11 +149,10 @@ double Tape::redrawn(double value) {
 
 Var Tape::leaf(Op op, double value, std::string_view name) {
   if (redraw_) value = redrawn(value);
-  const Slot s = push_node(op, 1);
-  values_[s] = value;
-  if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
+  const Slot s = push_scalar(op, value);
+  if (op == Op::Param) keep_through_last_node();
   if (!name.empty()) set_name(static_cast<NodeId>(op_.size() - 1), name);
-  return Var(index_, s, epoch_);
+  return var_at(s);
 }
 
 Var Tape::input(double value, std::string_view name) { return leaf(Op::Input, value, name); }
@@ -157,7 +163,7 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
     throw Error(std::string(op_name(op)) + ": " + std::to_string(args.size()) + " operands but " +
                 std::to_string(partials.size()) + " partials");
   }
-  room_args(args.size());
+  room_args(args.size(), op);
   arg_slot_.append(args);
   partial_.append(partials);
   return close(op, value);
@@ -172,6 +178,12 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
     throw Error(std::string(info.name) + ": the tape is full (2^32 " + (f32 ? "float32 elements)" : "slots)"));
   }
   if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
+  reserve_tensor_side(info.name, args.size(), saved_size);
+  if (f32) reserve_f32(info.name, n);
+  const std::size_t slots = f32 ? 1 : n;  // a float32 node keeps one placeholder slot (value 0)
+  if (op_.size() == op_.capacity() || values_.capacity() - values_.size() < slots - 1 + (op_.capacity() - op_.size())) {
+    grow(info.name, 1, 0, slots);
+  }
   TensorRecord r;
   r.node = static_cast<NodeId>(op_.size());
   r.info = &info;
@@ -184,15 +196,12 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   r.saved_end = static_cast<std::uint32_t>(saved_.size());
   r.attrs = attrs;
   r.dtype = dtype;
-  const Slot offset = push_node(Op::Tensor, static_cast<std::uint32_t>(f32 ? 1 : n));
-  if (f32) {
-    values_[offset] = 0.0;
-    r.output = static_cast<Slot>(values_f32_.size());
-    values_f32_.resize(values_f32_.size() + n, 0.0f);
-  } else {
-    std::fill_n(values_.data() + offset, n, 0.0);
-    r.output = offset;
-  }
+  const auto offset = static_cast<Slot>(values_.size());
+  nodes_.append({offset, static_cast<std::uint32_t>(arg_slot_.size())});
+  std::fill_n(values_.extend(slots), slots, 0.0);
+  op_.append(Op::Tensor);
+  r.output = f32 ? static_cast<Slot>(values_f32_.size()) : offset;
+  if (f32) values_f32_.resize(values_f32_.size() + n, 0.0f);
   tensors_.push_back(r);
   return r.node;
 }
@@ -220,14 +229,14 @@ std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
   }
   // Only the output and operand ranges are touched: save them, run the rule on zeros
   // seeded with a unit vector, read the operand grads, put the saved grads back.
-  std::vector<std::pair<Slot, std::size_t>> ranges{{offset_[n], r.shape.size()}};
+  std::vector<std::pair<Slot, std::size_t>> ranges{{offset(n), r.shape.size()}};
   for (const TensorArg& a : tensor_args(r)) ranges.emplace_back(a.offset, a.shape.size());
   const bool had_grads = has_grads();
   if (!had_grads) grads_.assign(values_.size(), 0.0);
   std::vector<double> kept;
   for (auto [first, count] : ranges) kept.insert(kept.end(), grads_.begin() + first, grads_.begin() + first + count);
   for (auto [first, count] : ranges) std::fill_n(grads_.begin() + first, count, 0.0);
-  grads_[offset_[n] + element] = 1.0;
+  grads_[offset(n) + element] = 1.0;
   r.info->backward(const_cast<Tape&>(*this), r);  // writes only grads_, which is mutable
   std::vector<double> partials;
   for (std::size_t i = 1; i < ranges.size(); ++i) {
@@ -254,24 +263,24 @@ std::span<const double> Tape::saved(const TensorRecord& r) const {
 }
 
 std::uint32_t Tape::size(NodeId n) const {
-  const std::size_t end = n + 1 < op_.size() ? offset_[n + 1] : values_.size();
-  return static_cast<std::uint32_t>(end - offset_[n]);
+  const std::size_t end = n + 1 < op_.size() ? nodes_[n + 1].offset : values_.size();
+  return static_cast<std::uint32_t>(end - nodes_[n].offset);
 }
 
 std::span<const Slot> Tape::arg_slots(NodeId n) const {
-  const std::uint32_t begin = n ? arg_end_[n - 1] : 0;
-  return std::span(arg_slot_).subspan(begin, arg_end_[n] - begin);
+  const std::uint32_t begin = n ? nodes_[n - 1].arg_end : 0;
+  return std::span(arg_slot_).subspan(begin, nodes_[n].arg_end - begin);
 }
 
 std::span<const double> Tape::partials(NodeId n) const {
-  const std::uint32_t begin = n ? arg_end_[n - 1] : 0;
-  return std::span(partial_).subspan(begin, arg_end_[n] - begin);
+  const std::uint32_t begin = n ? nodes_[n - 1].arg_end : 0;
+  return std::span(partial_).subspan(begin, nodes_[n].arg_end - begin);
 }
 
 NodeId Tape::node_of(Slot s) const {
   if (s >= values_.size()) throw Error("node_of: slot " + std::to_string(s) + " is not on the tape");
-  auto it = std::upper_bound(offset_.begin(), offset_.end(), s);
-  return static_cast<NodeId>(it - offset_.begin() - 1);
+  auto it = std::upper_bound(nodes_.begin(), nodes_.end(), s, [](Slot slot, NodeSpan n) { return slot < n.offset; });
+  return static_cast<NodeId>(it - nodes_.begin() - 1);
 }
 
 void Tape::set_value(const Var& leaf, double value) {
@@ -325,7 +334,7 @@ std::string Tape::slot_name(Slot s) const {
   const NodeId n = node_of(s);
   if (size(n) == 1) return name(n);
   const std::string base = name(n);
-  return base.empty() ? base : base + std::to_string(s - offset_[n] + 1);
+  return base.empty() ? base : base + std::to_string(s - offset(n) + 1);
 }
 
 // ---- scopes ------------------------------------------------------------------------
@@ -400,8 +409,7 @@ TapeMemory Tape::memory() const {
   m.partials = bytes_of(partial_);
   m.arg_slots = bytes_of(arg_slot_);
   m.nodes = bytes_of(op_);
-  m.nodes += bytes_of(offset_);
-  m.nodes += bytes_of(arg_end_);
+  m.nodes += bytes_of(nodes_);
   m.names = bytes_of(names_);
   for (const NameRange& r : names_) m.names += bytes_of(r.base);
   m.names += bytes_of(scope_paths_);
@@ -415,41 +423,95 @@ TapeMemory Tape::memory() const {
 }
 
 void Tape::reserve(std::size_t nodes, std::size_t args) {
-  op_.reserve(nodes);
-  offset_.reserve(nodes);
-  arg_end_.reserve(nodes);
-  values_.reserve(nodes);
-  grads_.reserve(nodes);
-  arg_slot_.reserve(args);
-  partial_.reserve(args);
+  const auto more = [](std::size_t want, std::size_t have) { return want > have ? want - have : 0; };
+  grow("reserve", more(nodes, op_.capacity()), more(args, arg_slot_.capacity()), 0);
 }
 
-void Tape::grow(std::size_t nodes, std::size_t args) {
-  if (nodes) {
-    const std::size_t n = std::max(2 * op_.capacity(), op_.size() + nodes);
-    op_.reserve(n);
-    offset_.reserve(n);
-    arg_end_.reserve(n);
+namespace {
+// What detail::Column::reserve grows to when `needed` elements must fit.
+std::size_t grown_capacity(std::size_t capacity, std::size_t needed) {
+  return needed <= capacity ? capacity : std::max({needed, 2 * capacity, std::size_t{64}});
+}
+}  // namespace
+
+void Tape::grow(std::string_view what, std::size_t nodes, std::size_t args, std::size_t slots) {
+  if (values_.size() + slots + 1 > max_slots) throw Error(std::string(what) + ": the tape is full (2^32 slots)");
+  std::size_t node_capacity = grown_capacity(op_.capacity(), op_.size() + nodes);
+  const std::size_t arg_capacity = grown_capacity(arg_slot_.capacity(), arg_slot_.size() + args);
+  // Every free node record needs a free value slot (see room_node); the tape never
+  // holds more slots than a Slot can index, so near the end it grows fewer records.
+  const std::size_t free_slots = max_slots - 1 - values_.size() - slots;
+  node_capacity = std::min(node_capacity, op_.size() + nodes + free_slots);
+  const std::size_t value_capacity = std::min(
+      grown_capacity(values_.capacity(), values_.size() + slots + (node_capacity - op_.size() - nodes)), max_slots);
+  check_memory_limit(what, (node_capacity - op_.capacity()) * (sizeof(Op) + sizeof(NodeSpan)) +
+                               (arg_capacity - arg_slot_.capacity()) * (sizeof(Slot) + sizeof(double)) +
+                               (value_capacity - values_.capacity()) * sizeof(double));
+  op_.reserve(node_capacity);
+  nodes_.reserve(node_capacity);
+  arg_slot_.reserve(arg_capacity);
+  partial_.reserve(arg_capacity);
+  values_.reserve(value_capacity);
+}
+
+void Tape::grow_for_node(Op op) {
+  try {
+    grow(op_name(op), 1, 0, 1);
+  } catch (...) {
+    // The operands pushed for this node belong to no node: drop them with it.
+    const std::uint32_t args = op_.empty() ? 0 : nodes_.back().arg_end;
+    arg_slot_.resize(args);
+    partial_.resize(args);
+    throw;
   }
-  if (args) {
-    const std::size_t n = std::max(2 * arg_slot_.capacity(), arg_slot_.size() + args);
-    arg_slot_.reserve(n);
-    partial_.reserve(n);
+}
+
+void Tape::reserve_tensor_side(std::string_view what, std::size_t args, std::size_t saved) {
+  const auto grown = [](const auto& v, std::size_t n) {
+    return v.size() + n <= v.capacity() ? v.capacity() : std::max(v.size() + n, 2 * v.capacity());
+  };
+  const std::size_t record_capacity = grown(tensors_, 1), arg_capacity = grown(tensor_args_, args),
+                    saved_capacity = grown(saved_, saved);
+  check_memory_limit(what, (record_capacity - tensors_.capacity()) * sizeof(TensorRecord) +
+                               (arg_capacity - tensor_args_.capacity()) * sizeof(TensorArg) +
+                               (saved_capacity - saved_.capacity()) * sizeof(double));
+  tensors_.reserve(record_capacity);
+  tensor_args_.reserve(arg_capacity);
+  saved_.reserve(saved_capacity);
+}
+
+void Tape::reserve_f32(std::string_view what, std::size_t n) {
+  if (values_f32_.capacity() - values_f32_.size() >= n) return;
+  const std::size_t capacity = std::max(values_f32_.size() + n, 2 * values_f32_.capacity());
+  check_memory_limit(what, (capacity - values_f32_.capacity()) * sizeof(float));
+  values_f32_.reserve(capacity);
+}
+
+void Tape::keep_through_last_node() {
+  keep_nodes_ = static_cast<NodeId>(op_.size());
+  keep_slots_ = static_cast<Slot>(values_.size());
+}
+
+void Tape::check_memory_limit(std::string_view what, std::size_t extra) const {
+  if (memory_limit_ == 0 || extra == 0) return;
+  const std::size_t needed = memory().total().reserved + extra;
+  if (needed > memory_limit_) {
+    throw Error("tape memory limit: recording " + std::string(what) + " needs " + std::to_string(needed) +
+                " bytes, the limit is " + std::to_string(memory_limit_) + " bytes (Tape::set_memory_limit)");
   }
 }
 
 void Tape::reset() {
   const NodeId keep = keep_nodes_;
-  const Slot kept_slots = keep < op_.size() ? offset_[keep] : static_cast<Slot>(values_.size());
+  const Slot kept_slots = keep_slots_;
   const auto resets = static_cast<std::uint32_t>(epoch_);
-  if (keep_history_.empty()) always_kept_ = kept_slots;
+  if (resets + 1 == every_reset) throw Error("reset: the tape was reset 2^32 - 2 times; make a new Tape");
   if (keep_history_.empty() || keep_history_.back().kept_slots != kept_slots) {
     keep_history_.push_back({resets, kept_slots});
   }
-  const std::uint32_t kept_args = keep ? arg_end_[keep - 1] : 0;
+  const std::uint32_t kept_args = keep ? nodes_[keep - 1].arg_end : 0;
   op_.resize(keep);
-  offset_.resize(keep);
-  arg_end_.resize(keep);
+  nodes_.resize(keep);
   arg_slot_.resize(kept_args);
   partial_.resize(kept_args);
   values_.resize(kept_slots);
@@ -472,6 +534,7 @@ void Tape::reset() {
   if (!scope_stack_.empty()) open_scope_run(scope_stack_.back());
   anomaly_next_ = std::min(anomaly_next_, keep);
   ++epoch_;
+  detail::live_tapes[index_].epoch.store(epoch_, std::memory_order_release);
 }
 
 // Note [Tape order]: nodes are recorded after their operands, so walking ids downward
@@ -489,6 +552,10 @@ void Tape::backward(const Var& root) {
 
 void Tape::clear_grads() {
   if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
+  const auto shortfall = [](const auto& grads, std::size_t n) {
+    return grads.capacity() < n ? (n - grads.capacity()) * sizeof(grads[0]) : 0;
+  };
+  check_memory_limit("backward", shortfall(grads_, values_.size()) + shortfall(grads_f32_, values_f32_.size()));
   grads_.assign(values_.size(), 0.0);
   grads_f32_.assign(values_f32_.size(), 0.0f);
 }
@@ -513,17 +580,18 @@ void Tape::sweep(NodeId last) {
 }
 
 // Scalar nodes [first, end) from the last down: grad[arg] += partial * grad[node]. A
-// tensor node has no scalar operands, so node n's span always starts at arg_end_[n - 1].
+// tensor node has no scalar operands, so node n's span always starts where node n - 1's
+// ends, and node 0's at 0.
 template <bool checked>
 void Tape::sweep_scalars(NodeId first, NodeId end) {
+  if (first == end) return;
   double* grads = grads_.data();
-  const Slot* offsets = offset_.data();
+  const NodeSpan* nodes = nodes_.data();
   const Slot* arg_slots = arg_slot_.data();
   const double* partials = partial_.data();
-  std::uint32_t arg_end = end ? arg_end_[end - 1] : 0;
-  for (NodeId n = end; n-- > first;) {
-    const std::uint32_t arg_begin = n ? arg_end_[n - 1] : 0;
-    const double g = grads[offsets[n]];
+  std::uint32_t arg_end = nodes[end - 1].arg_end;
+  const auto sweep_node = [&](NodeId n, std::uint32_t arg_begin) {
+    const double g = grads[nodes[n].offset];
     if (g != 0.0) {  // when nothing flows back, skip the operands
       for (std::uint32_t p = arg_begin; p < arg_end; ++p) {
         grads[arg_slots[p]] += partials[p] * g;
@@ -533,7 +601,9 @@ void Tape::sweep_scalars(NodeId first, NodeId end) {
       }
     }
     arg_end = arg_begin;
-  }
+  };
+  for (NodeId n = end - 1; n > first; --n) sweep_node(n, nodes[n - 1].arg_end);
+  sweep_node(first, first ? nodes[first - 1].arg_end : 0);
 }
 
 NodeId Var::node() const { return Tape::of(*this, "node").node_of(slot_); }

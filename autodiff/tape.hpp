@@ -140,11 +140,14 @@ class Var {
 
 namespace detail {
 inline constexpr std::uint32_t max_live_tapes = 1u << 16;
-// Live tapes by index, and the serial of the tape at each index (0: none): written only
-// when a tape is made or destroyed (under a lock). A Var compares its tape's serial
-// first, so it never reads another thread's tape that reuses a destroyed one's index.
-extern std::atomic<Tape*> live_tapes[max_live_tapes];
-extern std::atomic<std::uint32_t> live_serials[max_live_tapes];
+// Live tapes by index: the tape and its current epoch (0: no tape). The epoch is written
+// by its tape when made, reset or destroyed; a Var compares it before reading the
+// pointer, so it never reads another thread's tape that reuses a destroyed one's index.
+struct LiveTape {
+  std::atomic<std::uint64_t> epoch{0};
+  std::atomic<Tape*> tape{nullptr};
+};
+extern LiveTape live_tapes[max_live_tapes];
 }  // namespace detail
 
 class Tape {
@@ -179,18 +182,27 @@ class Tape {
   void set_anomaly_detection(bool on);
   bool anomaly_detection() const { return anomaly_; }
 
-  // The reverse sweep. Starts fresh: every grad is zeroed, the root's grad is seeded
-  // with 1, then one backward loop over tape order accumulates grad[arg] += partial *
-  // grad[node]. A second call gives the same grads, it does not add to them.
+  // The reverse sweep. Starts fresh: every grad is zero (nodes recorded after the root
+  // included), the root's grad is seeded with 1, then one backward loop over tape order
+  // accumulates grad[arg] += partial * grad[node]. A second call gives the same grads,
+  // it does not add to them.
   void backward(const Var& root);
   // The same from a one-element tensor of either dtype (a loss); an Error for a larger one.
   void backward(const TensorVar& root);
 
   // Drops every node recorded after the last parameter and keeps all capacity, so a
   // training loop that rebuilds its graph each step stops allocating after step one.
-  // Vars to dropped nodes raise an Error when used; parameter Vars stay valid.
+  // Vars to dropped nodes raise an Error when used; parameter Vars stay valid. A tape
+  // takes 2^32 - 2 resets; the next raises an Error.
   void reset();
   void reserve(std::size_t nodes, std::size_t args);
+
+  // A cap on the bytes the tape may reserve (TapeMemory::total().reserved), 0 for none
+  // (the default). Checked only when a column or arena must grow, before it allocates:
+  // a record that would pass the cap raises an Error naming the op, the bytes it needs
+  // and the limit, and the tape stays usable (reset() it and record a smaller graph).
+  void set_memory_limit(std::size_t bytes) { memory_limit_ = bytes; }
+  std::size_t memory_limit() const { return memory_limit_; }
 
   // Sizes and raw columns (read-only), for graph/ and the tensor ops.
   std::size_t node_count() const { return op_.size(); }
@@ -198,7 +210,7 @@ class Tape {
   std::size_t arg_count() const { return arg_slot_.size(); }
   TapeMemory memory() const;
   Op op(NodeId n) const { return op_[n]; }
-  Slot offset(NodeId n) const { return offset_[n]; }
+  Slot offset(NodeId n) const { return nodes_[n].offset; }
   std::uint32_t size(NodeId n) const;  // slots owned by node n
   std::span<const Slot> arg_slots(NodeId n) const;
   std::span<const double> partials(NodeId n) const;
@@ -237,16 +249,24 @@ class Tape {
   // Scalar records: operands and partials are pushed first, then the node closes them
   // (push_arg ... close builds an n-ary node without a temporary array).
   void push_arg(Slot a, double partial) {
-    room_args(1);
+    room_args(1, "an operand");
     arg_slot_.append(a);
     partial_.append(partial);
   }
+  // Pushes every Var's slot with the same partial (the terms of a sum); the caller has
+  // checked that each belongs to this tape.
+  void push_args(std::span<const Var> args, double partial) {
+    room_args(args.size(), "operands");
+    for (const Var& a : args) {
+      arg_slot_.append(a.slot_);
+      partial_.append(partial);
+    }
+  }
   Var close(Op op, double value) {
-    const Slot s = push_node(op, 1);
-    values_[s] = value;
+    const Slot s = push_scalar(op, value);
     if (anomaly_) [[unlikely]]
       check_values(static_cast<NodeId>(op_.size() - 1));
-    return Var(index_, s, epoch_);
+    return Var(index_, s, epoch_);  // after the last parameter: valid in this epoch
   }
   Var record(Op op, double value, Slot a, double da);
   Var record(Op op, double value, Slot a, double da, Slot b, double db);
@@ -268,14 +288,18 @@ class Tape {
   std::span<double> saved(const TensorRecord& r);
   std::span<const double> saved(const TensorRecord& r) const;
 
-  // A Var for a slot recorded on this tape now.
-  Var var_at(Slot s) const { return Var(index_, s, epoch_); }
+  // A Var for a slot recorded on this tape now. A slot through the last parameter is
+  // never dropped, so its Var is valid in every epoch (Note [Reset epochs] in tape.cpp).
+  Var var_at(Slot s) const { return Var(index_, s, s < keep_slots_ ? epoch_ | every_reset : epoch_); }
   // The tape a Var belongs to, after checking it is still valid; `what` names the
   // operation for the error message.
   static Tape& of(const Var& v, std::string_view what);
   // The common tape of two operands; an Error if they come from different tapes.
   static Tape& of(const Var& a, const Var& b, std::string_view what);
   void check(const Var& v, std::string_view what) const;
+  // True when v is a Var of this tape usable now: the one compare an n-ary op makes per
+  // operand once it has its tape; when false, of(v, first, what) raises the Error.
+  bool owns(const Var& v) const { return v.tape_index_ == index_ && usable(v.epoch_, epoch_); }
   std::uint64_t epoch() const { return epoch_; }
   std::uint32_t index() const { return index_; }
 
@@ -284,11 +308,23 @@ class Tape {
   double redrawn(double value);  // a leaf value under redraw_leaves
   template <typename V>          // float or double values: one leaf tensor node (tensor.cpp)
   TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
+  // Grows the float arena to hold n more values, within the memory limit.
+  void reserve_f32(std::string_view what, std::size_t n);
+  // After a parameter: reset() keeps every node and slot recorded so far.
+  void keep_through_last_node();
   // Zeroes every grad, then after the caller seeds the root, sweeps from node `last` down.
   void clear_grads();
   void sweep(NodeId last);
   void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
-  Slot push_node(Op op, std::uint32_t slots);
+  // Appends a scalar node closing the operands pushed since the last node; its slot.
+  Slot push_scalar(Op op, double value) {
+    room_node(op);
+    const auto s = static_cast<Slot>(values_.size());
+    nodes_.append({s, static_cast<std::uint32_t>(arg_slot_.size())});
+    values_.append(value);
+    op_.append(op);  // last: a byte-sized store may alias every column pointer
+    return s;
+  }
   template <bool checked>  // checked: raise on the first non-finite grad (anomaly mode)
   void sweep_scalars(NodeId first, NodeId end);
   // Anomaly mode (anomaly.cpp): check the values of nodes [anomaly_next_, end); name the
@@ -297,25 +333,52 @@ class Tape {
   [[noreturn]] void throw_grad_anomaly(NodeId n, std::uint32_t i, double grad) const;
   void check_grads(const TensorRecord& r) const;
   [[noreturn]] void throw_stale(const Var& v, std::string_view what) const;
-  // True when v, a Var of this tape, may be used now (Note [Reset epochs] in tape.cpp).
-  bool current(const Var& v) const {
-    return v.epoch_ == epoch_ || ((v.epoch_ ^ epoch_) >> 32 == 0 && v.slot_ < always_kept_);
+  // The low word of a Var's epoch that marks it valid after every reset: the Var of a
+  // slot through the last parameter (Note [Reset epochs] in tape.cpp).
+  static constexpr std::uint64_t every_reset = 0xFFFFFFFFu;
+  // True when a Var made in `made_in` may be used on a tape (of the same serial) now in
+  // `now`: made in this epoch, or of a slot no reset drops. Anything else takes the
+  // slow path, which looks the Var up in the reset history.
+  static bool usable(std::uint64_t made_in, std::uint64_t now) {
+    return made_in == now || made_in == (now | every_reset);
   }
   // The slow paths of of(): validate in full, raising the Error that names the problem.
   static Tape& of_slow(const Var& v, std::string_view what);
+  static Tape& of_slow(const Var& a, const Var& b, std::string_view what);
   void check_second(const Var& a, const Var& b, std::string_view what) const;
-  // The operand columns always grow together, as do the three node columns, so one
-  // capacity check covers each group on the hot path.
-  void room_args(std::size_t n) {
-    if (arg_slot_.capacity() - arg_slot_.size() < n) [[unlikely]]
-      grow(0, n);
+  // The operand columns always grow together, as do the node columns and the values
+  // arena: grow() keeps at least as many free value slots as free node records, so
+  // one check covers a node's record and its value.
+  void room_args(std::size_t n, std::string_view what) {
+    if (arg_slot_.available() < n) [[unlikely]]
+      grow(what, 0, n, 0);
   }
-  void grow(std::size_t nodes, std::size_t args);
+  void room_args(std::size_t n, Op op) {
+    if (arg_slot_.available() < n) [[unlikely]]
+      grow(op_name(op), 0, n, 0);
+  }
+  void room_node(Op op) {
+    if (op_.available() == 0) [[unlikely]]
+      grow_for_node(op);
+  }
+  void grow_for_node(Op op);
+  // Makes room for `nodes` more node records owning `slots` value slots in all, and
+  // `args` more operands; raises an Error when the tape would pass 2^32 slots or its
+  // memory limit.
+  void grow(std::string_view what, std::size_t nodes, std::size_t args, std::size_t slots);
+  // Makes room on the tensor side for one more record, its operands and saved doubles.
+  void reserve_tensor_side(std::string_view what, std::size_t args, std::size_t saved);
+  // Raises the memory limit's Error when reserving `extra` more bytes would pass it.
+  void check_memory_limit(std::string_view what, std::size_t extra) const;
 
-  // Node columns (struct of arrays); arg_end_[n] closes node n's operand span.
+  // Node columns (struct of arrays): op_[n], and nodes_[n] = where node n's values start
+  // and where its operand span ends (it starts where node n - 1's ends).
+  struct NodeSpan {
+    Slot offset;
+    std::uint32_t arg_end;
+  };
   detail::Column<Op> op_;
-  detail::Column<Slot> offset_;
-  detail::Column<std::uint32_t> arg_end_;
+  detail::Column<NodeSpan> nodes_;
   // Operand columns: the slot read and the local partial d node / d operand.
   detail::Column<Slot> arg_slot_;
   detail::Column<double> partial_;
@@ -350,14 +413,13 @@ class Tape {
   std::uint32_t serial_ = 0;
   std::uint64_t epoch_ = 0;
   NodeId keep_nodes_ = 0;  // nodes through the last parameter
+  Slot keep_slots_ = 0;    // and the slots they own
   struct KeepChange {
     std::uint32_t from_reset;
     Slot kept_slots;
   };
   std::vector<KeepChange> keep_history_;
-  // Slots that every reset so far kept (the first reset kept the fewest): a Var of this
-  // tape below them is valid in any epoch, so parameters skip the history search.
-  Slot always_kept_ = 0;
+  std::size_t memory_limit_ = 0;  // bytes; 0: none
   std::optional<std::mt19937_64> redraw_;
   bool anomaly_ = false;
   NodeId anomaly_next_ = 0;  // first node whose values anomaly mode has not checked yet
@@ -380,45 +442,36 @@ class ScopeGuard {
 // ---- inline hot path -------------------------------------------------------------
 
 // Every op validates its operands here: the common case (a Var of the current epoch, or
-// a parameter) is a few compares; everything else goes to the out-of-line slow paths.
+// a parameter) is one load of the tape's epoch word and one or two compares; everything
+// else goes to the out-of-line slow paths, which name the problem.
 inline Tape& Tape::of(const Var& v, std::string_view what) {
-  if (v.tape_index_ < detail::max_live_tapes && detail::live_serials[v.tape_index_].load(std::memory_order_acquire) ==
-                                                    static_cast<std::uint32_t>(v.epoch_ >> 32)) [[likely]] {
-    Tape* t = detail::live_tapes[v.tape_index_].load(std::memory_order_relaxed);
-    if (t->current(v)) [[likely]]
-      return *t;
+  if (v.tape_index_ < detail::max_live_tapes) [[likely]] {
+    const detail::LiveTape& live = detail::live_tapes[v.tape_index_];
+    if (usable(v.epoch_, live.epoch.load(std::memory_order_acquire))) [[likely]]
+      return *live.tape.load(std::memory_order_relaxed);
   }
   return of_slow(v, what);
 }
 
 inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
-  Tape& t = of(a, what);
-  if (b.tape_index_ != a.tape_index_ || !t.current(b)) [[unlikely]]
-    t.check_second(a, b, what);
-  return t;
-}
-
-inline Slot Tape::push_node(Op op, std::uint32_t slots) {
-  const auto offset = static_cast<Slot>(values_.size());
-  if (values_.size() + slots + 1 > 0xFFFFFFFFu) [[unlikely]] {
-    throw Error(std::string(op_name(op)) + ": the tape is full (2^32 slots)");
+  if (a.tape_index_ < detail::max_live_tapes && b.tape_index_ == a.tape_index_) [[likely]] {
+    const detail::LiveTape& live = detail::live_tapes[a.tape_index_];
+    const std::uint64_t now = live.epoch.load(std::memory_order_acquire);
+    if (usable(a.epoch_, now) && usable(b.epoch_, now)) [[likely]]
+      return *live.tape.load(std::memory_order_relaxed);
   }
-  if (op_.size() == op_.capacity()) [[unlikely]]
-    grow(1, 0);
-  offset_.append(offset);
-  arg_end_.append(static_cast<std::uint32_t>(arg_slot_.size()));
-  values_.extend(slots);  // the caller writes the values
-  op_.append(op);         // last: a byte-sized store may alias every column pointer
-  return offset;
+  return of_slow(a, b, what);
 }
 
 inline Var Tape::record(Op op, double value, Slot a, double da) {
-  push_arg(a, da);
+  room_args(1, op);
+  arg_slot_.append(a);
+  partial_.append(da);
   return close(op, value);
 }
 
 inline Var Tape::record(Op op, double value, Slot a, double da, Slot b, double db) {
-  room_args(2);
+  room_args(2, op);
   arg_slot_.append(a);
   arg_slot_.append(b);
   partial_.append(da);

@@ -49,8 +49,12 @@ TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, s
   if (values_f32_.size() + values.size() >= 0xFFFFFFFFu) {
     throw Error(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
   }
+  // Every growth (and its memory limit check) first, so a refusal leaves the tape as it was.
+  reserve_tensor_side(op_name(op), 0, 0);
+  reserve_f32(op_name(op), values.size());
   TensorRecord r;
   r.node = static_cast<NodeId>(op_.size());
+  const Slot s = push_scalar(op, 0.0);
   r.info = op == Op::Param ? &param_f32_info : &input_f32_info;
   r.shape = shape;
   r.arg_begin = r.arg_end = static_cast<std::uint32_t>(tensor_args_.size());
@@ -58,10 +62,8 @@ TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, s
   r.dtype = DType::f32;
   r.output = static_cast<Slot>(values_f32_.size());
   for (V v : values) values_f32_.push_back(static_cast<float>(redraw_ ? redrawn(static_cast<double>(v)) : v));
-  const Slot s = push_node(op, 1);
-  values_[s] = 0.0;
   tensors_.push_back(r);
-  if (op == Op::Param) keep_nodes_ = static_cast<NodeId>(op_.size());
+  if (op == Op::Param) keep_through_last_node();
   if (!name.empty()) set_name(r.node, name);
   return TensorVar::float32(var_at(s), r.output, shape);
 }
@@ -104,10 +106,12 @@ TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
   t32.shape_ = shape;
   t32.offset_ = offset;
   t32.dtype_ = DType::f32;
+  t32.size_ = shape.size();
   return t32;
 }
 
-TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shape_(shape), offset_(first.slot()) {
+TensorVar::TensorVar(const Var& first, const Shape& shape)
+    : first_(first), shape_(shape), offset_(first.slot()), size_(shape.size()) {
   Tape& t = Tape::of(first, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
   if (first.slot() + shape.size() > t.slot_count()) {
@@ -116,16 +120,12 @@ TensorVar::TensorVar(const Var& first, const Shape& shape) : first_(first), shap
   }
 }
 
-Var TensorVar::operator[](std::size_t i) const {
-  Tape& t = Tape::of(first_, "element");
+void TensorVar::throw_bad_element(std::size_t i) const {
   if (dtype_ == DType::f32) {
     throw Error("element: the tensor " + shape_.str() +
                 " is float32, its elements are not scalar Vars; cast it first: ops::cast(t, DType::f64)");
   }
-  if (i >= size()) {
-    throw Error("element: index " + std::to_string(i) + " is out of range for shape " + shape_.str());
-  }
-  return t.var_at(first_.slot() + static_cast<Slot>(i));
+  throw Error("element: index " + std::to_string(i) + " is out of range for shape " + shape_.str());
 }
 
 Var TensorVar::at(std::initializer_list<std::size_t> index) const {
@@ -186,9 +186,9 @@ double TensorVar::item() const {
 }
 
 std::vector<Var> TensorVar::elements() const {
-  std::vector<Var> out;
-  out.reserve(size());
-  for (std::size_t i = 0; i < size(); ++i) out.push_back((*this)[i]);
+  const Tape& t = Tape::of(first_, "elements");
+  std::vector<Var> out(size());
+  for (std::size_t i = 0; i < size(); ++i) out[i] = t.var_at(offset() + static_cast<Slot>(i));
   return out;
 }
 
@@ -198,7 +198,7 @@ TensorVar TensorVar::reshape(const Shape& shape) const {
                 shape.str() + " (" + std::to_string(shape.size()) + " elements)");
   }
   TensorVar view = *this;
-  view.shape_ = shape;
+  view.shape_ = shape;  // same size_
   return view;
 }
 

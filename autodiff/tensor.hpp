@@ -25,7 +25,7 @@ class TensorVar {
 
   const Shape& shape() const { return shape_; }
   DType dtype() const { return dtype_; }
-  std::size_t size() const { return shape_.size(); }
+  std::size_t size() const { return size_; }
   std::size_t rank() const { return shape_.rank(); }
   Tape& tape() const { return first_.tape(); }
   // Element 0 in the arena of dtype(): a slot for f64, an index into values_f32() for f32.
@@ -36,7 +36,12 @@ class TensorVar {
 
   // Element i (row-major) as a scalar Var; an Error names the shape when out of range,
   // and for a float32 tensor (cast it to f64 first: ops::cast(t, DType::f64)).
-  Var operator[](std::size_t i) const;
+  Var operator[](std::size_t i) const {
+    const Tape& t = Tape::of(first_, "element");
+    if (i >= size_ || dtype_ != DType::f64) [[unlikely]]
+      throw_bad_element(i);
+    return t.var_at(first_.slot() + static_cast<Slot>(i));
+  }
   Var at(std::initializer_list<std::size_t> index) const;
 
   // Values and grads (zeros before backward) of an f64 tensor; an Error for f32.
@@ -55,10 +60,13 @@ class TensorVar {
   TensorVar& named(std::string_view name);
 
  private:
+  [[noreturn]] void throw_bad_element(std::size_t i) const;
+
   Var first_;
   Shape shape_;
   Slot offset_ = 0;
   DType dtype_ = DType::f64;
+  std::size_t size_ = 1;  // shape_.size(), kept for the element access of hot loops
 };
 
 // Scalars as one tensor: a view when they already sit in consecutive slots of whole

@@ -169,8 +169,12 @@ inline Var sum(std::span<const Var> terms) {
   if (terms.empty()) throw Error("sum: no terms (an empty sum has no tape to live on)");
   Tape& t = Tape::of(terms.front(), "sum");
   double total = 0.0;
-  for (const Var& term : terms) total += Tape::of(term, terms.front(), "sum").value(term.slot());
-  for (const Var& term : terms) t.push_arg(term.slot(), 1.0);  // only once every term is valid
+  for (const Var& term : terms) {
+    if (!t.owns(term)) [[unlikely]]
+      Tape::of(term, terms.front(), "sum");  // raises the Error, or passes a Var kept by reset()
+    total += t.value(term.slot());
+  }
+  t.push_args(terms, 1.0);  // only once every term is valid
   return t.close(Op::Sum, total);
 }
 inline Var sum(std::initializer_list<Var> terms) { return sum(std::span(terms.begin(), terms.size())); }

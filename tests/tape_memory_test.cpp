@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Tape::memory(): bytes per column group, counted against the tape's layout by hand.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <vector>
 
 #include "autodiff/tensor.hpp"
 #include "ops/scalar.hpp"
+#include "ops/tensor.hpp"
 
 using namespace gradpath;
 
@@ -56,4 +59,60 @@ TEST_CASE("memory: reset keeps the reserved bytes and drops the used ones", "[ta
     CHECK(after.total().reserved >= during.total().used);
   }
   CHECK(tape.memory().names.used > 0);  // the name "w" is a NameRange
+}
+
+TEST_CASE("memory limit: recording past the cap raises before allocating, reset recovers", "[tape][memory]") {
+  constexpr std::size_t limit = 64 * 1024;
+  Tape tape;
+  Var w = tape.param(1.5, "w");
+  tape.set_memory_limit(limit);
+  CHECK(tape.memory_limit() == limit);
+  auto chain = [&](int length) {
+    Var acc = w;
+    for (int i = 0; i < length; ++i) acc = acc * 1.0001;
+    return acc;
+  };
+  CHECK_THROWS_WITH(chain(100000), Catch::StartsWith("tape memory limit: recording mul needs ") &&
+                                       Catch::EndsWith(" bytes, the limit is 65536 bytes (Tape::set_memory_limit)"));
+  CHECK(tape.memory().total().reserved <= limit);
+
+  SECTION("the tape stays usable after reset()") {
+    tape.reset();
+    const Var y = chain(10);
+    tape.backward(y);
+    CHECK(w.grad() == Approx(std::pow(1.0001, 10)));
+    CHECK(tape.memory().total().reserved <= limit);
+  }
+  SECTION("0 lifts the limit") {
+    tape.reset();
+    tape.set_memory_limit(0);
+    CHECK_NOTHROW(chain(100000));
+    CHECK(tape.memory().total().reserved > limit);
+  }
+}
+
+TEST_CASE("memory limit: a tensor op's arena growth names the op", "[tape][memory]") {
+  Tape tape;
+  const std::vector<double> values(5000, 0.5);
+  const TensorVar x = tape.input(values, Shape{50, 100}, "x");
+  tape.set_memory_limit(tape.memory().total().reserved + 1024);
+  CHECK_THROWS_WITH(ops::exp(x),
+                    Catch::StartsWith("tape memory limit: recording exp needs ") && Catch::Contains("the limit is"));
+  tape.set_memory_limit(0);
+  const TensorVar e = ops::exp(x);
+  CHECK(e.values()[0] == Approx(std::exp(0.5)));
+}
+
+TEST_CASE("memory limit: float32 leaves and ops count their float arena", "[tape][memory]") {
+  Tape tape;
+  const std::vector<float> values(5000, 0.5f);
+  const TensorVar x = tape.input(values, Shape{50, 100}, "x");
+  const std::size_t nodes = tape.node_count();
+  tape.set_memory_limit(tape.memory().total().reserved + 1024);
+  CHECK_THROWS_WITH(ops::exp(x), Catch::StartsWith("tape memory limit: recording exp needs "));
+  CHECK_THROWS_WITH(tape.input(values, Shape{50, 100}, "y"), Catch::StartsWith("tape memory limit: recording input"));
+  CHECK(tape.node_count() == nodes);  // a refused record leaves the tape as it was
+  tape.set_memory_limit(0);
+  const TensorVar e = ops::exp(x);
+  CHECK(e.values_f32()[0] == Approx(std::exp(0.5f)));
 }

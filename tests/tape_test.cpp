@@ -274,3 +274,24 @@ TEST_CASE("redraw_leaves moves every new leaf, reproducibly", "[tape][redraw]") 
     CHECK(first[i] <= given[i] * (given[i] < 0 ? 0.5 : 1.5) + 0.1);
   }
 }
+
+TEST_CASE("Vars kept by reset stay valid in every later epoch; dropped ones never", "[tape][reset]") {
+  Tape tape;
+  const double filter[] = {0.5, -1.0, 2.0};
+  Var early = tape.input(3.0, "early");  // an input before the last parameter: kept by every reset
+  const TensorVar w = tape.param(filter, Shape{3}, "w");
+  const std::vector<Var> ws = w.elements();
+  for (int step = 0; step < 3; ++step) {
+    tape.reset();
+    Var x = tape.input(1.0 + step);
+    Var y = sum({ws[0] * x, ws[1] * early, w[2] * x * x});
+    tape.backward(y);
+    CHECK(ws[0].grad() == Approx(1.0 + step));
+    CHECK(early.grad() == Approx(-1.0));
+    CHECK(w.grads()[2] == Approx((1.0 + step) * (1.0 + step)));
+    Var dropped = x * 2.0;
+    tape.reset();
+    CHECK_THROWS_WITH(sum({ws[0], dropped}), Catch::Contains("sum: the Var") && Catch::Contains("dropped it"));
+    CHECK_THROWS_WITH(ws[1] * dropped, Catch::Contains("mul: the Var") && Catch::Contains("dropped it"));
+  }
+}
