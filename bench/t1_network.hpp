@@ -29,10 +29,10 @@ class T1Network {
     for (T& x : images_) x = static_cast<T>(uniform(rng));
     for (std::size_t i = 0; i < batch; ++i) labels_[i] = static_cast<int>(rng() % classes);
     const Shape cw{channels, 1, 3, 3}, dw{classes, features};
-    conv_w_ = tape.param(ops::he_normal(cw, 1), cw, "conv_w");
-    conv_b_ = tape.param(std::vector<double>(channels, 0.0), Shape{channels}, "conv_b");
-    dense_w_ = tape.param(ops::he_normal(dw, 2), dw, "dense_w");
-    dense_b_ = tape.param(std::vector<double>(classes, 0.0), Shape{classes}, "dense_b");
+    conv_w_ = tape.param(ops::he_normal<T>(cw, 1), cw, "conv_w");
+    conv_b_ = tape.param(std::vector<T>(channels, T(0)), Shape{channels}, "conv_b");
+    dense_w_ = tape.param(ops::he_normal<T>(dw, 2), dw, "dense_w");
+    dense_b_ = tape.param(std::vector<T>(classes, T(0)), Shape{classes}, "dense_b");
   }
 
   std::vector<TensorVar> params() const { return {conv_w_, conv_b_, dense_w_, dense_b_}; }
@@ -44,8 +44,8 @@ class T1Network {
     const TensorVar h = ops::relu(ops::conv2d(x, conv_w_, conv_b_, {.stride = 1, .padding = 1}));
     const TensorVar logits = ops::dense(ops::flatten(ops::max_pool2d(h, {.kernel = 2}), 1), dense_w_, dense_b_);
     const TensorVar loss = ops::softmax_cross_entropy(logits, labels_);
-    tape_.backward(loss.first());
-    return loss.values()[0];
+    tape_.backward(loss);
+    return loss.item();
   }
 
  private:

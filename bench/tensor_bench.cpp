@@ -6,6 +6,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <span>
+#include <type_traits>
 #include <vector>
 
 #include "autodiff/tensor.hpp"
@@ -19,6 +21,15 @@ namespace {
 
 using namespace gradpath;
 namespace gb = gradpath::bench;
+
+template <typename T>
+std::span<const T> grads_of(const TensorVar& t) {
+  if constexpr (std::is_same_v<T, float>) {
+    return t.grads_f32();
+  } else {
+    return t.grads();
+  }
+}
 
 // F1: image (1, 1, 64, 64), filter (1, 1, 3, 3), stride 1, no padding, L = sum z^2 / 2;
 // each iteration records, sweeps, reads the grads of filter and image and resets.
@@ -34,15 +45,16 @@ void f1_gradpath(benchmark::State& state) {
   for (auto _ : state) {
     const TensorVar a = tape.input(image, Shape{1, 1, gb::s1_side, gb::s1_side}, "a");
     const TensorVar loss = ops::half_squared_error(ops::conv2d(a, w), 0.0);
-    tape.backward(loss.first());
+    tape.backward(loss);
     double total = 0.0;
-    for (double g : w.grads()) total += g;
-    for (double g : a.grads()) total += g;
+    for (double g : grads_of<T>(w)) total += g;
+    for (double g : grads_of<T>(a)) total += g;
     benchmark::DoNotOptimize(total);
     tape.reset();
   }
 }
 BENCHMARK(f1_gradpath<double>)->Name("F1/gradpath/float64")->Unit(benchmark::kMicrosecond);
+BENCHMARK(f1_gradpath<float>)->Name("F1/gradpath/float32")->Unit(benchmark::kMicrosecond);
 
 // T1: reset, record, sweep, SGD step, with state.range(0) threads.
 template <typename T>
@@ -60,6 +72,13 @@ void t1_gradpath(benchmark::State& state) {
 }
 BENCHMARK(t1_gradpath<double>)
     ->Name("T1/gradpath/float64")
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(t1_gradpath<float>)
+    ->Name("T1/gradpath/float32")
     ->ArgName("threads")
     ->Arg(1)
     ->Arg(2)

@@ -59,11 +59,11 @@ using namespace gradpath;
 namespace {
 
 // Allocations made by `steps` training steps after one warm-up step.
-template <typename Optimiser, typename Options>
+template <typename T, typename Optimiser, typename Options>
 std::size_t steady_allocations(std::size_t threads, Options options, std::size_t steps) {
   set_num_threads(threads);
   Tape tape;
-  const bench::T1Network<double> net(tape);
+  const bench::T1Network<T> net(tape);
   Optimiser optimiser(net.params(), options);
   auto step = [&] {
     net.forward_backward();
@@ -87,16 +87,19 @@ TEST_CASE("the counting operator new sees allocations", "[alloc]") {
   CHECK(allocations.load() - before == 2);  // the vector and its buffer
 }
 
-TEST_CASE("T1 training steps with Sgd allocate nothing after the first", "[alloc]") {
+TEST_CASE("T1 training steps (float64 and float32) with Sgd allocate nothing after the first", "[alloc]") {
   for (std::size_t threads : {1, 2}) {
     INFO(threads << " threads");
-    CHECK(steady_allocations<ops::Sgd>(threads, ops::SgdOptions{.lr = 0.01, .momentum = 0.9}, 4) == 0);
+    const ops::SgdOptions options{.lr = 0.01, .momentum = 0.9};
+    CHECK(steady_allocations<double, ops::Sgd>(threads, options, 4) == 0);
+    CHECK(steady_allocations<float, ops::Sgd>(threads, options, 4) == 0);
   }
 }
 
-TEST_CASE("T1 training steps with Adam allocate nothing after the first", "[alloc]") {
+TEST_CASE("T1 training steps (float64 and float32) with Adam allocate nothing after the first", "[alloc]") {
   for (std::size_t threads : {1, 2}) {
     INFO(threads << " threads");
-    CHECK(steady_allocations<ops::Adam>(threads, ops::AdamOptions{.lr = 1e-3}, 4) == 0);
+    CHECK(steady_allocations<double, ops::Adam>(threads, ops::AdamOptions{.lr = 1e-3}, 4) == 0);
+    CHECK(steady_allocations<float, ops::Adam>(threads, ops::AdamOptions{.lr = 1e-3}, 4) == 0);
   }
 }
