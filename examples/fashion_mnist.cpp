@@ -41,7 +41,7 @@ struct Options {
   fs::path data = "/usr/share/datasets/fashion-mnist";
   fs::path out = "fashion-mnist-out";
   std::size_t epochs = 4;  // float32 reaches 90% test accuracy after 4 (double after 3)
-  std::size_t limit = 0;  // 0: every training image
+  std::size_t limit = 0;   // 0: every training image
   std::size_t channels = 16;
   std::size_t batch = 64;
   double lr = 4e-3;
