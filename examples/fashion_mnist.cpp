@@ -40,12 +40,12 @@ constexpr std::size_t eval_batch = 250;  // test batches: larger than training, 
 struct Options {
   fs::path data = "/usr/share/datasets/fashion-mnist";
   fs::path out = "fashion-mnist-out";
-  std::size_t epochs = 4;  // float32 reaches 90% test accuracy after 4 (double after 3)
+  std::size_t epochs = 5;  // float32 passes 90% test accuracy after 3, and keeps a margin after 5
   std::size_t limit = 0;   // 0: every training image
   std::size_t channels = 16;
   std::size_t batch = 64;
   double lr = 4e-3;
-  double decay = 0.3;  // the learning rate of each epoch is the last one's times this
+  double decay = 0.5;  // the learning rate of each epoch is the last one's times this
   std::uint64_t seed = 1;
   DType dtype = DType::f32;
 };

@@ -3,6 +3,7 @@
 #include "ops/pool.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -99,14 +100,14 @@ std::size_t window_argmax(const T* plane, std::size_t w, std::size_t y0, std::si
                           std::size_t x1) {
   std::size_t best_at = y0 * w + x0;
   T best = plane[best_at];
-  if (best != best) return best_at;
+  if (std::isnan(best)) return best_at;
   for (std::size_t iy = y0; iy < y1; ++iy) {
     const T* row = plane + iy * w;
     for (std::size_t ix = x0; ix < x1; ++ix) {
       if (!(row[ix] <= best)) {  // greater, or NaN
         best = row[ix];
         best_at = iy * w + ix;
-        if (best != best) return best_at;
+        if (std::isnan(best)) return best_at;
       }
     }
   }
