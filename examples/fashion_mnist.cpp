@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -309,11 +308,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", opt.seed, "seed for initialisation and shuffling")->capture_default_str();
-  const std::map<std::string, DType> dtypes{{"float32", DType::f32}, {"double", DType::f64}};
-  app.add_option("--dtype", opt.dtype, "element type of values and grads: float32 or double")
-      ->transform(CLI::CheckedTransformer(dtypes))
-      ->default_str("float32");
+  std::string dtype = "float32";
+  app.add_option("--dtype", dtype, "element type of values and grads")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "double"}));
   CLI11_PARSE(app, argc, argv);
+  opt.dtype = dtype == "double" ? DType::f64 : DType::f32;
   try {
     return run(opt);
   } catch (const std::exception& e) {
