@@ -142,13 +142,8 @@ void Tape::throw_stale(const Var& v, std::string_view what) const {
               ") was recorded before Tape::reset() dropped it; rebuild it on the current tape");
 }
 
-double Tape::redrawn(double value) {
-  return value * std::uniform_real_distribution<double>(0.5, 1.5)(*redraw_) +
-         std::uniform_real_distribution<double>(-0.1, 0.1)(*redraw_);
-}
-
 Var Tape::leaf(Op op, double value, std::string_view name) {
-  if (redraw_) value = redrawn(value);
+  value = leaf_value(value);
   const Slot s = push_scalar(op, value);
   if (op == Op::Param) keep_through_last_node();
   if (!name.empty()) set_name(static_cast<NodeId>(op_.size() - 1), name);

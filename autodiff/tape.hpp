@@ -5,8 +5,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
-#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -75,9 +75,28 @@ struct TensorRecord;
 // operands' grads. A plain function pointer, not a closure: nothing to allocate.
 using BackwardFn = void (*)(Tape& tape, const TensorRecord& record);
 
+// A piecewise op chooses a branch by comparing values: relu whether its input is above
+// zero, max-pool which cell of a window is largest. A Condition reads
+// value(greater) > value(less), a missing slot standing for 0; a Branch holds when all
+// its conditions do. The checker of derivations uses them to evaluate a formula on
+// every branch (graph/branches.hpp).
+struct Condition {
+  std::optional<Slot> greater, less;
+};
+struct Branch {
+  std::vector<Condition> conditions;
+};
+struct Switch {
+  NodeId node = 0;
+  std::size_t element = 0;  // the output element whose branch it is
+  std::vector<Branch> branches;
+};
+using SwitchesFn = void (*)(const Tape& tape, const TensorRecord& record, std::vector<Switch>& out);
+
 struct TensorOpInfo {
   std::string_view name;
   BackwardFn backward;
+  SwitchesFn switches = nullptr;  // piecewise ops only
 };
 
 // An operand of a tensor op: a row-major range with a shape, in the arena of its dtype.
@@ -170,11 +189,15 @@ class Tape {
   TensorVar input(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
   TensorVar param(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
 
-  // From now on every new leaf takes a random value drawn around the one it is given
-  // (x * U(0.5, 1.5) + U(-0.1, 0.1)), reproducible from `seed`. Re-running a build
-  // function on such a tape evaluates the same graph at another point, so an equality
-  // that holds by coincidence at one point is caught (the derivation checker uses this).
-  void redraw_leaves(std::uint64_t seed) { redraw_.emplace(seed); }
+  // From now on every new leaf value passes through `values(k, given)`, k counting the
+  // leaf values recorded since (scalar leaves and tensor elements, in tape order).
+  // Re-running a build function on such a tape evaluates the same graph at another
+  // point: the derivation checker moves the point this way. An empty function stops it.
+  using LeafValues = std::function<double(std::size_t leaf, double given)>;
+  void set_leaf_values(LeafValues values) {
+    leaf_values_ = std::move(values);
+    leaf_count_ = 0;
+  }
 
   // Anomaly mode, off by default (Note [Anomaly mode] in anomaly.cpp): while on, the first
   // NaN or infinity in a node's value or in a grad of the reverse sweep raises an Error
@@ -305,8 +328,8 @@ class Tape {
 
  private:
   Var leaf(Op op, double value, std::string_view name);
-  double redrawn(double value);  // a leaf value under redraw_leaves
-  template <typename V>          // float or double values: one leaf tensor node (tensor.cpp)
+  double leaf_value(double given) { return leaf_values_ ? leaf_values_(leaf_count_++, given) : given; }
+  template <typename V>  // float or double values: one leaf tensor node (tensor.cpp)
   TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
   // Grows the float arena to hold n more values, within the memory limit.
   void reserve_f32(std::string_view what, std::size_t n);
@@ -420,7 +443,8 @@ class Tape {
   };
   std::vector<KeepChange> keep_history_;
   std::size_t memory_limit_ = 0;  // bytes; 0: none
-  std::optional<std::mt19937_64> redraw_;
+  LeafValues leaf_values_;
+  std::size_t leaf_count_ = 0;
   bool anomaly_ = false;
   NodeId anomaly_next_ = 0;  // first node whose values anomaly mode has not checked yet
 

@@ -61,7 +61,7 @@ TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, s
   r.saved_begin = r.saved_end = static_cast<std::uint32_t>(saved_.size());
   r.dtype = DType::f32;
   r.output = static_cast<Slot>(values_f32_.size());
-  for (V v : values) values_f32_.push_back(static_cast<float>(redraw_ ? redrawn(static_cast<double>(v)) : v));
+  for (V v : values) values_f32_.push_back(static_cast<float>(leaf_value(static_cast<double>(v))));
   tensors_.push_back(r);
   if (op == Op::Param) keep_through_last_node();
   if (!name.empty()) set_name(r.node, name);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The checker: draws, name resolution, the four forms and their term-by-term diagnosis.
 #include "check/checker.hpp"
+#include "check/session.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -17,34 +18,14 @@ namespace gradpath::check {
 
 namespace {
 
+using detail::Draw;
+using detail::Session;
+
 std::string number_text(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string describe_draw(std::size_t d) { return d == 0 ? "at the current point" : "at redraw " + std::to_string(d); }
 
 // ---- polynomials in node names: the symbolic form of a derivative along paths --------
 
@@ -83,125 +64,65 @@ std::string poly_text(const Poly& p) {
 
 constexpr std::size_t max_monomials = 8;
 
-// ---- the draws: one fresh tape per point ---------------------------------------------
+// ---- one formula against a session ----------------------------------------------------
 
-struct Draw {
-  std::unique_ptr<Tape> tape;
-  std::map<Slot, std::vector<double>> grads;  // by the slot differentiated
+double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
 
-  double derivative(Slot of, Slot wrt) {
-    auto it = grads.find(of);
-    if (it == grads.end()) {
-      tape->backward(tape->var_at(of));
-      it = grads.emplace(of, std::vector<double>(tape->grads().begin(), tape->grads().end())).first;
-    }
-    return it->second[wrt];
-  }
-};
-
-class Session {
+class FormulaCheck {
  public:
-  Session(const BuildFn& build, const CheckOptions& options) : options_(options) {
-    if (options.redraws < 0) throw Error("check: redraws must be >= 0, got " + std::to_string(options.redraws));
-    for (int r = 0; r <= options.redraws; ++r) {
-      Draw d{std::make_unique<Tape>(), {}};
-      if (r > 0) d.tape->redraw_leaves(options.seed + static_cast<std::uint64_t>(r));
-      build(*d.tape);
-      if (r > 0 && d.tape->node_count() != draws_[0].tape->node_count()) {
-        throw Error("check: the build recorded " + std::to_string(draws_[0].tape->node_count()) +
-                    " nodes at the current point but " + std::to_string(d.tape->node_count()) + " at redraw " +
-                    std::to_string(r) + ": it must record the same graph every time");
-      }
-      draws_.push_back(std::move(d));
-    }
-    const Tape& t = tape();
-    for (NodeId n = 0; n < t.node_count(); ++n) {
-      for (Slot s = t.offset(n); s < t.offset(n) + t.size(n); ++s) {
-        std::string name = t.slot_name(s);
-        if (!name.empty()) names_.emplace_back(std::move(name), s);
-      }
-    }
-    build_graph();
-  }
-
-  const Tape& tape() const { return *draws_[0].tape; }
-  std::size_t draw_count() const { return draws_.size(); }
-  Draw& draw(std::size_t d) { return draws_[d]; }
-  const CheckOptions& options() const { return options_; }
-
-  bool agree(double a, double b) const {
-    if (a == b) return true;
-    if (!std::isfinite(a) || !std::isfinite(b)) return false;
-    return std::abs(a - b) <= options_.atol + options_.rtol * std::max(std::abs(a), std::abs(b));
-  }
-
-  // The slot a name means: exact match first, then a case-insensitive one when unique.
-  Slot resolve(const NameUse& use, const FormulaSource& src) const {
-    std::vector<Slot> exact, folded;
-    const std::string wanted = lower(use.name);
-    for (const auto& [name, slot] : names_) {
-      if (name == use.name) exact.push_back(slot);
-      if (lower(name) == wanted) folded.push_back(slot);
-    }
-    const std::vector<Slot>& hits = exact.empty() ? folded : exact;
-    if (hits.size() == 1) return hits[0];
-    auto fail = [&](const std::string& what) -> Slot {
-      throw ParseError(located_message(src.text, src.line, use.pos, what), use.pos);
+  FormulaCheck(Session& session, const Formula& formula, const FormulaSource& src, Report& report)
+      : s_(session), f_(formula), report_(report) {
+    auto resolve_all = [&](const Expr& e) {
+      for (const NameUse& use : names_in(e)) slots_.emplace(use.name, s_.resolve(use, src));
     };
-    if (hits.size() > 1) {
-      std::string which;
-      for (Slot s : hits)
-        which +=
-            (which.empty() ? "" : ", ") + tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
-      return fail("the name '" + use.name + "' is ambiguous: it could be " + which);
+    resolve_all(f_.lhs);
+    resolve_all(f_.rhs);
+    for (const Annotation& a : f_.annotations) {
+      resolve_all(a.value);
+      resolve_all(a.claim);
     }
-    if (names_.empty()) return fail("unknown name '" + use.name + "': the tape has no named nodes");
-    std::vector<std::pair<std::size_t, std::size_t>> ranked;  // (distance, index)
-    for (std::size_t i = 0; i < names_.size(); ++i)
-      ranked.emplace_back(edit_distance(wanted, lower(names_[i].first)), i);
-    std::stable_sort(ranked.begin(), ranked.end(), [](auto a, auto b) { return a.first < b.first; });
-    std::string nearest;
-    for (std::size_t i = 0; i < std::min<std::size_t>(3, ranked.size()); ++i) {
-      nearest += (i ? ", " : "") + names_[ranked[i].second].first;
-    }
-    return fail("unknown name '" + use.name + "'; the nearest node names are " + nearest);
   }
 
-  // Node-level graph of the current point's tape.
-  const std::vector<NodeId>& operands(NodeId n) const { return operands_[n]; }
-  // Nodes reachable from `from` going forward (consumers), not passing through `blocked`.
-  std::vector<char> reach_forward(NodeId from, const std::set<NodeId>& blocked = {}) const {
-    std::vector<char> seen(tape().node_count(), 0);
-    seen[from] = 1;
-    for (NodeId n = from + 1; n < tape().node_count(); ++n) {
-      for (NodeId a : operands_[n]) {
-        if (seen[a] && (a == from || !blocked.contains(a))) {
-          seen[n] = 1;
-          break;
-        }
-      }
+  void run() {
+    // Every branch upstream of what the formula names is taken at some draw first, so
+    // every comparison below sees each of them.
+    std::vector<NodeId> named;
+    for (const auto& [name, slot] : slots_) named.push_back(tape().node_of(slot));
+    const detail::Coverage coverage = s_.cover(named);
+    report_.draws = static_cast<int>(s_.draw_count());
+    report_.branches = coverage.branches;
+    report_.branches_covered = coverage.covered;
+    report_.switches_by_op = coverage.switches_by_op;
+    report_.uncovered = coverage.uncovered;
+    const std::vector<const Expr*> terms = rhs_terms();
+    if (f_.lhs.kind == ExprKind::Derivative && !terms.empty() && all_cut_terms(terms)) {
+      report_.form = Form::Cut;
+      check_cut(terms);
+    } else if (f_.lhs.kind == ExprKind::Derivative && !contains_derivative(f_.rhs) && !f_.has_ellipsis) {
+      report_.form = Form::Derivative;
+      check_derivative();
+    } else if (f_.lhs.kind == ExprKind::Name && f_.rhs.kind == ExprKind::Sum && is_sum_node(slot(f_.lhs.name)) &&
+               !contains_derivative(f_.rhs)) {
+      report_.form = Form::Expansion;
+      check_expansion(terms);
+    } else if (f_.has_ellipsis) {
+      throw Error(
+          "an ellipsis stands for terms of a sum over a cut (∂L/∂w = c1·∂L/∂z1 + …) or of a sum "
+          "node's expansion (z = w1·a1 + …); this formula is neither, so it cannot be checked");
+    } else {
+      report_.form = Form::Equation;
+      check_equation();
     }
-    return seen;
-  }
-  // Nodes from which `to` is reachable, not passing through `blocked`.
-  std::vector<char> reach_backward(NodeId to, const std::set<NodeId>& blocked = {}) const {
-    std::vector<char> seen(tape().node_count(), 0);
-    seen[to] = 1;
-    for (NodeId n = to + 1; n-- > 0;) {
-      if (!seen[n] || (n != to && blocked.contains(n))) continue;
-      for (NodeId a : operands_[n]) seen[a] = 1;
-    }
-    return seen;
+    check_annotations();
+    const bool failed = std::any_of(report_.findings.begin(), report_.findings.end(),
+                                    [](const Finding& x) { return x.kind != FindingKind::NotWritten; });
+    report_.verdict = failed                                 ? Verdict::Fail
+                      : coverage.covered < coverage.branches ? Verdict::Uncovered
+                      : f_.has_ellipsis                      ? Verdict::Partial
+                                                             : Verdict::Pass;
   }
 
-  // How a node is shown in a path: its name, else its op.
-  std::string label(NodeId n) const {
-    std::string name = tape().name(n);
-    if (!name.empty()) return name;
-    if (tape().op(n) == Op::Tensor) return std::string(tape().tensor_record(n).info->name);
-    return std::string(op_name(tape().op(n)));
-  }
-
+ private:
   // d of / d wrt as a sum over paths of products of edge factors: through a product
   // node the factor is the other operand's name, elsewhere the edge partial's value.
   std::optional<Poly> symbolic(Slot of, Slot wrt) const {
@@ -209,7 +130,7 @@ class Session {
     const NodeId from = t.node_of(wrt), to = t.node_of(of);
     if (t.size(from) != 1 || t.size(to) != 1) return std::nullopt;
     if (from == to) return Poly{Monomial{}};
-    const std::vector<char> forward = reach_forward(from);
+    const std::vector<char> forward = s_.reach_forward(from);
     std::map<NodeId, std::optional<Poly>> poly;
     poly[from] = Poly{Monomial{}};
     for (NodeId n = from + 1; n <= to; ++n) {
@@ -280,7 +201,7 @@ class Session {
     const NodeId n = t.node_of(of);
     const Op op = t.op(n);
     if (t.size(n) != 1 || (op != Op::Sum && op != Op::Add && op != Op::Sub)) return {};
-    const std::vector<char> forward = reach_forward(t.node_of(wrt));
+    const std::vector<char> forward = s_.reach_forward(t.node_of(wrt));
     const auto args = t.arg_slots(n);
     const auto partials = t.partials(n);
     std::string s = t.slot_name(of) + " =";
@@ -300,83 +221,13 @@ class Session {
     return s;
   }
 
- private:
-  void build_graph() {
-    const Tape& t = tape();
-    operands_.resize(t.node_count());
-    for (NodeId n = 0; n < t.node_count(); ++n) {
-      std::vector<NodeId>& ops = operands_[n];
-      if (t.op(n) == Op::Tensor) {
-        for (const TensorArg& a : t.tensor_args(t.tensor_record(n))) {
-          for (Slot s = a.offset; s < a.offset + a.shape.size(); ++s) ops.push_back(t.node_of(s));
-        }
-      } else {
-        for (Slot s : t.arg_slots(n)) ops.push_back(t.node_of(s));
-      }
-      std::sort(ops.begin(), ops.end());
-      ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
-    }
-  }
-
-  CheckOptions options_;
-  std::vector<Draw> draws_;
-  std::vector<std::pair<std::string, Slot>> names_;
-  std::vector<std::vector<NodeId>> operands_;
-};
-
-// ---- one formula against a session ----------------------------------------------------
-
-double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
-
-class FormulaCheck {
- public:
-  FormulaCheck(Session& session, const Formula& formula, const FormulaSource& src, Report& report)
-      : s_(session), f_(formula), report_(report) {
-    auto resolve_all = [&](const Expr& e) {
-      for (const NameUse& use : names_in(e)) slots_.emplace(use.name, s_.resolve(use, src));
-    };
-    resolve_all(f_.lhs);
-    resolve_all(f_.rhs);
-    for (const Annotation& a : f_.annotations) {
-      resolve_all(a.value);
-      resolve_all(a.claim);
-    }
-  }
-
-  void run() {
-    const std::vector<const Expr*> terms = rhs_terms();
-    if (f_.lhs.kind == ExprKind::Derivative && !terms.empty() && all_cut_terms(terms)) {
-      report_.form = Form::Cut;
-      check_cut(terms);
-    } else if (f_.lhs.kind == ExprKind::Derivative && !contains_derivative(f_.rhs) && !f_.has_ellipsis) {
-      report_.form = Form::Derivative;
-      check_derivative();
-    } else if (f_.lhs.kind == ExprKind::Name && f_.rhs.kind == ExprKind::Sum && is_sum_node(slot(f_.lhs.name)) &&
-               !contains_derivative(f_.rhs)) {
-      report_.form = Form::Expansion;
-      check_expansion(terms);
-    } else if (f_.has_ellipsis) {
-      throw Error(
-          "an ellipsis stands for terms of a sum over a cut (∂L/∂w = c1·∂L/∂z1 + …) or of a sum "
-          "node's expansion (z = w1·a1 + …); this formula is neither, so it cannot be checked");
-    } else {
-      report_.form = Form::Equation;
-      check_equation();
-    }
-    check_annotations();
-    const bool failed = std::any_of(report_.findings.begin(), report_.findings.end(),
-                                    [](const Finding& x) { return x.kind != FindingKind::NotWritten; });
-    report_.verdict = failed ? Verdict::Fail : f_.has_ellipsis ? Verdict::Partial : Verdict::Pass;
-  }
-
- private:
   Slot slot(const std::string& name) const { return slots_.at(name); }
   const Tape& tape() const { return s_.tape(); }
   std::string name_of(Slot s) const { return tape().slot_name(s); }
   std::string d(Slot of, Slot wrt) const { return "∂" + name_of(of) + "/∂" + name_of(wrt); }
 
-  void add(FindingKind kind, std::size_t term, std::string message) {
-    report_.findings.push_back({kind, term, std::move(message)});
+  void add(FindingKind kind, std::size_t term, std::string message, Mistake mistake = Mistake::None) {
+    report_.findings.push_back({kind, mistake, term, std::move(message)});
   }
 
   double eval(const Expr& e, std::size_t draw) {
@@ -406,10 +257,16 @@ class FormulaCheck {
         for (std::size_t i = 0; i < e.args.size(); ++i) total *= arg(i);
         return total;
       }
+      case ExprKind::Compare: {
+        const double a = arg(0), b = arg(1);
+        const bool holds = e.name == ">" ? a > b : e.name == "<" ? a < b : e.name == ">=" ? a >= b : a <= b;
+        return holds ? 1.0 : 0.0;
+      }
       case ExprKind::Call:
         break;
     }
     const double x = arg(0);
+    if (e.name.ends_with('\'')) return derivative_of(e.name.substr(0, e.name.size() - 1), x);
     if (e.name == "exp") return std::exp(x);
     if (e.name == "log") return std::log(x);
     if (e.name == "sqrt") return std::sqrt(x);
@@ -419,6 +276,19 @@ class FormulaCheck {
     if (e.name == "abs") return std::abs(x);
     if (e.name == "sin") return std::sin(x);
     return std::cos(x);
+  }
+
+  // f'(x) for the functions of the formula language.
+  static double derivative_of(std::string_view f, double x) {
+    if (f == "exp") return std::exp(x);
+    if (f == "log") return 1.0 / x;
+    if (f == "sqrt") return 0.5 / std::sqrt(x);
+    if (f == "tanh") return 1.0 - std::tanh(x) * std::tanh(x);
+    if (f == "sigmoid") return sigmoid(x) * (1.0 - sigmoid(x));
+    if (f == "relu") return x > 0 ? 1.0 : 0.0;
+    if (f == "abs") return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+    if (f == "sin") return std::cos(x);
+    return -std::sin(x);
   }
 
   // The first draw at which two quantities differ, if any.
@@ -519,17 +389,17 @@ class FormulaCheck {
   // "∂z2/∂w1 is a3 (z2 = w1·a3 + …)", or the value when no symbolic form is known.
   std::string truth_text(Slot of, Slot wrt, std::size_t draw) {
     std::string s = d(of, wrt) + " is ";
-    if (const std::optional<Poly> p = s_.symbolic(of, wrt)) {
+    if (const std::optional<Poly> p = symbolic(of, wrt)) {
       s += poly_text(*p);
     } else {
-      s += number_text(s_.draw(draw).derivative(of, wrt)) + " " + describe_draw(draw);
+      s += number_text(s_.draw(draw).derivative(of, wrt)) + " " + s_.draw(draw).where;
     }
-    const std::string e = s_.expansion(of, wrt);
+    const std::string e = expansion(of, wrt);
     return e.empty() ? s : s + " (" + e + ")";
   }
 
   std::string coefficient_symbol(Slot of, Slot wrt) {
-    const std::optional<Poly> p = s_.symbolic(of, wrt);
+    const std::optional<Poly> p = symbolic(of, wrt);
     if (!p) return "(" + d(of, wrt) + ")";
     const std::string text = poly_text(*p);
     return p->size() > 1 ? "(" + text + ")" : text;
@@ -574,7 +444,7 @@ class FormulaCheck {
           add(FindingKind::WrongTerm, term,
               prefix + factors_text(ct.chain, false) + " is not " + d(L, ct.cut) + ": it is " +
                   number_text(product(ct.chain, false, *draw)) + " and " + d(L, ct.cut) + " is " +
-                  number_text(s_.draw(*draw).derivative(L, ct.cut)) + " " + describe_draw(*draw));
+                  number_text(s_.draw(*draw).derivative(L, ct.cut)) + " " + s_.draw(*draw).where);
           problems = true;
         }
       }
@@ -583,7 +453,7 @@ class FormulaCheck {
       if (draw) {
         std::string msg =
             prefix + truth_text(ct.cut, w, *draw) + ", the formula has " + factors_text(ct.coefficient, ct.negative);
-        if (!s_.symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
+        if (!symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
         add(FindingKind::WrongTerm, term, msg);
         problems = true;
       }
@@ -686,7 +556,7 @@ class FormulaCheck {
     if (!draw) return;
     std::string msg = truth_text(of, wrt, *draw) + ", the formula has " + to_string(f_.rhs);
     if (f_.rhs.kind != ExprKind::Name && f_.rhs.kind != ExprKind::Number) {
-      msg += " = " + number_text(eval(f_.rhs, *draw)) + " " + describe_draw(*draw);
+      msg += " = " + number_text(eval(f_.rhs, *draw)) + " " + s_.draw(*draw).where;
     }
     add(FindingKind::WrongTerm, 0, msg);
   }
@@ -702,7 +572,7 @@ class FormulaCheck {
       return t.partials(n)[j] * t.value(t.arg_slots(n)[j]);
     };
     auto operand_text = [&](std::size_t j) {
-      const std::string r = s_.render(args[j]).text;
+      const std::string r = render(args[j]).text;
       return tape().partials(n)[j] < 0 ? "-" + r : r;
     };
     std::vector<char> used(args.size(), 0);
@@ -727,7 +597,7 @@ class FormulaCheck {
       std::pair<std::size_t, std::size_t> best_score{0, 0};
       for (std::size_t j = 0; j < args.size(); ++j) {
         if (used[j]) continue;
-        const std::vector<std::string> names = s_.render(args[j]).names;
+        const std::vector<std::string> names = render(args[j]).names;
         std::size_t shared = 0, first = written.size();
         for (std::size_t i = 0; i < written.size(); ++i) {
           if (std::find(names.begin(), names.end(), written[i]) != names.end()) {
@@ -767,7 +637,7 @@ class FormulaCheck {
     if (!draw) return;
     add(FindingKind::Mismatch, 0,
         "the left side " + to_string(f_.lhs) + " is " + number_text(eval(f_.lhs, *draw)) + " but the right side is " +
-            number_text(eval(f_.rhs, *draw)) + " " + describe_draw(*draw));
+            number_text(eval(f_.rhs, *draw)) + " " + s_.draw(*draw).where);
   }
 
   void check_annotations() {
@@ -777,7 +647,7 @@ class FormulaCheck {
       if (!draw) continue;
       add(FindingKind::Annotation, 0,
           to_string(a.value) + " ⇒ " + to_string(a.claim) + " does not hold: " + number_text(eval(a.value, *draw)) +
-              " vs " + number_text(eval(a.claim, *draw)) + " " + describe_draw(*draw));
+              " vs " + number_text(eval(a.claim, *draw)) + " " + s_.draw(*draw).where);
     }
   }
 
@@ -812,14 +682,12 @@ Report empty_report(const FormulaSource& src, const CheckOptions& options) {
   return r;
 }
 
-// Checks one formula, building the draws on first use (shared by a whole file).
-Report check_one(const BuildFn& build, const FormulaSource& src, const CheckOptions& options,
-                 std::unique_ptr<Session>& session) {
+// Checks one formula against the session's draws (shared by a whole file).
+Report check_one(Session& session, const FormulaSource& src, const CheckOptions& options) {
   Report r = empty_report(src, options);
   try {
-    const Formula formula = parse_formula(src.text, src.line);
-    if (!session) session = std::make_unique<Session>(build, options);
-    FormulaCheck(*session, formula, src, r).run();
+    const Formula formula = parse_formula(src);
+    FormulaCheck(session, formula, src, r).run();
   } catch (const Error& e) {
     r.verdict = Verdict::Error;
     r.form = Form::Unknown;
@@ -831,126 +699,47 @@ Report check_one(const BuildFn& build, const FormulaSource& src, const CheckOpti
 
 }  // namespace
 
-std::string_view verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::Pass:
-      return "pass";
-    case Verdict::Fail:
-      return "fail";
-    case Verdict::Partial:
-      return "partial";
-    case Verdict::Error:
-      return "error";
-  }
-  return "?";
-}
-
-std::string_view form_name(Form f) {
-  switch (f) {
-    case Form::Cut:
-      return "cut";
-    case Form::Expansion:
-      return "expansion";
-    case Form::Derivative:
-      return "derivative";
-    case Form::Equation:
-      return "equation";
-    case Form::Unknown:
-      return "unknown";
-  }
-  return "?";
-}
-
-std::string_view finding_name(FindingKind k) {
-  switch (k) {
-    case FindingKind::WrongTerm:
-      return "wrong term";
-    case FindingKind::MissingTerm:
-      return "missing term";
-    case FindingKind::ExtraTerm:
-      return "extra term";
-    case FindingKind::NotACut:
-      return "not a cut";
-    case FindingKind::Mismatch:
-      return "mismatch";
-    case FindingKind::Annotation:
-      return "annotation";
-    case FindingKind::NotWritten:
-      return "not written";
-  }
-  return "?";
-}
-
-std::string Report::text() const {
-  std::string s = "line " + std::to_string(line) + ": " + formula + "\n  " + std::string(verdict_name(verdict));
-  if (verdict == Verdict::Error) {
-    std::string indented;
-    for (char c : error) indented += c == '\n' ? std::string("\n  ") : std::string(1, c);
-    return s + ": " + indented + "\n";
-  }
-  s += " (" + std::string(form_name(form)) + " form; " + std::to_string(draws) + " draws: the current point and " +
-       std::to_string(draws - 1) + " redraws; equal when |a - b| <= " + number_text(atol) + " + " + number_text(rtol) +
-       "·max(|a|, |b|))\n";
-  for (const Finding& f : findings) s += "  " + f.message + "\n";
-  return s;
-}
-
-nlohmann::json Report::json() const {
-  nlohmann::json j = {{"formula", formula},
-                      {"line", line},
-                      {"verdict", verdict_name(verdict)},
-                      {"form", form_name(form)},
-                      {"draws", draws},
-                      {"rtol", rtol},
-                      {"atol", atol}};
-  j["findings"] = nlohmann::json::array();
-  for (const Finding& f : findings) {
-    j["findings"].push_back({{"kind", finding_name(f.kind)}, {"term", f.term}, {"message", f.message}});
-  }
-  if (verdict == Verdict::Error) j["error"] = error;
-  return j;
-}
-
 Report check_formula(const BuildFn& build, std::string_view formula, const CheckOptions& options) {
-  return check_formula(build, FormulaSource{std::string(formula), 1}, options);
+  return check_formula(build, FormulaSource{std::string(formula), 1, 1, {}}, options);
 }
 
 Report check_formula(const BuildFn& build, const FormulaSource& formula, const CheckOptions& options) {
-  std::unique_ptr<Session> session;
-  return check_one(build, formula, options, session);
+  Session session(build, options);
+  return check_one(session, formula, options);
 }
 
-std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options) {
+namespace {
+
+// Every formula against one session; `source` names where they come from in the error
+// for none at all.
+std::vector<Report> check_all(const BuildFn& build, std::string_view text, const std::string& source,
+                              const CheckOptions& options) {
+  const std::vector<FormulaSource> formulas = split_formulas(text);
+  if (formulas.empty()) {
+    throw Error("check: " + source + " holds no formula: no line, $$…$$, \\[…\\], equation or align block states one");
+  }
+  Session session(build, options);
   std::vector<Report> out;
-  std::unique_ptr<Session> session;
-  for (const FormulaSource& src : split_formulas(file_text)) out.push_back(check_one(build, src, options, session));
+  for (const FormulaSource& src : formulas) out.push_back(check_one(session, src, options));
   return out;
 }
 
+}  // namespace
+
+std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options) {
+  return check_all(build, file_text, "the text", options);
+}
+
 std::vector<Report> check_file(const BuildFn& build, const std::filesystem::path& path, const CheckOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("check_file: cannot read '" + path.string() + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return check_text(build, text.str(), options);
-}
-
-std::string text(std::span<const Report> reports) {
-  std::string s;
-  std::map<Verdict, std::size_t> count;
-  for (const Report& r : reports) {
-    s += r.text() + "\n";
-    ++count[r.verdict];
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error("check: '" + path.string() + "' is a directory, not a formula file");
   }
-  return s + std::to_string(reports.size()) + " formulas: " + std::to_string(count[Verdict::Pass]) + " pass, " +
-         std::to_string(count[Verdict::Fail]) + " fail, " + std::to_string(count[Verdict::Partial]) + " partial, " +
-         std::to_string(count[Verdict::Error]) + " error\n";
-}
-
-nlohmann::json json(std::span<const Report> reports) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const Report& r : reports) j.push_back(r.json());
-  return j;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) throw Error("check: cannot read '" + path.string() + "'");
+  return check_all(build, text.str(), "'" + path.string() + "'", options);
 }
 
 }  // namespace gradpath::check

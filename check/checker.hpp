@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,10 +31,11 @@ struct CheckOptions {
 };
 
 enum class Verdict {
-  Pass,     // equal at every draw
-  Fail,     // a finding below says what is wrong
-  Partial,  // a sum with an ellipsis whose written terms are all right
-  Error,    // the formula could not be read (parse error, unknown name)
+  Pass,       // equal at every draw, and the draws take every branch of every piecewise node
+  Fail,       // a finding below says what is wrong
+  Partial,    // a sum with an ellipsis whose written terms are all right
+  Error,      // the formula could not be read (parse error, unknown name)
+  Uncovered,  // equal at every draw, but a branch was never taken: not checked, never a pass
 };
 
 // How the formula was read:
@@ -53,8 +55,21 @@ enum class FindingKind {
   NotWritten,   // terms an ellipsis leaves out (not a failure)
 };
 
+// The kind of mistake a wrong term is, when it is a common one.
+enum class Mistake {
+  None,
+  Sign,               // the term is the negative of the right one
+  ConstantFactor,     // off by a constant: 2, 1/2, 1/n
+  MissingActivation,  // σ′(z1), tanh′(z2) or [z3 > 0] is missing (or extra)
+  TransposedIndex,    // W4 = W_{2,1} written for W2 = W_{1,2}
+  WrongIndex,         // another element of the same tensor (a13 for a3)
+  MissingPath,        // the paths through one node are left out
+  ExtraTerm,          // a term that is not there
+};
+
 struct Finding {
   FindingKind kind = FindingKind::Mismatch;
+  Mistake mistake = Mistake::None;
   std::size_t term = 0;  // 1-based among the written terms of the right side (an ellipsis is no term); 0: none
   std::string message;   // e.g. "term 2: ∂z2/∂w1 is a3 (z2 = w1·a3 + w2·a4 + …), the formula has a13"
 };
@@ -66,23 +81,32 @@ struct Report {
   Form form = Form::Unknown;
   std::vector<Finding> findings;
   std::string error;  // Verdict::Error: the message, with line, column and a caret
-  int draws = 0;      // the current point plus the redraws
+  int draws = 0;      // the points the formula was evaluated at
   double rtol = 0.0, atol = 0.0;
+  // The branches of the piecewise nodes the formula depends on, and how many of them
+  // some draw took ("relu" -> 3 switches); a failure names the draw it fails at.
+  std::size_t branches = 0, branches_covered = 0;
+  std::map<std::string, std::size_t> switches_by_op;
+  std::vector<std::string> uncovered;
 
-  std::string text() const;  // one human-readable block
+  std::string text() const;           // one human-readable block
+  std::string coverage_text() const;  // "branches: 6 of 6 taken at some draw (3 relu units)"
   nlohmann::json json() const;
 };
 
-std::string_view verdict_name(Verdict v);      // "pass", "fail", "partial", "error"
+std::string_view verdict_name(Verdict v);      // "pass", "fail", "partial", "error", "uncovered"
+std::string_view mistake_name(Mistake m);      // "sign", "constant factor", ..., "" for None
 std::string_view form_name(Form f);            // "cut", "expansion", "derivative", "equation", "unknown"
 std::string_view finding_name(FindingKind k);  // "wrong term", "missing term", ...
 
 // Checks one formula; `formula` may span lines (an aligned LaTeX block is one formula).
+// An Error (not a report) when the build throws: the model, not the formula, is wrong.
 Report check_formula(const BuildFn& build, std::string_view formula, const CheckOptions& options = {});
 Report check_formula(const BuildFn& build, const FormulaSource& formula, const CheckOptions& options = {});
-// Every formula of a file's text (see split_formulas), against one set of draws.
+// Every formula of a file's text (see split_formulas), against one set of draws. An
+// Error when the text holds no formula, or the build throws.
 std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options = {});
-// Reads the file; an unreadable file is an Error.
+// Reads the file; an unreadable file (or a directory) is an Error.
 std::vector<Report> check_file(const BuildFn& build, const std::filesystem::path& path,
                                const CheckOptions& options = {});
 

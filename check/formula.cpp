@@ -2,7 +2,9 @@
 // Lexer and recursive-descent parser of the formula language, and the file splitter.
 #include "check/formula.hpp"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -20,9 +22,9 @@ struct CodePoint {
 };
 
 // Decodes UTF-8 (invalid bytes pass through one by one) and numbers lines and columns.
-std::vector<CodePoint> decode(std::string_view text, int first_line) {
+std::vector<CodePoint> decode(std::string_view text, SourcePos start) {
   std::vector<CodePoint> out;
-  SourcePos pos{first_line, 1};
+  SourcePos pos = start;
   for (std::size_t i = 0; i < text.size();) {
     const auto b = static_cast<unsigned char>(text[i]);
     const int extra = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
@@ -64,6 +66,17 @@ std::string encode(char32_t c) {
   return s;
 }
 
+// 'x', or for what a terminal would not show plainly, its code point: ' ' (U+00A0).
+std::string describe_code_point(char32_t c) {
+  char code[16];
+  std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
+  const bool plain = c > 0x20 && c < 0x7F;
+  const bool control = c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0);
+  if (plain) return "'" + std::string(1, static_cast<char>(c)) + "'";
+  if (control) return std::string(code);
+  return "'" + encode(c) + "' (" + code + ")";
+}
+
 bool is_letter(char32_t c) { return (c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z'); }
 bool is_digit(char32_t c) { return c >= U'0' && c <= U'9'; }
 bool is_space(char32_t c) { return c == U' ' || c == U'\t' || c == U'\n' || c == U'\r'; }
@@ -83,6 +96,7 @@ enum class Tok {
   Slash,
   Caret,
   Equals,
+  Compare,  // > < >= <= inside an Iverson bracket [z > 0]
   Implies,
   Ellipsis,
   LParen,
@@ -104,7 +118,7 @@ struct Token {
   SourcePos end;  // column of the last code point
 };
 
-constexpr std::array functions{"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos"};
+constexpr std::array functions{"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "ln", "sigma"};
 bool is_function(std::string_view name) {
   for (const char* f : functions) {
     if (name == f) return true;
@@ -114,7 +128,7 @@ bool is_function(std::string_view name) {
 
 class Lexer {
  public:
-  Lexer(std::string_view text, int first_line) : text_(text), first_line_(first_line), cps_(decode(text, first_line)) {}
+  Lexer(std::string_view text, SourcePos start) : text_(text), start_(start), cps_(decode(text, start)) {}
 
   std::vector<Token> run() {
     std::vector<Token> out;
@@ -126,20 +140,18 @@ class Lexer {
     Token end;
     end.kind = Tok::End;
     end.spelling = "the end of the formula";
-    end.pos = out.empty() ? SourcePos{first_line_, 1} : SourcePos{out.back().end.line, out.back().end.column + 1};
+    end.pos = out.empty() ? start_ : SourcePos{out.back().end.line, out.back().end.column + 1};
     out.push_back(end);
     return out;
   }
 
  private:
   char32_t peek(std::size_t ahead = 0) const { return i_ + ahead < cps_.size() ? cps_[i_ + ahead].c : U'\0'; }
-  SourcePos here() const {
-    return i_ < cps_.size() ? cps_[i_].pos : (cps_.empty() ? SourcePos{first_line_, 1} : cps_.back().pos);
-  }
+  SourcePos here() const { return i_ < cps_.size() ? cps_[i_].pos : (cps_.empty() ? start_ : cps_.back().pos); }
   SourcePos last() const { return cps_[i_ - 1].pos; }
 
   [[noreturn]] void fail(SourcePos pos, const std::string& what) const {
-    throw ParseError(located_message(text_, first_line_, pos, what), pos);
+    throw ParseError(located_message(text_, start_, pos, what), pos);
   }
 
   void skip_space() {
@@ -214,7 +226,8 @@ class Lexer {
       if ((cmd == "left" || cmd == "right") && peek() == U'.') ++i_;  // \left. is no bracket
       return std::nullopt;
     }
-    if (cmd == "begin" || cmd == "end") {  // \begin{aligned} ... \end{aligned}
+    if (cmd == "nonumber" || cmd == "notag") return std::nullopt;
+    if (cmd == "begin" || cmd == "end" || cmd == "label" || cmd == "tag") {  // \begin{aligned}, \label{eq:1}
       skip_space();
       if (peek() != U'{') fail(here(), "expected '{' after " + spelling);
       while (i_ < cps_.size() && peek() != U'}') ++i_;
@@ -234,12 +247,57 @@ class Lexer {
       t.spelling = t.text;
       return t;
     }
-    if (is_function(cmd)) {
-      Token t = make(Tok::Function, pos, spelling);
-      t.text = cmd;
-      return t;
-    }
+    if (cmd == "geq" || cmd == "ge") return compare(pos, spelling, ">=");
+    if (cmd == "leq" || cmd == "le") return compare(pos, spelling, "<=");
+    if (cmd == "gt") return compare(pos, spelling, ">");
+    if (cmd == "lt") return compare(pos, spelling, "<");
+    if (is_function(cmd)) return function(pos, spelling, cmd);
     fail(pos, "unknown command '" + spelling + "'");
+  }
+
+  Token compare(SourcePos pos, std::string spelling, std::string op) const {
+    Token t = make(Tok::Compare, pos, std::move(spelling));
+    t.text = std::move(op);
+    return t;
+  }
+
+  // A function name, canonical (ln is log, σ is sigmoid), with a prime when one follows:
+  // sigmoid'(z) is the derivative of sigmoid at z.
+  Token function(SourcePos pos, std::string spelling, std::string_view name) {
+    Token t = make(Tok::Function, pos, std::move(spelling));
+    t.text = name == "ln" ? "log" : name == "sigma" || name == "σ" ? "sigmoid" : std::string(name);
+    if (peek() == U'\'' || peek() == U'\u2032') {
+      ++i_;
+      t.text += "'";
+      t.spelling += "'";
+      t.end = last();
+    }
+    return t;
+  }
+
+  // A number: digits with at most one '.', then an optional exponent. Read with
+  // from_chars, so a value no double holds is an error at its column, never an exception.
+  Token number(SourcePos pos) {
+    std::string digits;
+    while (is_digit(peek()) || (peek() == U'.' && peek(1) != U'.')) digits += static_cast<char>(peek()), ++i_;
+    if ((peek() == U'e' || peek() == U'E') &&
+        (is_digit(peek(1)) || ((peek(1) == U'-' || peek(1) == U'+') && is_digit(peek(2))))) {
+      digits += static_cast<char>(peek()), ++i_;
+      digits += static_cast<char>(peek()), ++i_;
+      while (is_digit(peek())) digits += static_cast<char>(peek()), ++i_;
+    }
+    if (std::count(digits.begin(), digits.end(), '.') > 1) fail(pos, "malformed number '" + digits + "'");
+    Token t = make(Tok::Number, pos, digits);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), t.number);
+    if (ec == std::errc::result_out_of_range || (ec == std::errc() && !std::isfinite(t.number))) {
+      fail(pos, "the number '" + (digits.size() > 40 ? digits.substr(0, 40) + "…" : digits) +
+                    "' is out of the range of a double");
+    }
+    if (ec != std::errc() || end != digits.data() + digits.size()) fail(pos, "malformed number '" + digits + "'");
+    if (t.number == 0.0 && digits.find_first_of("123456789") < digits.find_first_of("eE")) {
+      fail(pos, "the number '" + digits.substr(0, 40) + "' is too small for a double: it would read as 0");
+    }
+    return t;
   }
 
   // dX/dY written as one word, as in dL/dw1 (spaces around '/' allowed).
@@ -275,19 +333,7 @@ class Lexer {
     const SourcePos pos = here();
     const char32_t c = peek();
     if (c == U'\\') return command(pos);
-    if (is_digit(c) || (c == U'.' && is_digit(peek(1)))) {
-      std::string digits;
-      while (is_digit(peek()) || (peek() == U'.' && peek(1) != U'.')) digits += static_cast<char>(peek()), ++i_;
-      if ((peek() == U'e' || peek() == U'E') &&
-          (is_digit(peek(1)) || ((peek(1) == U'-' || peek(1) == U'+') && is_digit(peek(2))))) {
-        digits += static_cast<char>(peek()), ++i_;
-        digits += static_cast<char>(peek()), ++i_;
-        while (is_digit(peek())) digits += static_cast<char>(peek()), ++i_;
-      }
-      Token t = make(Tok::Number, pos, digits);
-      t.number = std::stod(digits);
-      return t;
-    }
+    if (is_digit(c) || (c == U'.' && is_digit(peek(1)))) return number(pos);
     if (c == U'd') {
       if (std::optional<Token> t = ascii_derivative(pos)) return t;
     }
@@ -300,11 +346,16 @@ class Lexer {
         if (peek() == U'_') t.text += name_run();
       } else {
         std::string name = name_run();
-        t = make(is_function(name) ? Tok::Function : Tok::Name, pos, name);
+        if (is_function(name)) return function(pos, name, name);
+        t = make(Tok::Name, pos, name);
         t.text = std::move(name);
       }
       t.spelling = t.text;
       return t;
+    }
+    if (c == U'\u03C3') {  // σ
+      ++i_;
+      return function(pos, "σ", "σ");
     }
     ++i_;
     switch (c) {
@@ -342,6 +393,17 @@ class Lexer {
       case U'\u22EF':
       case U'\u22EE':
         return make(Tok::Ellipsis, pos, encode(c));
+      case U'>':
+      case U'<':
+        if (peek() == U'=') {
+          ++i_;
+          return compare(pos, encode(c) + "=", encode(c) + "=");
+        }
+        return compare(pos, encode(c), encode(c));
+      case U'\u2265':
+        return compare(pos, "≥", ">=");
+      case U'\u2264':
+        return compare(pos, "≤", "<=");
       case U'=':
         if (peek() == U'>') {
           ++i_;
@@ -357,11 +419,11 @@ class Lexer {
       default:
         break;
     }
-    fail(pos, "unexpected character '" + encode(c) + "'");
+    fail(pos, "unexpected character " + describe_code_point(c));
   }
 
   std::string_view text_;
-  int first_line_;
+  SourcePos start_;
   std::vector<CodePoint> cps_;
   std::size_t i_ = 0;
 };
@@ -370,13 +432,15 @@ class Lexer {
 
 class Parser {
  public:
-  Parser(std::string_view text, int first_line)
-      : text_(text), first_line_(first_line), tokens_(Lexer(text, first_line).run()) {}
+  Parser(std::string_view text, SourcePos start) : text_(text), start_(start), tokens_(Lexer(text, start).run()) {}
 
-  Formula run() {
+  // `chained_lhs`: the left side of the row before, for a row "&= …" that goes on with it.
+  Formula run(const Expr* chained_lhs = nullptr) {
     Formula f;
-    if (at(Tok::Equals)) fail(peek().pos, "the left side is empty: expected an expression before '='");
-    f.lhs = sum();
+    if (at(Tok::Equals) && chained_lhs == nullptr) {
+      fail(peek().pos, "the left side is empty: expected an expression before '='");
+    }
+    f.lhs = at(Tok::Equals) ? *chained_lhs : sum();
     if (at(Tok::End)) fail(peek().pos, "expected '=': a formula is an equation (left side = right side)");
     if (!at(Tok::Equals)) unexpected();
     ++i_;
@@ -395,7 +459,7 @@ class Parser {
   bool at(Tok k) const { return tokens_[i_].kind == k; }
 
   [[noreturn]] void fail(SourcePos pos, const std::string& what) const {
-    throw ParseError(located_message(text_, first_line_, pos, what), pos);
+    throw ParseError(located_message(text_, start_, pos, what), pos);
   }
   [[noreturn]] void unexpected() const {
     const Token& t = peek();
@@ -614,6 +678,19 @@ class Parser {
     const Tok close = open.kind == Tok::LParen ? Tok::RParen : open.kind == Tok::LBracket ? Tok::RBracket : Tok::RBrace;
     if (at(close)) fail(peek().pos, "empty brackets '" + open.spelling + peek().spelling + "'");
     Expr e = sum();
+    if (at(Tok::Compare)) {  // an Iverson bracket: [z > 0]
+      if (open.kind != Tok::LBracket) {
+        fail(peek().pos, "a comparison belongs in an Iverson bracket: write [a " + peek().text + " b]");
+      }
+      Expr c;
+      c.kind = ExprKind::Compare;
+      c.name = peek().text;
+      c.pos = open.pos;
+      ++i_;
+      c.args.push_back(std::move(e));
+      c.args.push_back(sum());
+      e = std::move(c);
+    }
     expect_close(close, open);
     return e;
   }
@@ -652,7 +729,7 @@ class Parser {
   }
 
   std::string_view text_;
-  int first_line_;
+  SourcePos start_;
   std::vector<Token> tokens_;
   std::size_t i_ = 0;
   std::vector<Annotation> annotations_;
@@ -700,6 +777,9 @@ std::string print(const Expr& e, int min_rank) {
     case ExprKind::Call:
       s = e.name + "(" + print(e.args[0], 0) + ")";
       break;
+    case ExprKind::Compare:
+      s = "[" + print(e.args[0], 0) + " " + e.name + " " + print(e.args[1], 0) + "]";
+      break;
     case ExprKind::Negate:
       s = "-" + print(e.args[0], 1);
       break;
@@ -740,9 +820,22 @@ void collect_names(const Expr& e, std::vector<NameUse>& out) {
 
 }  // namespace
 
-Formula parse_formula(std::string_view text, int first_line) { return Parser(text, first_line).run(); }
+Formula parse_formula(std::string_view text, int first_line) { return Parser(text, {first_line, 1}).run(); }
+
+Formula parse_formula(const FormulaSource& src) {
+  if (src.chained_lhs.empty()) return Parser(src.text, src.start()).run();
+  const Formula previous = parse_formula(src.chained_lhs);
+  return Parser(src.text, src.start()).run(&previous.lhs);
+}
 
 std::string located_message(std::string_view text, int first_line, SourcePos pos, std::string_view what) {
+  return located_message(text, SourcePos{first_line, 1}, pos, what);
+}
+
+std::string located_message(std::string_view text, SourcePos start, SourcePos pos, std::string_view what) {
+  const int first_line = start.line;
+  const int file_column = pos.column;
+  if (pos.line == start.line) pos.column = std::max(1, pos.column - (start.column - 1));  // within `text`
   std::string_view line = text;
   for (int l = first_line; l < pos.line; ++l) {
     const std::size_t nl = line.find('\n');
@@ -761,61 +854,219 @@ std::string located_message(std::string_view text, int first_line, SourcePos pos
       shown += "…";
       break;
     }
-    if (cp > first) shown += line[i] == '\t' || line[i] == '\r' ? ' ' : line[i];
+    const auto byte = static_cast<unsigned char>(line[i]);
+    // Control characters (an escape sequence among them) never reach the terminal raw.
+    if (cp > first)
+      shown += byte == '\t' || byte == '\r'  ? std::string(" ")
+               : byte < 0x20 || byte == 0x7F ? std::string("\uFFFD")
+                                             : std::string(1, line[i]);
   }
-  return "line " + std::to_string(pos.line) + ", column " + std::to_string(pos.column) + ": " + std::string(what) +
+  return "line " + std::to_string(pos.line) + ", column " + std::to_string(file_column) + ": " + std::string(what) +
          "\n  " + shown + "\n  " + std::string(column - first + (first ? 1 : 0), ' ') + "^";
 }
 
+namespace {
+
+// The file's text with every comment blanked (kept as spaces, so lines and columns stay):
+// in LaTeX from an unescaped % to the end of the line; in a plain file whole lines that
+// start with % or #.
+std::string blank_comments(std::string_view text, bool latex) {
+  std::string out(text);
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == '\n') {
+      line_start = i + 1;
+      continue;
+    }
+    const bool first_on_line = out.find_first_not_of(" \t\r", line_start) == i;
+    const bool comment =
+        latex ? out[i] == '%' && (i == 0 || out[i - 1] != '\\') : first_on_line && (out[i] == '%' || out[i] == '#');
+    if (!comment) continue;
+    while (i < out.size() && out[i] != '\n') out[i++] = ' ';
+    --i;
+  }
+  return out;
+}
+
+bool looks_like_latex(std::string_view text) {
+  return text.find('$') != std::string_view::npos || text.find("\\[") != std::string_view::npos ||
+         text.find("\\(") != std::string_view::npos || text.find("\\begin{") != std::string_view::npos;
+}
+
+// Line and column (in code points) of every byte offset, computed once.
+class Positions {
+ public:
+  explicit Positions(std::string_view text) {
+    line_starts_.push_back(0);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '\n') line_starts_.push_back(i + 1);
+    }
+    text_ = text;
+  }
+  SourcePos at(std::size_t offset) const {
+    const auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset) - 1;
+    int column = 1;
+    for (std::size_t i = *it; i < offset; ++i) column += (static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80;
+    return {static_cast<int>(it - line_starts_.begin()) + 1, column};
+  }
+
+ private:
+  std::vector<std::size_t> line_starts_;
+  std::string_view text_;
+};
+
+constexpr std::array display_environments{"equation", "align",       "gather", "multline",
+                                          "eqnarray", "displaymath", "flalign"};
+
+// The environment a \begin{…} at `at` opens, when it is a display environment.
+std::optional<std::string> display_environment(std::string_view text, std::size_t at) {
+  if (text.compare(at, 7, "\\begin{") != 0) return std::nullopt;
+  const std::size_t close = text.find('}', at + 7);
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string env(text.substr(at + 7, close - at - 7));
+  std::string base = !env.empty() && env.back() == '*' ? env.substr(0, env.size() - 1) : env;
+  for (const char* e : display_environments) {
+    if (base == e) return env;
+  }
+  return std::nullopt;
+}
+
+// An inline formula is checked when it states something about a derivative.
+bool states_a_derivative(std::string_view math) {
+  if (math.find('=') == std::string_view::npos) return false;
+  if (math.find("\\partial") != std::string_view::npos || math.find("∂") != std::string_view::npos) return true;
+  for (std::size_t i = 0; i + 1 < math.size(); ++i) {  // dL/dw, \frac{dL}{dw}
+    if (math[i] == '/' || math.compare(i, 2, "}{") == 0) {
+      const std::size_t next = math.find_first_not_of(" {", i + 1);
+      if (next != std::string_view::npos && math[next] == 'd') return true;
+    }
+  }
+  return false;
+}
+
+class Splitter {
+ public:
+  Splitter(std::string_view text, std::vector<FormulaSource>& out) : text_(text), pos_(text), out_(out) {}
+
+  // The rows of the block text_[begin, end): one formula per claim.
+  void block(std::size_t begin, std::size_t end) {
+    std::vector<std::pair<std::size_t, std::size_t>> rows;
+    std::size_t row = begin;
+    for (std::size_t i = begin; i + 1 < end; ++i) {
+      if (text_[i] == '\\' && text_[i + 1] == '\\') {
+        rows.emplace_back(row, i);
+        row = i + 2;
+        ++i;
+      }
+    }
+    rows.emplace_back(row, end);
+    std::optional<std::size_t> open;  // the formula the next rows may go on with
+    std::size_t open_begin = 0;       // where its text starts
+    std::string chain_lhs;            // the left side a row "&= …" is about
+    for (auto [first, last] : rows) {
+      const std::string_view r = text_.substr(first, last - first);
+      const std::size_t content = first_content(r);
+      if (content == std::string_view::npos) continue;
+      const bool chained = r[content] == '=';
+      const bool has_equals = r.find('=') != std::string_view::npos;
+      if (open && !has_equals) {  // "&+ …": the sum goes on; the lexer skips the \\ between
+        out_[*open].text = std::string(text_.substr(open_begin, last - open_begin));
+        continue;
+      }
+      FormulaSource f = source(first + content, last);
+      if (chained && !chain_lhs.empty()) f.chained_lhs = chain_lhs;
+      if (!chained) chain_lhs = std::string(r.substr(content));
+      out_.push_back(std::move(f));
+      open = out_.size() - 1;
+      open_begin = first + content;
+    }
+  }
+
+  void inline_math(std::size_t begin, std::size_t end) {
+    if (states_a_derivative(text_.substr(begin, end - begin))) out_.push_back(source(begin, end));
+  }
+
+  void line(std::size_t begin, std::size_t end) {
+    if (first_content(text_.substr(begin, end - begin)) != std::string_view::npos) out_.push_back(source(begin, end));
+  }
+
+ private:
+  // The first character that is not space, '&' or a \begin{…}/\end{…} around the rows.
+  static std::size_t first_content(std::string_view r) {
+    std::size_t i = 0;
+    while (i < r.size()) {
+      if (r[i] == ' ' || r[i] == '\t' || r[i] == '\n' || r[i] == '\r' || r[i] == '&') {
+        ++i;
+      } else if (r.compare(i, 7, "\\begin{") == 0 || r.compare(i, 5, "\\end{") == 0) {
+        const std::size_t close = r.find('}', i);
+        if (close == std::string_view::npos) return i;
+        i = close + 1;
+      } else {
+        return i;
+      }
+    }
+    return std::string_view::npos;
+  }
+
+  FormulaSource source(std::size_t begin, std::size_t end) const {
+    const SourcePos p = pos_.at(begin);
+    return FormulaSource{std::string(text_.substr(begin, end - begin)), p.line, p.column, {}};
+  }
+
+  std::string_view text_;
+  Positions pos_;
+  std::vector<FormulaSource>& out_;
+};
+
+}  // namespace
+
 std::vector<FormulaSource> split_formulas(std::string_view file_text) {
   std::vector<FormulaSource> out;
-  std::vector<std::string_view> lines;
-  for (std::size_t start = 0; start <= file_text.size();) {
-    const std::size_t nl = file_text.find('\n', start);
-    const std::size_t end = nl == std::string_view::npos ? file_text.size() : nl;
-    lines.push_back(file_text.substr(start, end - start));
-    start = end + 1;
-  }
-  auto is_comment = [](std::string_view l) {
-    const std::size_t first = l.find_first_not_of(" \t\r");
-    return first == std::string_view::npos || l[first] == '%' || l[first] == '#';
-  };
-  if (file_text.find("$$") == std::string_view::npos) {
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (!is_comment(lines[i])) out.push_back({std::string(lines[i]), static_cast<int>(i + 1)});
+  const bool latex = looks_like_latex(blank_comments(file_text, false));
+  const std::string text = blank_comments(file_text, latex);
+  Splitter split(text, out);
+  const std::string_view t = text;
+  if (!latex) {
+    for (std::size_t start = 0; start <= t.size();) {
+      const std::size_t end = std::min(t.find('\n', start), t.size());
+      split.line(start, end);
+      start = end + 1;
     }
     return out;
   }
-  // $$ blocks: the text between a $$ and the next, with its first line's prefix blanked
-  // so columns stay those of the file.
-  std::optional<FormulaSource> open;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (!open && is_comment(lines[i])) continue;
-    std::string_view rest = lines[i];
-    std::size_t col = 0;
-    while (true) {
-      const std::size_t mark = rest.find("$$", col);
-      if (!open) {
-        if (mark == std::string_view::npos) break;
-        std::string blank;  // one blank per code point before the $$
-        for (std::size_t k = 0; k < mark + 2; ++k) {
-          if ((static_cast<unsigned char>(rest[k]) & 0xC0) != 0x80) blank += rest[k] == '\t' ? '\t' : ' ';
-        }
-        open = FormulaSource{blank, static_cast<int>(i + 1)};
-        col = mark + 2;
-        continue;
-      }
-      if (mark == std::string_view::npos) {
-        open->text += std::string(rest.substr(col)) + "\n";
-        break;
-      }
-      open->text += std::string(rest.substr(col, mark - col));
-      out.push_back(std::move(*open));
-      open.reset();
-      col = mark + 2;
+  // Each opener and the closer that ends it; an unclosed block runs to the end of the
+  // file, so it is still read (and its error reported), never dropped.
+  auto until = [&](std::size_t from, std::string_view closer) {
+    const std::size_t at = t.find(closer, from);
+    return at == std::string_view::npos ? std::pair{t.size(), t.size()} : std::pair{at, at + closer.size()};
+  };
+  for (std::size_t i = 0; i < t.size();) {
+    if (t.compare(i, 2, "$$") == 0) {
+      const auto [end, next] = until(i + 2, "$$");
+      split.block(i + 2, end);
+      i = next;
+    } else if (t.compare(i, 2, "\\[") == 0) {
+      const auto [end, next] = until(i + 2, "\\]");
+      split.block(i + 2, end);
+      i = next;
+    } else if (t.compare(i, 2, "\\(") == 0) {
+      const auto [end, next] = until(i + 2, "\\)");
+      split.inline_math(i + 2, end);
+      i = next;
+    } else if (const std::optional<std::string> env = display_environment(t, i)) {
+      const std::size_t body = t.find('}', i) + 1;
+      const auto [end, next] = until(body, "\\end{" + *env + "}");
+      split.block(body, end);
+      i = next;
+    } else if (t[i] == '$' && (i == 0 || t[i - 1] != '\\')) {
+      std::size_t end = i + 1;
+      while (end < t.size() && (t[end] != '$' || t[end - 1] == '\\')) ++end;
+      split.inline_math(i + 1, end);
+      i = end + 1;
+    } else {
+      i += t[i] == '\\' ? 2 : 1;  // an escaped character (\$, \%) is prose
     }
   }
-  if (open) out.push_back(std::move(*open));  // an unclosed block still gets checked
   return out;
 }
 

@@ -25,7 +25,9 @@ enum class ExprKind {
   Quotient,    // args = {numerator, denominator}
   Power,       // args = {base, exponent}
   Negate,      // args = {operand}
-  Call,        // name = function (exp log sqrt tanh sigmoid relu abs sin cos), args = {argument}
+  Call,        // name = function (exp log sqrt tanh sigmoid relu abs sin cos), args = {argument};
+               // a name ending in ' is the function's derivative (sigmoid'(z) = σ′(z))
+  Compare,     // an Iverson bracket [a > b]: 1 when it holds, else 0; name = > < >= <=, args = {a, b}
   Ellipsis,    // … standing for unwritten terms of a sum
 };
 
@@ -63,22 +65,37 @@ class ParseError : public Error {
   SourcePos pos_;
 };
 
-// One formula's text and the line of the file it starts on. A $$ block keeps its
-// columns: whatever precedes it on its first line is blanked, not cut.
+// One formula's text and where in its file it starts.
 struct FormulaSource {
   std::string text;
   int line = 1;
+  int column = 1;
+  // A row "&= c" of an align block goes on from the row before: this is that row's
+  // text, whose left side the row's claim is about ("a &= b \\ &= c" claims a = c).
+  std::string chained_lhs;
+  SourcePos start() const { return {line, column}; }
 };
 
 // Parses one equation. `first_line` is the line `text` starts on, for messages.
 Formula parse_formula(std::string_view text, int first_line = 1);
+Formula parse_formula(const FormulaSource& formula);
 
-// The formulas of a file: every $$ … $$ block when the file has one (prose outside is
-// ignored), otherwise every non-empty line. Lines starting with % or # are comments.
+// The formulas of a file, in order.
+// - A LaTeX file (one with $$, \[, \(, $ or \begin{…} outside comments): every display
+//   block ($$…$$, \[…\], equation, align, gather, multline, eqnarray, with or without
+//   *); each row of a block (rows end at \\): a row that starts with "=" (after &) is
+//   a claim about the left side of the row before, a row without "=" goes on with the
+//   row before; every inline $…$ or \(…\) that holds "=" and a derivative. % starts a
+//   comment; prose outside math is ignored.
+// - Otherwise every non-empty line that does not start with % or #.
+// Nothing that looks like an equation is dropped: a block that cannot be parsed is
+// still returned, and reading it gives the error.
 std::vector<FormulaSource> split_formulas(std::string_view file_text);
 
 // "line L, column C: what" followed by the source line and a caret under the column.
 std::string located_message(std::string_view text, int first_line, SourcePos pos, std::string_view what);
+// The same for a text that starts at `start` of its file (a formula cut from a line).
+std::string located_message(std::string_view text, SourcePos start, SourcePos pos, std::string_view what);
 
 // Prints an expression with ∂ and ·, e.g. "a13·∂L/∂z2".
 std::string to_string(const Expr& e);

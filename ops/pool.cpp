@@ -143,7 +143,26 @@ void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
 }
 
 void max_pool2d_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward};
+// Each window's branch is which of its cells is the largest.
+void max_pool2d_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
+  if (r.dtype == DType::f32) return;
+  const PoolGeometry g = record_geometry("max_pool2d", tape, r);
+  const Slot x = tape.tensor_args(r)[0].offset;
+  std::vector<std::vector<Slot>> windows(g.out_shape.size());
+  for_each_window_cell(g, [&](std::size_t k, std::size_t i) { windows[k].push_back(x + static_cast<Slot>(i)); });
+  for (std::size_t k = 0; k < windows.size(); ++k) {
+    Switch s{r.node, k, {}};
+    for (Slot winner : windows[k]) {
+      Branch b;
+      for (Slot other : windows[k]) {
+        if (other != winner) b.conditions.push_back({winner, other});
+      }
+      s.branches.push_back(std::move(b));
+    }
+    out.push_back(std::move(s));
+  }
+}
+constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward, &max_pool2d_switches};
 
 TensorVar max_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
   const Pooled p = record_pool(max_pool2d_info, x, options, name, 1);

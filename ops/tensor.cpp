@@ -244,12 +244,14 @@ struct ReluRule {
   static constexpr std::string_view name = "relu";
   static T value(T x, T) { return x > 0 ? x : T(0); }
   static T deriv(T x, T, T) { return x > 0 ? T(1) : T(0); }
+  static constexpr bool kinked_at_zero = true;
 };
 template <typename T>
 struct AbsRule {
   static constexpr std::string_view name = "abs";
   static T value(T x, T) { return std::abs(x); }
   static T deriv(T x, T, T) { return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0)); }
+  static constexpr bool kinked_at_zero = true;
 };
 template <typename T>
 struct NegRule {
@@ -285,8 +287,21 @@ void unary_backward(Tape& tape, const TensorRecord& r) {
                               static_cast<T>(std::bit_cast<double>(r.attrs[0])));
   });
 }
+// relu and abs change rule at zero: element i takes one branch or the other by the sign
+// of input element i.
+void sign_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
+  const TensorArg& x = tape.tensor_args(r)[0];
+  if (r.dtype == DType::f32) return;
+  for (std::size_t i = 0; i < r.shape.size(); ++i) {
+    const Slot in = x.offset + static_cast<Slot>(i);
+    out.push_back({r.node, i, {Branch{{Condition{in, {}}}}, Branch{{Condition{{}, in}}}}});
+  }
+}
 template <template <typename> class Rule>
-constexpr TensorOpInfo unary_info{Rule<double>::name, &unary_backward<Rule>};
+constexpr TensorOpInfo unary_info{Rule<double>::name, &unary_backward<Rule>, requires {Rule<double>::kinked_at_zero;
+}  // namespace
+? &sign_switches : nullptr
+};  // namespace gradpath::ops
 
 template <template <typename> class Rule>
 TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {

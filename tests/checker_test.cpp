@@ -158,8 +158,10 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     }
   }
   SECTION("the aligned chain-rule block and its w1 instance are right") {
-    CHECK(find("\\begin{aligned}").verdict == Verdict::Pass);
-    CHECK(find("\\begin{aligned}").form == Form::Cut);
+    const Report& aligned = find("\\frac{\\partial L}{\\partial w_1} &=");
+    CHECK(aligned.verdict == Verdict::Pass);
+    CHECK(aligned.form == Form::Cut);
+    CHECK(aligned.line == 20);
     CHECK(find("\\frac{\\partial L}{\\partial w_1} = \\frac{\\partial z_1}").verdict == Verdict::Pass);
   }
   SECTION("the w1 expansions and derivatives") {
@@ -194,7 +196,8 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     }
   }
   SECTION("the summary counts every verdict") {
-    CHECK_THAT(text(reports), Catch::EndsWith("25 formulas: 11 pass, 8 fail, 6 partial, 0 error\n"));
+    CHECK_THAT(text(reports),
+               Catch::EndsWith("25 formulas found, 25 checked: 11 pass, 8 fail, 6 partial, 0 uncovered, 0 error\n"));
     CHECK(json(reports).size() == 25);
   }
 }
@@ -381,7 +384,7 @@ TEST_CASE("checker: names resolve case-insensitively only when unambiguous", "[c
   CHECK(check_formula(build, "Ab + aB = aB + Ab").verdict == Verdict::Pass);
 }
 
-TEST_CASE("checker: parse errors and bad builds become error reports", "[check][errors]") {
+TEST_CASE("checker: parse errors become error reports; a bad build is an Error", "[check][errors]") {
   const Report parse = check_formula(build_seed, "dL/dw1 = a1 + ");
   CHECK(parse.verdict == Verdict::Error);
   CHECK(parse.form == Form::Unknown);
@@ -395,15 +398,18 @@ TEST_CASE("checker: parse errors and bad builds become error reports", "[check][
     x.named("f");
     ++calls;
   };
-  const Report changing = check_formula(growing, "f = 2*x");
-  CHECK(changing.verdict == Verdict::Error);
-  CHECK_THAT(changing.error, Catch::Contains("the build recorded 2 nodes at the current point but 3 at redraw 1"));
+  CHECK_THROWS_WITH(check_formula(growing, "f = 2*x"),
+                    Catch::Contains("the build recorded 2 nodes at the current point but 3 at redraw 1"));
+  const BuildFn broken = [](Tape& tape) { tape.input(std::vector<double>{1.0}, Shape{2}, "x"); };
+  CHECK_THROWS_WITH(check_text(broken, "x1 = 1"), Catch::Contains("1 values for shape [2]"));
 
   CheckOptions bad;
   bad.redraws = -1;
-  CHECK_THAT(check_formula(build_seed, "L = L", bad).error, Catch::Contains("redraws must be >= 0, got -1"));
+  CHECK_THROWS_WITH(check_formula(build_seed, "L = L", bad), Catch::Contains("redraws must be >= 0, got -1"));
   CHECK_THROWS_WITH(check_file(build_seed, "/nonexistent/formulas.tex"),
-                    Catch::Contains("check_file: cannot read '/nonexistent/formulas.tex'"));
+                    Catch::Contains("check: cannot read '/nonexistent/formulas.tex'"));
+  CHECK_THROWS_WITH(check_file(build_seed, std::filesystem::temp_directory_path()),
+                    Catch::Contains("is a directory, not a formula file"));
 }
 
 TEST_CASE("checker: a plain text file holds one formula per line", "[check]") {

@@ -167,7 +167,8 @@ TEST_CASE("robustness: empty formulas and formulas with one side missing", "[rob
   CHECK_THROWS_WITH(check::parse_formula("L ="), Contains("the right side is empty"));
   CHECK(check::split_formulas("").empty());
   CHECK(check::split_formulas("% only a comment\n\n").empty());
-  CHECK(check::check_text(tiny_build, "").empty());
+  CHECK_THROWS_WITH(check::check_text(tiny_build, ""), Contains("holds no formula"));
+  CHECK_THROWS_WITH(check::check_text(tiny_build, "% only a comment\n"), Contains("holds no formula"));
 }
 
 TEST_CASE("robustness: Unicode names and stray bytes in formulas", "[robustness][formula]") {

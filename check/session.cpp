@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+#include "check/session.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <random>
+
+#include "graph/branches.hpp"
+
+namespace gradpath::check::detail {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// A branch counts as taken only this far from its boundary, relative to the leaves' scale:
+// a draw on the kink (relu input 1e-15) would test nothing.
+constexpr double aim_margin = 0.02;
+// Per branch aimed at: Newton steps, and fresh starting points when the leaves' gradient
+// vanishes (a dead relu upstream of the branch).
+constexpr int aim_steps = 40, aim_starts = 6;
+// Draws with every switch aimed at a random branch, after each branch is covered alone.
+constexpr int mixed_draws = 6;
+// More branches than this upstream of one formula are not aimed at one by one.
+constexpr std::size_t max_aimed_branches = 4096;
+
+}  // namespace
+
+double Draw::derivative(Slot of, Slot wrt) {
+  auto it = grads.find(of);
+  if (it == grads.end()) {
+    tape->backward(tape->var_at(of));
+    it = grads.emplace(of, std::vector<double>(tape->grads().begin(), tape->grads().end())).first;
+  }
+  return it->second[wrt];
+}
+
+Session::Session(const BuildFn& build, const CheckOptions& options) : build_(build), options_(options) {
+  if (options.redraws < 0) throw Error("check: redraws must be >= 0, got " + std::to_string(options.redraws));
+  {
+    Draw d{std::make_unique<Tape>(), "at the current point", {}, {}};
+    d.tape->set_leaf_values([this](std::size_t, double given) {
+      leaves_.push_back(given);
+      return given;
+    });
+    build_(*d.tape);
+    d.tape->set_leaf_values({});
+    draws_.push_back(std::move(d));
+  }
+  const Tape& t = tape();
+  for (NodeId n = 0; n < t.node_count(); ++n) {
+    if (is_leaf(t.op(n)) && t.size(n) == 1) leaf_slots_.push_back(t.offset(n));
+    for (Slot s = t.offset(n); s < t.offset(n) + t.size(n); ++s) {
+      std::string name = t.slot_name(s);
+      if (!name.empty()) names_.emplace_back(std::move(name), s);
+    }
+  }
+  if (leaf_slots_.size() != leaves_.size()) {
+    throw Error("check: the model has float32 leaves; check derivations on a float64 build of it");
+  }
+  operands_.resize(t.node_count());
+  for (NodeId n = 0; n < t.node_count(); ++n) {
+    std::vector<NodeId>& ops = operands_[n];
+    if (t.op(n) == Op::Tensor) {
+      for (const TensorArg& a : t.tensor_args(t.tensor_record(n))) {
+        for (Slot s = a.offset; s < a.offset + a.shape.size(); ++s) ops.push_back(t.node_of(s));
+      }
+    } else {
+      for (Slot s : t.arg_slots(n)) ops.push_back(t.node_of(s));
+    }
+    std::sort(ops.begin(), ops.end());
+    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
+  }
+  switches_ = graph::switches(t);
+  for (const Switch& s : switches_) draws_[0].taken.push_back(graph::branch_taken(t, s));
+  for (int r = 1; r <= options.redraws; ++r) {
+    Draw d = build_at(redrawn(options.seed + static_cast<std::uint64_t>(r), 0.5), "at redraw " + std::to_string(r));
+    if (finite(*d.tape)) draws_.push_back(std::move(d));
+  }
+}
+
+bool Session::agree(double a, double b) const {
+  if (a == b) return true;
+  if (!std::isfinite(a) || !std::isfinite(b)) return false;
+  return std::abs(a - b) <= options_.atol + options_.rtol * std::max(std::abs(a), std::abs(b));
+}
+
+bool Session::finite(const Tape& t) const {
+  const auto v = t.values();
+  return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+}
+
+// Each leaf x * U(1 - spread, 1 + spread) + U(-0.1, 0.1), reproducible from the seed.
+std::vector<double> Session::redrawn(std::uint64_t seed, double spread) const {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> scale(1.0 - spread, 1.0 + spread), shift(-0.1, 0.1);
+  std::vector<double> out;
+  for (double x : leaves_) out.push_back(x * scale(rng) + shift(rng));
+  return out;
+}
+
+Draw Session::build_at(const std::vector<double>& leaves, std::string where) const {
+  Draw d{std::make_unique<Tape>(), std::move(where), {}, {}};
+  d.tape->set_leaf_values([&leaves](std::size_t k, double given) { return k < leaves.size() ? leaves[k] : given; });
+  build_(*d.tape);
+  d.tape->set_leaf_values({});
+  if (d.tape->node_count() != tape().node_count()) {
+    throw Error("check: the build recorded " + std::to_string(tape().node_count()) +
+                " nodes at the current point but " + std::to_string(d.tape->node_count()) + " " + d.where +
+                ": it must record the same graph every time");
+  }
+  for (const Switch& s : switches_) d.taken.push_back(graph::branch_taken(*d.tape, s));
+  return d;
+}
+
+std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::size_t>>& targets, std::vector<double> x,
+                                 std::string where, std::uint64_t seed) const {
+  double scale = 0.0;
+  for (double v : leaves_) scale += v * v;
+  const double margin = aim_margin * std::max(1.0, std::sqrt(scale / std::max<std::size_t>(1, leaves_.size())));
+  std::mt19937_64 rng(seed);
+  const int steps = aim_steps + 4 * static_cast<int>(targets.size());
+  std::vector<char> dropped(targets.size(), 0);  // secondary targets out of reach
+  for (int step = 0; step <= steps; ++step) {
+    Draw d = build_at(x, where);
+    if (!finite(*d.tape)) return std::nullopt;
+    // The conditions still short of the margin: the required target's first.
+    std::vector<const Condition*> short_of;
+    bool first_holds = true;
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      if (dropped[t]) continue;
+      for (const Condition& c : switches_[targets[t].first].branches[targets[t].second].conditions) {
+        if (graph::margin(*d.tape, c) >= margin) continue;
+        if (t == 0) first_holds = false;
+        short_of.push_back(&c);
+      }
+      if (t == 0 && !first_holds) break;
+    }
+    if (short_of.empty() || (first_holds && step == steps)) return d;
+    if (step == steps) return std::nullopt;
+    const Condition& c =
+        *short_of[first_holds ? std::uniform_int_distribution<std::size_t>(0, short_of.size() - 1)(rng) : 0];
+    // Its gradient with respect to the leaves, and the Newton step to twice the margin.
+    std::vector<double> g(x.size(), 0.0);
+    auto add_grad = [&](std::optional<Slot> s, double sign) {
+      if (!s) return;
+      d.tape->backward(d.tape->var_at(*s));
+      const auto grads = d.tape->grads();
+      for (std::size_t k = 0; k < x.size(); ++k) g[k] += sign * grads[leaf_slots_[k]];
+    };
+    add_grad(c.greater, 1.0);
+    add_grad(c.less, -1.0);
+    double norm = 0.0;
+    for (double v : g) norm += v * v;
+    if (norm == 0.0) {
+      if (!first_holds) return std::nullopt;
+      for (std::size_t t = 1; t < targets.size(); ++t) {
+        for (const Condition& other : switches_[targets[t].first].branches[targets[t].second].conditions)
+          if (&other == &c) dropped[t] = 1;
+      }
+      continue;
+    }
+    const double step_size = (2.0 * margin - graph::margin(*d.tape, c)) / norm;
+    for (std::size_t k = 0; k < x.size(); ++k) x[k] += step_size * g[k];
+  }
+  return std::nullopt;
+}
+
+Coverage Session::cover(const std::vector<NodeId>& nodes) {
+  // The switches upstream of the nodes named.
+  std::vector<char> upstream(tape().node_count(), 0);
+  for (NodeId n : nodes) upstream[n] = 1;
+  for (NodeId n = tape().node_count(); n-- > 0;) {
+    if (!upstream[n]) continue;
+    for (NodeId a : operands_[n]) upstream[a] = 1;
+  }
+  std::vector<std::size_t> relevant;
+  Coverage c;
+  for (std::size_t s = 0; s < switches_.size(); ++s) {
+    if (!upstream[switches_[s].node]) continue;
+    relevant.push_back(s);
+    c.branches += switches_[s].branches.size();
+    const NodeId n = switches_[s].node;
+    ++c.switches_by_op[tape().op(n) == Op::Tensor ? std::string(tape().tensor_record(n).info->name)
+                                                  : std::string(op_name(tape().op(n)))];
+  }
+  auto taken = [&](std::size_t s, std::size_t b) {
+    return std::any_of(draws_.begin(), draws_.end(), [&](const Draw& d) { return d.taken[s] == b; });
+  };
+  if (c.branches <= max_aimed_branches) {
+    for (std::size_t s : relevant) {
+      for (std::size_t b = 0; b < switches_[s].branches.size(); ++b) {
+        if (taken(s, b) || !tried_.insert({s, b}).second) continue;
+        const std::string where = "at the draw where " + graph::branch_text(tape(), switches_[s], b);
+        const std::uint64_t seed = options_.seed * 1000003u + s * 31u + b;
+        for (int start = 0; start < aim_starts; ++start) {
+          std::vector<double> x =
+              start == 0 ? redrawn(seed, 0.5) : redrawn(seed + static_cast<std::uint64_t>(start), 2.5);
+          if (std::optional<Draw> d = aim({{s, b}}, std::move(x), where, seed)) {
+            draws_.push_back(std::move(*d));
+            break;
+          }
+        }
+      }
+    }
+  }
+  if (!mixed_ && !relevant.empty()) {
+    mixed_ = true;
+    std::mt19937_64 rng(options_.seed + 7919);
+    for (int m = 0; m < mixed_draws; ++m) {
+      std::vector<std::pair<std::size_t, std::size_t>> targets;
+      for (std::size_t s = 0; s < switches_.size(); ++s)
+        targets.emplace_back(s, std::uniform_int_distribution<std::size_t>(0, switches_[s].branches.size() - 1)(rng));
+      std::shuffle(targets.begin(), targets.end(), rng);
+      // The first target is required: aim at one that is surely reachable, the current point's.
+      if (std::optional<std::size_t> b = draws_[0].taken[targets[0].first]) targets[0].second = *b;
+      if (std::optional<Draw> d = aim(targets, redrawn(rng(), 1.0), "at mixed draw " + std::to_string(m + 1), rng()))
+        draws_.push_back(std::move(*d));
+    }
+  }
+  for (std::size_t s : relevant) {
+    for (std::size_t b = 0; b < switches_[s].branches.size(); ++b) {
+      if (taken(s, b)) {
+        ++c.covered;
+      } else {
+        c.uncovered.push_back(graph::branch_text(tape(), switches_[s], b));
+      }
+    }
+  }
+  return c;
+}
+
+Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {
+  std::vector<Slot> exact, folded;
+  const std::string wanted = lower(use.name);
+  for (const auto& [name, slot] : names_) {
+    if (name == use.name) exact.push_back(slot);
+    if (lower(name) == wanted) folded.push_back(slot);
+  }
+  const std::vector<Slot>& hits = exact.empty() ? folded : exact;
+  if (hits.size() == 1) return hits[0];
+  auto fail = [&](const std::string& what) -> Slot {
+    throw ParseError(located_message(src.text, src.start(), use.pos, what), use.pos);
+  };
+  if (hits.size() > 1) {
+    std::string which;
+    for (Slot s : hits)
+      which += (which.empty() ? "" : ", ") + tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
+    return fail("the name '" + use.name + "' is ambiguous: it could be " + which);
+  }
+  if (names_.empty()) return fail("unknown name '" + use.name + "': the tape has no named nodes");
+  std::vector<std::pair<std::size_t, std::size_t>> ranked;  // (distance, index)
+  for (std::size_t i = 0; i < names_.size(); ++i) ranked.emplace_back(edit_distance(wanted, lower(names_[i].first)), i);
+  std::stable_sort(ranked.begin(), ranked.end(), [](auto a, auto b) { return a.first < b.first; });
+  std::string nearest;
+  for (std::size_t i = 0; i < std::min<std::size_t>(3, ranked.size()); ++i) {
+    nearest += (i ? ", " : "") + names_[ranked[i].second].first;
+  }
+  return fail("unknown name '" + use.name + "'; the nearest node names are " + nearest);
+}
+
+std::vector<char> Session::reach_forward(NodeId from, const std::set<NodeId>& blocked) const {
+  std::vector<char> seen(tape().node_count(), 0);
+  seen[from] = 1;
+  for (NodeId n = from + 1; n < tape().node_count(); ++n) {
+    for (NodeId a : operands_[n]) {
+      if (seen[a] && (a == from || !blocked.contains(a))) {
+        seen[n] = 1;
+        break;
+      }
+    }
+  }
+  return seen;
+}
+
+std::vector<char> Session::reach_backward(NodeId to, const std::set<NodeId>& blocked) const {
+  std::vector<char> seen(tape().node_count(), 0);
+  seen[to] = 1;
+  for (NodeId n = to + 1; n-- > 0;) {
+    if (!seen[n] || (n != to && blocked.contains(n))) continue;
+    for (NodeId a : operands_[n]) seen[a] = 1;
+  }
+  return seen;
+}
+
+std::string Session::label(NodeId n) const {
+  std::string name = tape().name(n);
+  if (!name.empty()) return name;
+  if (tape().op(n) == Op::Tensor) return std::string(tape().tensor_record(n).info->name);
+  return std::string(op_name(tape().op(n)));
+}
+
+}  // namespace gradpath::check::detail
