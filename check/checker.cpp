@@ -221,7 +221,10 @@ class FormulaCheck {
     return s;
   }
 
-  Slot slot(const std::string& name) const { return slots_.at(name); }
+  Slot slot(const std::string& name) const {
+    if (auto it = substitute_.find(name); it != substitute_.end()) return it->second;
+    return slots_.at(name);
+  }
   const Tape& tape() const { return s_.tape(); }
   std::string name_of(Slot s) const { return tape().slot_name(s); }
   std::string d(Slot of, Slot wrt) const { return "∂" + name_of(of) + "/∂" + name_of(wrt); }
@@ -421,7 +424,7 @@ class FormulaCheck {
       if (auto it = seen.find(ct.cut); it != seen.end()) {
         add(FindingKind::ExtraTerm, term,
             prefix + "extra term: ∂" + name_of(L) + "/∂" + name_of(ct.cut) + " already appears in term " +
-                std::to_string(it->second) + " (a cut crosses each path once)");
+                std::to_string(it->second) + " (a cut crosses each path once)", Mistake::ExtraTerm);
         problems = true;
         continue;
       }
@@ -432,7 +435,7 @@ class FormulaCheck {
                 (!from_w[c]
                      ? "no path leads from " + name_of(w) + " to " + name_of(ct.cut) + ", so " + d(ct.cut, w) + " = 0"
                      : "no path leads from " + name_of(ct.cut) + " to " + name_of(L) + ", so " + d(L, ct.cut) +
-                           " = 0"));
+                           " = 0"), Mistake::ExtraTerm);
         problems = true;
         continue;
       }
@@ -454,7 +457,11 @@ class FormulaCheck {
         std::string msg =
             prefix + truth_text(ct.cut, w, *draw) + ", the formula has " + factors_text(ct.coefficient, ct.negative);
         if (!symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
-        add(FindingKind::WrongTerm, term, msg);
+        std::optional<Named> named =
+            name_mistake([&](std::size_t x) { return product(ct.coefficient, ct.negative, x); },
+                         [&](std::size_t x) { return s_.draw(x).derivative(ct.cut, w); }, ct.coefficient);
+        if (named) msg = prefix + named->what + ": " + msg.substr(prefix.size());
+        add(FindingKind::WrongTerm, term, msg + point_text(*draw), named ? named->mistake : Mistake::None);
         problems = true;
       }
     }
@@ -505,12 +512,13 @@ class FormulaCheck {
       const auto draw =
           first_difference([&](std::size_t x) { return s_.draw(x).derivative(m, w) * s_.draw(x).derivative(L, m); },
                            [](std::size_t) { return 0.0; });
-      if (!draw) continue;
       const std::string term = coefficient_symbol(m, w) + "·" + d(L, m);
+      if (!draw && !f_.has_ellipsis) continue;  // no share at any draw: nothing is missing
       if (f_.has_ellipsis) {
         unwritten.push_back(term);
       } else {
-        add(FindingKind::MissingTerm, 0, "missing term: " + term);
+        add(FindingKind::MissingTerm, 0, "missing path through " + s_.label(*pick) + ": add " + term,
+            Mistake::MissingPath);
         problems = true;
       }
     }
@@ -558,7 +566,11 @@ class FormulaCheck {
     if (f_.rhs.kind != ExprKind::Name && f_.rhs.kind != ExprKind::Number) {
       msg += " = " + number_text(eval(f_.rhs, *draw)) + " " + s_.draw(*draw).where;
     }
-    add(FindingKind::WrongTerm, 0, msg);
+    Slot of_slot = of, wrt_slot = wrt;
+    const std::optional<Named> named =
+        name_formula([&](std::size_t x) { return s_.draw(x).derivative(of, wrt); }, &of_slot, &wrt_slot);
+    if (named) msg = named->what + ". " + msg + point_text(*draw);
+    add(FindingKind::WrongTerm, 0, named ? msg : msg + point_text(*draw), named ? named->mistake : Mistake::None);
   }
 
   // ---- expansion of a sum node ----------------------------------------------------
@@ -614,7 +626,7 @@ class FormulaCheck {
             prefix + name_of(z) + " has " + operand_text(*best) + ", the formula has " + to_string(*terms[k]));
       } else {
         add(FindingKind::ExtraTerm, k + 1,
-            prefix + "extra term: " + name_of(z) + " has no operand " + to_string(*terms[k]));
+            prefix + "extra term: " + name_of(z) + " has no operand " + to_string(*terms[k]), Mistake::ExtraTerm);
       }
     }
     std::vector<std::string> rest;
@@ -635,9 +647,18 @@ class FormulaCheck {
     const auto draw = first_difference([&](std::size_t x) { return eval(f_.lhs, x); },
                                        [&](std::size_t x) { return eval(f_.rhs, x); });
     if (!draw) return;
-    add(FindingKind::Mismatch, 0,
-        "the left side " + to_string(f_.lhs) + " is " + number_text(eval(f_.lhs, *draw)) + " but the right side is " +
-            number_text(eval(f_.rhs, *draw)) + " " + s_.draw(*draw).where);
+    std::string msg = "the left side " + to_string(f_.lhs) + " is " + number_text(eval(f_.lhs, *draw)) +
+                      " but the right side is " + number_text(eval(f_.rhs, *draw)) + " " + s_.draw(*draw).where +
+                      point_text(*draw);
+    std::optional<Named> named;
+    if (f_.lhs.kind == ExprKind::Derivative) {
+      Slot of = slot(f_.lhs.name), wrt = slot(f_.lhs.wrt);
+      named = name_formula([&](std::size_t x) { return eval(f_.lhs, x); }, &of, &wrt);
+    } else {
+      named = name_formula([&](std::size_t x) { return eval(f_.lhs, x); });
+    }
+    if (named) msg = named->what + ". " + msg;
+    add(FindingKind::Mismatch, 0, msg, named ? named->mistake : Mistake::None);
   }
 
   void check_annotations() {
@@ -651,10 +672,217 @@ class FormulaCheck {
     }
   }
 
+  // " (there x1 = 0.31, z1 = -0.12)": the values of the formula's names at a draw other
+  // than the given point, so a failure can be followed by hand.
+  std::string point_text(std::size_t draw) {
+    if (draw == 0) return "";
+    std::string s;
+    std::size_t shown = 0;
+    for (const auto& [name, slot] : slots_) {
+      if (shown++ == 8) {
+        s += ", …";
+        break;
+      }
+      s += (s.empty() ? " (there " : ", ") + name_of(slot) + " = " + number_text(s_.draw(draw).value(slot));
+    }
+    return s.empty() ? s : s + ")";
+  }
+
+  // ---- naming the mistake ------------------------------------------------------------
+  // Each test compares at every draw, the branch-covering ones included, so a name is
+  // only given when it holds as a function, not by coincidence at one point.
+
+  using Quantity = std::function<double(std::size_t)>;
+  struct Named {
+    Mistake mistake = Mistake::None;
+    std::string what;  // what to fix, e.g. "the sign is flipped"
+  };
+
+  bool everywhere(const Quantity& a, const Quantity& b) { return !first_difference(a, b); }
+  bool nonzero_somewhere(const Quantity& a) {
+    return first_difference(a, [](std::size_t) { return 0.0; }).has_value();
+  }
+
+  static std::string factor_text(double c) {
+    const double inverse = 1.0 / c;
+    if (std::abs(inverse - std::round(inverse)) < 1e-9 && std::abs(c) < 1) {
+      return std::string(c < 0 ? "-" : "") + "1/" + number_text(std::abs(std::round(inverse)));
+    }
+    return number_text(c);
+  }
+
+  // σ′(z1) = σ(z1)(1 − σ(z1)), tanh′(z2) = 1 − tanh²(z2), [z3 > 0]: the local derivative of
+  // every activation on the tape, named by its input.
+  struct Activation {
+    std::string text;
+    Slot in, out;
+    char kind;  // 's' sigmoid, 't' tanh, 'r' relu
+  };
+  const std::vector<Activation>& activations() {
+    if (activations_) return *activations_;
+    activations_.emplace();
+    const Tape& t = tape();
+    auto add_one = [&](std::string_view op, Slot in, Slot out) {
+      const std::string z = name_of(in).empty() ? "#" + std::to_string(in) : name_of(in);
+      if (op == "sigmoid") activations_->push_back({"σ′(" + z + ")", in, out, 's'});
+      if (op == "tanh") activations_->push_back({"tanh′(" + z + ")", in, out, 't'});
+      if (op == "relu") activations_->push_back({"[" + z + " > 0]", in, out, 'r'});
+    };
+    for (NodeId n = 0; n < t.node_count() && activations_->size() < max_candidates; ++n) {
+      if (t.op(n) == Op::Tensor) {
+        const TensorRecord& r = t.tensor_record(n);
+        if (r.dtype == DType::f32) continue;
+        for (std::size_t i = 0; i < r.shape.size(); ++i)
+          add_one(r.info->name, t.tensor_args(r)[0].offset + static_cast<Slot>(i), r.output + static_cast<Slot>(i));
+      } else if (t.size(n) == 1 && !t.arg_slots(n).empty()) {
+        add_one(op_name(t.op(n)), t.arg_slots(n)[0], t.offset(n));
+      }
+    }
+    return *activations_;
+  }
+  double activation_derivative(const Activation& a, std::size_t draw) {
+    const Draw& d = s_.draw(draw);
+    if (a.kind == 'r') return d.value(a.in) > 0 ? 1.0 : 0.0;
+    const double y = d.value(a.out);
+    return a.kind == 's' ? y * (1.0 - y) : 1.0 - y * y;
+  }
+
+  // The elements of the tensor a name belongs to, by its base and number: W4 -> W1 … W6.
+  std::vector<std::pair<std::string, Slot>> siblings(const std::string& name) {
+    const Slot own = slot(name);
+    const std::string written = name_of(own);
+    const std::size_t digits = written.find_last_not_of("0123456789") + 1;
+    std::vector<std::pair<std::string, Slot>> out;
+    if (digits == 0 || digits == written.size()) return out;
+    for (const auto& [other, s] : s_.names()) {
+      if (s == own || other.size() <= digits || other.compare(0, digits, written, 0, digits) != 0) continue;
+      if (other.find_first_not_of("0123456789", digits) == std::string::npos) out.emplace_back(other, s);
+    }
+    return out;
+  }
+  // (row, column) from 1 of a matrix element, when some tensor op reads its tensor as a
+  // matrix; none otherwise.
+  std::optional<std::pair<std::size_t, std::size_t>> matrix_index(Slot s) {
+    const std::string n = name_of(s);
+    const std::size_t digits = n.find_last_not_of("0123456789") + 1;
+    const std::size_t k = std::stoul(n.substr(digits));
+    const Slot first = s - static_cast<Slot>(k - 1);
+    for (const TensorRecord& r : tape().tensor_records()) {
+      for (const TensorArg& a : tape().tensor_args(r)) {
+        if (a.offset != first || a.shape.rank() != 2) continue;
+        return std::pair{(k - 1) / a.shape[1] + 1, (k - 1) % a.shape[1] + 1};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // What `written` (the value of `exprs`) gets wrong, when it is a mistake with a name.
+  std::optional<Named> name_mistake(const Quantity& written, const Quantity& truth,
+                                    const std::vector<const Expr*>& exprs) {
+    if (!nonzero_somewhere(truth) && !nonzero_somewhere(written)) return std::nullopt;
+    if (nonzero_somewhere(truth) && everywhere(written, [&](std::size_t x) { return -truth(x); })) {
+      return Named{Mistake::Sign, "the sign is flipped"};
+    }
+    for (std::size_t k = 0; k < s_.draw_count(); ++k) {
+      const double t = truth(k), w = written(k);
+      if (t == 0.0 || w == 0.0 || !std::isfinite(w / t)) continue;
+      const double c = w / t;
+      if (!s_.agree(c, 1.0) && !s_.agree(c, -1.0) && everywhere(written, [&](std::size_t x) { return c * truth(x); })) {
+        return Named{Mistake::ConstantFactor, "off by a constant factor: it is " + factor_text(c) + " times the right value"};
+      }
+      break;
+    }
+    for (const Activation& a : activations()) {
+      const Quantity act = [&](std::size_t x) { return activation_derivative(a, x); };
+      if (everywhere(truth, [&](std::size_t x) { return written(x) * act(x); })) {
+        return Named{Mistake::MissingActivation, "the activation derivative " + a.text + " is missing"};
+      }
+      if (everywhere(written, [&](std::size_t x) { return truth(x) * act(x); })) {
+        return Named{Mistake::MissingActivation, "the factor " + a.text + " does not belong here"};
+      }
+    }
+    std::vector<std::string> names;
+    for (const Expr* e : exprs) {
+      for (const NameUse& u : names_in(*e)) {
+        if (std::find(names.begin(), names.end(), u.name) == names.end()) names.push_back(u.name);
+      }
+    }
+    for (const std::string& name : names) {
+      const Slot was = slot(name);
+      for (const auto& [other, s] : siblings(name)) {
+        substitute_[name] = s;
+        const bool fixes = everywhere(written, truth);
+        substitute_.erase(name);
+        if (!fixes) continue;
+        const auto a = matrix_index(was), b = matrix_index(s);
+        if (a && b && a->first == b->second && a->second == b->first) {
+          auto at = [](auto i) { return "_{" + std::to_string(i.first) + "," + std::to_string(i.second) + "}"; };
+          return Named{Mistake::TransposedIndex, "transposed index: " + name_of(was) + " is " + at(*a) +
+                                                     " of its matrix; the right element is " + other + " = " + at(*b)};
+        }
+        return Named{Mistake::WrongIndex, "wrong index: write " + other + " for " + name_of(was)};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The paths through one named node, as a share of d of / d wrt: when the formula lacks
+  // exactly that share (or has it twice), the mistake is that path.
+  std::optional<Named> name_path(const Quantity& written, Slot of, Slot wrt) {
+    const NodeId from = tape().node_of(wrt), to = tape().node_of(of);
+    const std::vector<char> fwd = s_.reach_forward(from), bwd = s_.reach_backward(to);
+    std::size_t tried = 0;
+    for (const auto& [name, m] : s_.names()) {
+      const NodeId n = tape().node_of(m);
+      if (n == from || n == to || !fwd[n] || !bwd[n] || tried++ >= max_candidates) continue;
+      const Quantity share = [&](std::size_t x) { return s_.draw(x).derivative(m, wrt) * s_.draw(x).derivative(of, m); };
+      if (!nonzero_somewhere(share)) continue;
+      const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt); };
+      const std::string term = coefficient_symbol(m, wrt) + "·" + d(of, m);
+      if (everywhere([&](std::size_t x) { return truth(x) - written(x); }, share)) {
+        return Named{Mistake::MissingPath, "missing path through " + name + ": add " + term};
+      }
+      if (everywhere([&](std::size_t x) { return written(x) - truth(x); }, share)) {
+        return Named{Mistake::ExtraTerm, "extra term: the path through " + name + " (" + term + ") is counted twice"};
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A wrong right side of ∂of/∂wrt (or of any equation): the whole, then each term.
+  std::optional<Named> name_formula(const Quantity& truth, Slot* of = nullptr, Slot* wrt = nullptr) {
+    const Quantity written = [&](std::size_t x) { return eval(f_.rhs, x); };
+    const std::vector<const Expr*> terms = rhs_terms();
+    if (terms.size() > 1) {
+      // A sign or a factor on the whole sum before any one term.
+      if (std::optional<Named> n = name_mistake(written, truth, {}); n && n->mistake != Mistake::MissingActivation) {
+        return n;
+      }
+      for (std::size_t i = 0; i < terms.size(); ++i) {
+        const Quantity term = [&](std::size_t x) { return eval(*terms[i], x); };
+        const Quantity target = [&](std::size_t x) { return truth(x) - (written(x) - term(x)); };
+        const std::string prefix = "term " + std::to_string(i + 1) + ": ";
+        if (!nonzero_somewhere(target)) return Named{Mistake::ExtraTerm, prefix + "extra term: without it the formula holds"};
+        if (std::optional<Named> n = name_mistake(term, target, {terms[i]})) {
+          n->what = prefix + n->what;
+          return n;
+        }
+      }
+    }
+    if (of != nullptr) {
+      if (std::optional<Named> n = name_path(written, *of, *wrt)) return n;
+    }
+    return name_mistake(written, truth, {&f_.rhs});
+  }
+
+  static constexpr std::size_t max_candidates = 512;
+
   Session& s_;
   const Formula& f_;
   Report& report_;
   std::map<std::string, Slot> slots_;
+  std::map<std::string, Slot> substitute_;  // names read as other slots while naming a mistake
+  std::optional<std::vector<Activation>> activations_;
 };
 
 std::string collapse_space(std::string_view text) {
