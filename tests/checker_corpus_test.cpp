@@ -742,11 +742,14 @@ std::string check_batch(const std::string& model, std::vector<Entry*> batch, Scr
   return "";
 }
 
-NetworkRun run_network(const Network& n) {
-  NetworkRun run{n.name, {}, ""};
+// The network's correct formulas, then every mutant of each in each of its styles. A
+// formula already in the corpus (a mutant that prints as a correct formula or as an earlier
+// mutant) is not added again.
+std::vector<Entry> generate(const Network& n) {
+  std::vector<Entry> entries;
   std::set<std::string> seen[2];  // formulas already in the corpus, per script
   auto add = [&](Entry e) {
-    if (seen[static_cast<int>(e.script)].insert(e.formula).second) run.entries.push_back(std::move(e));
+    if (seen[static_cast<int>(e.script)].insert(e.formula).second) entries.push_back(std::move(e));
   };
   for (const Derivation& d : n.derivations) {
     for (const Style style : d.styles) {
@@ -769,6 +772,11 @@ NetworkRun run_network(const Network& n) {
       }
     }
   }
+  return entries;
+}
+
+NetworkRun run_network(const Network& n) {
+  NetworkRun run{n.name, generate(n), ""};
   const std::string model = std::string(GRADPATH_SOURCE_DIR) + "/tests/corpus/" + n.model;
   const std::string stem = n.model.substr(0, n.model.find('.'));
   for (const bool correct : {true, false}) {
@@ -785,13 +793,13 @@ NetworkRun run_network(const Network& n) {
   return run;
 }
 
+std::vector<Network> networks() { return {sigmoid_mlp(), tanh_mlp(), relu_mlp(), conv_pool(), softmax_ce()}; }
+
 // Every network's corpus, checked once per test program.
 const std::vector<NetworkRun>& corpus() {
   static const std::vector<NetworkRun> runs = [] {
     std::vector<NetworkRun> out;
-    for (const Network& n : {sigmoid_mlp(), tanh_mlp(), relu_mlp(), conv_pool(), softmax_ce()}) {
-      out.push_back(run_network(n));
-    }
+    for (const Network& n : networks()) out.push_back(run_network(n));
     // GRADPATH_CORPUS_DUMP=FILE: every entry and its report as JSON, to study a run.
     if (const char* dump = std::getenv("GRADPATH_CORPUS_DUMP")) {
       nlohmann::json all = nlohmann::json::array();
@@ -824,6 +832,46 @@ std::string describe(const Entry& e) {
 }
 
 }  // namespace
+
+TEST_CASE("corpus: the generator makes the wrong formulas the issue names", "[corpus]") {
+  // Each of these agrees with the engine at the model's point (or only on its branch):
+  // the corpus must hold them, whatever the operators become.
+  struct Want {
+    std::string network, op, formula;
+  };
+  const std::vector<Want> wanted = {
+      {"relu_mlp.json", "drop term",  // the path through the inactive unit 2
+       "dL/dx1 = W1*dh1/dz1*V1*(y - t) + W7*dh3/dz3*V3*(y - t)"},
+      {"relu_mlp.json", "drop activation derivative", "dL/dW1 = x1*dL/dh1"},  // [z1 > 0], z1 active
+      {"relu_mlp.json", "extra term",  // a path through the inactive unit that does not exist
+       "dL/dW2 = x2*dh1/dz1*V1*(y - t) + x2*dh2/dz2*V1*(y - t)"},
+      {"relu_mlp.json", "drop term", "dL/dW4 = 0"},  // the only path, through the inactive unit
+      {"conv_pool.json", "drop term",                // O3 is active and wins no window
+       "dL/dw1 = a1*dL/dO1 + a2*dL/dO2 + a5*dL/dO4 + a6*dL/dO5 + a7*dL/dO6 + a9*dL/dO7 + a10*dL/dO8 + "
+       "a11*dL/dO9"},
+      {"conv_pool.json", "drop term", "dL/da6 = w1*dL/dO5 + w3*dL/dO2 + w4*dL/dO1"},  // O4 is inactive
+      {"conv_pool.json", "route pool to a non-winner",  // window Z1 sent to O1 instead of O2
+       "dL/dw1 = a1*dR1/dO1*v1*(y - t) + a2*dR2/dO2*v2*(y - t) + a9*dR7/dO7*v3*(y - t) + a11*dR9/dO9*v4*(y - t)"},
+      {"sigmoid_mlp.json", "transpose index", "dL/dx1 = W1*dL/dz1 + W2*dL/dz2"},  // W_21 written W_12
+      {"sigmoid_mlp.json", "drop activation derivative", "dL/dz1 = dL/dh1"},
+      {"tanh_mlp.json", "drop term", "dL/dh1 = V1*dL/dy1"},  // the path through output 2
+      {"softmax_ce.json", "times 2", "dL/dW1 = 2*x1*dL/ds1"},
+  };
+  std::map<std::string, std::vector<Entry>> by_model;
+  for (const Network& n : networks()) by_model[n.model] = generate(n);
+  for (const Want& w : wanted) {
+    INFO(w.network << ", " << w.op << ": " << w.formula);
+    const auto& entries = by_model.at(w.network);
+    CHECK(std::any_of(entries.begin(), entries.end(),
+                      [&](const Entry& e) { return !e.correct && e.op == w.op && e.formula == w.formula; }));
+  }
+  for (const auto& [model, entries] : by_model) {
+    INFO(model);
+    const auto correct = std::count_if(entries.begin(), entries.end(), [](const Entry& e) { return e.correct; });
+    CHECK(correct >= 15);
+    CHECK(entries.size() - static_cast<std::size_t>(correct) >= 200);
+  }
+}
 
 TEST_CASE("corpus: the checker reads every network's output", "[corpus]") {
   for (const NetworkRun& run : corpus()) {
