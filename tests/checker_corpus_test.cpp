@@ -89,7 +89,6 @@ struct Factor {
     f.follows_cell = true, f.dr = row_offset, f.dc = col_offset;
     return f;
   }
-  bool has_index() const { return size() > 1; }
 };
 
 struct Term {
