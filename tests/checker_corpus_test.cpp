@@ -400,14 +400,21 @@ Network conv_pool() {
   }
   for (int q : {1, 4}) n.add(m.el("Z", q), {T({m.el("v", q), m.d("y")})});
   n.add(m.el("y"), {T({m.res()})});
-  // Every path through the pool, its factor written: Σ_q Σ_{p in q} a [O_p > 0] ∂Z_q/∂R_p ∂L/∂Z_q.
-  {
-    const int k = 2, l = 2;
+  // Every path through the pool, its factor written: Σ_q Σ_{p in q} a [O_p > 0] ∂Z_q/∂R_p ∂L/∂Z_q,
+  // through ∂L/∂Z_q for w4, expanded to v_q (y − t) for w1.
+  for (const bool expanded : {false, true}) {
+    const int k = expanded ? 1 : 2, l = k;
     std::vector<Term> terms;
     for (int q = 1; q <= 4; ++q) {
       for (auto [r, c] : n.pool.cells(q)) {
-        terms.push_back(T({m.el("a", r + k - 1, c + l - 1).follow(k - 1, l - 1), m.relu("O", "R", r, c).follow(0, 0),
-                           m.pool(q, r, c, false), m.d("Z", q)}));
+        std::vector<Factor> f = {m.el("a", r + k - 1, c + l - 1).follow(k - 1, l - 1),
+                                 m.relu("O", "R", r, c).follow(0, 0), m.pool(q, r, c, false)};
+        if (expanded) {
+          f.push_back(m.el("v", q)), f.push_back(m.res());
+        } else {
+          f.push_back(m.d("Z", q));
+        }
+        terms.push_back(T(f));
       }
     }
     n.add(m.el("w", k, l), terms);
