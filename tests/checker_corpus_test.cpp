@@ -126,7 +126,7 @@ std::string partial(const std::string& of, const std::string& wrt, Script script
 std::string print(const Factor& f, Style style) {
   const Script s = style.script;
   const bool today = style.notation == Notation::Today;
-  const std::string z = element(f.tensor, f.flat(), f.size(), s), h = element(f.out, f.flat(), f.size(), s);
+  std::string z = element(f.tensor, f.flat(), f.size(), s), h = element(f.out, f.flat(), f.size(), s);
   switch (f.kind) {
     case Kind::Element:
       return z;
@@ -708,7 +708,7 @@ struct NetworkRun {
 };
 
 std::filesystem::path temp_dir() {
-  const auto dir = std::filesystem::temp_directory_path() / ("gradpath_corpus_" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / ("gradpath_corpus_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir;
 }
