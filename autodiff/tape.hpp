@@ -77,11 +77,12 @@ using BackwardFn = void (*)(Tape& tape, const TensorRecord& record);
 
 // A piecewise op chooses a branch by comparing values: relu whether its input is above
 // zero, max-pool which cell of a window is largest. A Condition reads
-// value(greater) > value(less), a missing slot standing for 0; a Branch holds when all
-// its conditions do. The checker of derivations uses them to evaluate a formula on
-// every branch (graph/branches.hpp).
+// value(greater) > value(less) (>= when or_equal: a tie the op resolves this way), a
+// missing slot standing for 0; a Branch holds when all its conditions do. The checker of derivations uses them to
+// evaluate a formula on every branch (graph/branches.hpp).
 struct Condition {
   std::optional<Slot> greater, less;
+  bool or_equal = false;
 };
 struct Branch {
   std::vector<Condition> conditions;

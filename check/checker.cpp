@@ -369,8 +369,20 @@ class FormulaCheck {
     return ct;
   }
 
+  // Every term c·∂L/∂z over distinct nodes z. Terms that reach one node through chains of
+  // different lengths (dR1/dO1·dZ1/dR1·dL/dZ1 + dR2/dO2·dZ1/dR2·dL/dZ1) are a sum over
+  // paths, not a cut: that formula is compared as a whole.
   bool all_cut_terms(const std::vector<const Expr*>& terms) const {
-    return std::all_of(terms.begin(), terms.end(), [&](const Expr* t) { return cut_term(*t).has_value(); });
+    std::map<Slot, std::size_t> chains;  // cut node -> the longest chain reaching it
+    bool repeated = false, long_chain = false;
+    for (const Expr* t : terms) {
+      const std::optional<CutTerm> ct = cut_term(*t);
+      if (!ct) return false;
+      repeated |= chains.contains(ct->cut);
+      long_chain |= ct->chain.size() > 1;
+      chains[ct->cut] = std::max(chains[ct->cut], ct->chain.size());
+    }
+    return !(repeated && long_chain);
   }
 
   double product(const std::vector<const Expr*>& factors, bool negative, std::size_t draw) {
@@ -424,7 +436,8 @@ class FormulaCheck {
       if (auto it = seen.find(ct.cut); it != seen.end()) {
         add(FindingKind::ExtraTerm, term,
             prefix + "extra term: ∂" + name_of(L) + "/∂" + name_of(ct.cut) + " already appears in term " +
-                std::to_string(it->second) + " (a cut crosses each path once)", Mistake::ExtraTerm);
+                std::to_string(it->second) + " (a cut crosses each path once)",
+            Mistake::ExtraTerm);
         problems = true;
         continue;
       }
@@ -434,8 +447,8 @@ class FormulaCheck {
             prefix + "extra term: " +
                 (!from_w[c]
                      ? "no path leads from " + name_of(w) + " to " + name_of(ct.cut) + ", so " + d(ct.cut, w) + " = 0"
-                     : "no path leads from " + name_of(ct.cut) + " to " + name_of(L) + ", so " + d(L, ct.cut) +
-                           " = 0"), Mistake::ExtraTerm);
+                     : "no path leads from " + name_of(ct.cut) + " to " + name_of(L) + ", so " + d(L, ct.cut) + " = 0"),
+            Mistake::ExtraTerm);
         problems = true;
         continue;
       }
@@ -788,7 +801,8 @@ class FormulaCheck {
       if (t == 0.0 || w == 0.0 || !std::isfinite(w / t)) continue;
       const double c = w / t;
       if (!s_.agree(c, 1.0) && !s_.agree(c, -1.0) && everywhere(written, [&](std::size_t x) { return c * truth(x); })) {
-        return Named{Mistake::ConstantFactor, "off by a constant factor: it is " + factor_text(c) + " times the right value"};
+        return Named{Mistake::ConstantFactor,
+                     "off by a constant factor: it is " + factor_text(c) + " times the right value"};
       }
       break;
     }
@@ -835,7 +849,9 @@ class FormulaCheck {
     for (const auto& [name, m] : s_.names()) {
       const NodeId n = tape().node_of(m);
       if (n == from || n == to || !fwd[n] || !bwd[n] || tried++ >= max_candidates) continue;
-      const Quantity share = [&](std::size_t x) { return s_.draw(x).derivative(m, wrt) * s_.draw(x).derivative(of, m); };
+      const Quantity share = [&](std::size_t x) {
+        return s_.draw(x).derivative(m, wrt) * s_.draw(x).derivative(of, m);
+      };
       if (!nonzero_somewhere(share)) continue;
       const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt); };
       const std::string term = coefficient_symbol(m, wrt) + "·" + d(of, m);
@@ -860,9 +876,13 @@ class FormulaCheck {
       }
       for (std::size_t i = 0; i < terms.size(); ++i) {
         const Quantity term = [&](std::size_t x) { return eval(*terms[i], x); };
-        const Quantity target = [&](std::size_t x) { return truth(x) - (written(x) - term(x)); };
+        // What term i must be for the formula to hold, fixed before names are swapped in it.
+        std::vector<double> needed;
+        for (std::size_t x = 0; x < s_.draw_count(); ++x) needed.push_back(truth(x) - (written(x) - term(x)));
+        const Quantity target = [&](std::size_t x) { return needed[x]; };
         const std::string prefix = "term " + std::to_string(i + 1) + ": ";
-        if (!nonzero_somewhere(target)) return Named{Mistake::ExtraTerm, prefix + "extra term: without it the formula holds"};
+        if (!nonzero_somewhere(target))
+          return Named{Mistake::ExtraTerm, prefix + "extra term: without it the formula holds"};
         if (std::optional<Named> n = name_mistake(term, target, {terms[i]})) {
           n->what = prefix + n->what;
           return n;

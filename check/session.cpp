@@ -40,7 +40,10 @@ constexpr double aim_margin = 0.02;
 // vanishes (a dead relu upstream of the branch).
 constexpr int aim_steps = 40, aim_starts = 6;
 // Draws with every switch aimed at a random branch, after each branch is covered alone.
-constexpr int mixed_draws = 6;
+constexpr int mixed_draws = 12;
+// Pairs of branches of two switches one upstream of the other aimed at together (a relu
+// off while the pool cell it feeds wins its window), at most this many per session.
+constexpr std::size_t max_aimed_pairs = 2000;
 // More branches than this upstream of one formula are not aimed at one by one.
 constexpr std::size_t max_aimed_branches = 4096;
 
@@ -150,7 +153,8 @@ std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::s
     for (std::size_t t = 0; t < targets.size(); ++t) {
       if (dropped[t]) continue;
       for (const Condition& c : switches_[targets[t].first].branches[targets[t].second].conditions) {
-        if (graph::margin(*d.tape, c) >= margin) continue;
+        const double m = graph::margin(*d.tape, c);
+        if (m >= margin || (c.or_equal && m >= 0)) continue;
         if (t == 0) first_holds = false;
         short_of.push_back(&c);
       }
@@ -219,6 +223,33 @@ Coverage Session::cover(const std::vector<NodeId>& nodes) {
           if (std::optional<Draw> d = aim({{s, b}}, std::move(x), where, seed)) {
             draws_.push_back(std::move(*d));
             break;
+          }
+        }
+      }
+    }
+  }
+  // Every pair of branches of two switches on one path, where it can be reached: a
+  // formula that drops an indicator is wrong only where that unit is off and the units
+  // after it are on.
+  for (std::size_t s1 : relevant) {
+    const std::vector<char> downstream = reach_forward(switches_[s1].node);
+    for (std::size_t s2 : relevant) {
+      if (switches_[s2].node == switches_[s1].node || !downstream[switches_[s2].node]) continue;
+      for (std::size_t b1 = 0; b1 < switches_[s1].branches.size(); ++b1) {
+        for (std::size_t b2 = 0; b2 < switches_[s2].branches.size(); ++b2) {
+          const bool seen = std::any_of(draws_.begin(), draws_.end(),
+                                        [&](const Draw& d) { return d.taken[s1] == b1 && d.taken[s2] == b2; });
+          if (seen || tried_pairs_.size() >= max_aimed_pairs || !tried_pairs_.insert({s1, b1, s2, b2}).second) continue;
+          const std::string where = "at the draw where " + graph::branch_text(tape(), switches_[s1], b1) + " and " +
+                                    graph::branch_text(tape(), switches_[s2], b2);
+          const std::uint64_t seed = options_.seed * 7919u + tried_pairs_.size();
+          for (int start = 0; start < 2; ++start) {
+            std::optional<Draw> d =
+                aim({{s1, b1}, {s2, b2}}, redrawn(seed + static_cast<std::uint64_t>(start), 1.0), where, seed);
+            if (d && d->taken[s2] == b2) {
+              draws_.push_back(std::move(*d));
+              break;
+            }
           }
         }
       }

@@ -4,6 +4,7 @@
 // name resolution, and the walks over the graph the diagnosis needs.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,6 +82,7 @@ class Session {
   std::vector<Slot> leaf_slots_;                         // the slot of each
   std::vector<Switch> switches_;                         // every switch of the graph
   std::set<std::pair<std::size_t, std::size_t>> tried_;  // branches aimed at already
+  std::set<std::array<std::size_t, 4>> tried_pairs_;     // (switch, branch, switch, branch)
   bool mixed_ = false;
   std::vector<std::pair<std::string, Slot>> names_;
   std::vector<std::vector<NodeId>> operands_;

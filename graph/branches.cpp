@@ -14,12 +14,14 @@ void scalar_switches(const Tape& tape, NodeId n, std::vector<Switch>& out) {
   switch (tape.op(n)) {
     case Op::Relu:
     case Op::Abs:
-      out.push_back({n, 0, {Branch{{Condition{args[0], {}}}}, Branch{{Condition{{}, args[0]}}}}});
+      // Above zero, or at or below it (where the rules give the zero partial).
+      out.push_back({n, 0, {Branch{{Condition{args[0], {}, false}}}, Branch{{Condition{{}, args[0], true}}}}});
       break;
     case Op::Max:
     case Op::Min:
       if (args.size() == 2)
-        out.push_back({n, 0, {Branch{{Condition{args[0], args[1]}}}, Branch{{Condition{args[1], args[0]}}}}});
+        out.push_back(
+            {n, 0, {Branch{{Condition{args[0], args[1], false}}}, Branch{{Condition{args[1], args[0], false}}}}});
       break;
     default:
       break;
@@ -59,7 +61,8 @@ double margin(const Tape& tape, const Condition& c) {
 std::optional<std::size_t> branch_taken(const Tape& tape, const Switch& s) {
   for (std::size_t b = 0; b < s.branches.size(); ++b) {
     const auto& conditions = s.branches[b].conditions;
-    if (std::all_of(conditions.begin(), conditions.end(), [&](const Condition& c) { return margin(tape, c) > 0; }))
+    if (std::all_of(conditions.begin(), conditions.end(),
+                    [&](const Condition& c) { return c.or_equal ? margin(tape, c) >= 0 : margin(tape, c) > 0; }))
       return b;
   }
   return std::nullopt;

@@ -16,7 +16,8 @@ namespace gradpath::graph {
 // one per max-pool window). Float32 nodes declare none.
 std::vector<Switch> switches(const Tape& tape);
 
-// value(greater) - value(less): the condition holds when this is above zero.
+// value(greater) - value(less): the condition holds when this is above zero (or zero,
+// for an or_equal condition).
 double margin(const Tape& tape, const Condition& c);
 // The branch the tape's values take: the one whose every condition holds; none on a tie
 // (an input exactly at zero, two equal cells).

@@ -150,12 +150,14 @@ void max_pool2d_switches(const Tape& tape, const TensorRecord& r, std::vector<Sw
   const Slot x = tape.tensor_args(r)[0].offset;
   std::vector<std::vector<Slot>> windows(g.out_shape.size());
   for_each_window_cell(g, [&](std::size_t k, std::size_t i) { windows[k].push_back(x + static_cast<Slot>(i)); });
+  // The first largest cell wins (window_argmax): a cell beats the cells before it and
+  // ties or beats those after it. Ties are common after a relu, whose zeros are exact.
   for (std::size_t k = 0; k < windows.size(); ++k) {
     Switch s{r.node, k, {}};
-    for (Slot winner : windows[k]) {
+    for (std::size_t w = 0; w < windows[k].size(); ++w) {
       Branch b;
-      for (Slot other : windows[k]) {
-        if (other != winner) b.conditions.push_back({winner, other});
+      for (std::size_t o = 0; o < windows[k].size(); ++o) {
+        if (o != w) b.conditions.push_back({windows[k][w], windows[k][o], o > w});
       }
       s.branches.push_back(std::move(b));
     }

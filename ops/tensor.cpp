@@ -288,13 +288,13 @@ void unary_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 // relu and abs change rule at zero: element i takes one branch or the other by the sign
-// of input element i.
+// of input element i (zero itself goes with the zero partial).
 void sign_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
   const TensorArg& x = tape.tensor_args(r)[0];
   if (r.dtype == DType::f32) return;
   for (std::size_t i = 0; i < r.shape.size(); ++i) {
     const Slot in = x.offset + static_cast<Slot>(i);
-    out.push_back({r.node, i, {Branch{{Condition{in, {}}}}, Branch{{Condition{{}, in}}}}});
+    out.push_back({r.node, i, {Branch{{Condition{in, {}, false}}}, Branch{{Condition{{}, in, true}}}}});
   }
 }
 template <template <typename> class Rule>
