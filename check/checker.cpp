@@ -94,6 +94,12 @@ class FormulaCheck {
     report_.branches_covered = coverage.covered;
     report_.switches_by_op = coverage.switches_by_op;
     report_.uncovered = coverage.uncovered;
+    const std::vector<FormulaSwitch> own = formula_switches();
+    std::vector<const FormulaSwitch*> counted;  // those that are no graph switch
+    for (const FormulaSwitch& fs : own) {
+      if (!fs.on_slots || !s_.cover(fs.as_switch)) counted.push_back(&fs);
+    }
+    report_.draws = static_cast<int>(s_.draw_count());
     const std::vector<const Expr*> terms = rhs_terms();
     if (f_.lhs.kind == ExprKind::Derivative && !terms.empty() && all_cut_terms(terms)) {
       report_.form = Form::Cut;
@@ -116,10 +122,20 @@ class FormulaCheck {
     check_annotations();
     const bool failed = std::any_of(report_.findings.begin(), report_.findings.end(),
                                     [](const Finding& x) { return x.kind != FindingKind::NotWritten; });
-    report_.verdict = failed                                 ? Verdict::Fail
-                      : coverage.covered < coverage.branches ? Verdict::Uncovered
-                      : f_.has_ellipsis                      ? Verdict::Partial
-                                                             : Verdict::Pass;
+    for (const FormulaSwitch* fs : counted) {
+      for (std::size_t outcome = 0; outcome < 2; ++outcome) {
+        ++report_.branches;
+        if (outcome_seen(*fs, outcome)) {
+          ++report_.branches_covered;
+        } else {
+          report_.uncovered.push_back(to_string(*fs->expr) + (outcome ? " false" : " true") + " (in the formula)");
+        }
+      }
+    }
+    report_.verdict = failed                                        ? Verdict::Fail
+                      : report_.branches_covered < report_.branches ? Verdict::Uncovered
+                      : f_.has_ellipsis                             ? Verdict::Partial
+                                                                    : Verdict::Pass;
   }
 
  private:
@@ -701,6 +717,67 @@ class FormulaCheck {
     return s.empty() ? s : s + ")";
   }
 
+  // ---- the formula's own branches ----------------------------------------------------
+  // [a > b], relu(a), relu'(a), abs(a), step(a) in the formula choose between two values
+  // too: each must come out both ways at some draw, or the formula is not checked there.
+
+  struct FormulaSwitch {
+    const Expr* expr;  // the comparison or call
+    const Expr* a;     // its sides: a > b (b null: 0)
+    const Expr* b;
+    bool strict = true;     // > rather than >=
+    bool on_slots = false;  // both sides are names (or 0): the session can aim at it
+    Switch as_switch;
+  };
+
+  std::vector<FormulaSwitch> formula_switches() {
+    std::vector<FormulaSwitch> out;
+    std::vector<const Expr*> stack{&f_.lhs, &f_.rhs};
+    for (const Annotation& a : f_.annotations) stack.insert(stack.end(), {&a.value, &a.claim});
+    while (!stack.empty()) {
+      const Expr* e = stack.back();
+      stack.pop_back();
+      for (const Expr& a : e->args) stack.push_back(&a);
+      FormulaSwitch fs{e, nullptr, nullptr, true, false, {}};
+      if (e->kind == ExprKind::Compare) {
+        const bool greater = e->name[0] == '>';
+        fs.a = &e->args[greater ? 0 : 1];
+        fs.b = &e->args[greater ? 1 : 0];
+        fs.strict = e->name.size() == 1;
+      } else if (e->kind == ExprKind::Call && (e->name.starts_with("relu") || e->name.starts_with("abs"))) {
+        fs.a = &e->args[0];
+      } else {
+        continue;
+      }
+      // A side the session can aim at: a name, or 0 (no slot).
+      auto is_zero = [](const Expr* x) { return x == nullptr || (x->kind == ExprKind::Number && x->number == 0.0); };
+      auto aimable = [&](const Expr* x) { return is_zero(x) || x->kind == ExprKind::Name; };
+      auto slot_of = [&](const Expr* x) {
+        return is_zero(x) ? std::optional<Slot>{} : std::optional<Slot>{slot(x->name)};
+      };
+      if (aimable(fs.a) && aimable(fs.b) && !(is_zero(fs.a) && is_zero(fs.b))) {
+        const std::optional<Slot> a = slot_of(fs.a), b = slot_of(fs.b);
+        fs.on_slots = true;
+        fs.as_switch = Switch{tape().node_of(a ? *a : *b),
+                              0,
+                              {Branch{{Condition{a, b, !fs.strict}}}, Branch{{Condition{b, a, fs.strict}}}}};
+      }
+      out.push_back(std::move(fs));
+    }
+    return out;
+  }
+
+  // Outcome 0: a > b (a >= b when not strict); 1: the other.
+  bool outcome_seen(const FormulaSwitch& fs, std::size_t outcome) {
+    for (std::size_t x = 0; x < s_.draw_count(); ++x) {
+      const double a = eval(*fs.a, x), b = fs.b ? eval(*fs.b, x) : 0.0;
+      if (std::isnan(a) || std::isnan(b)) continue;
+      const bool holds = fs.strict ? a > b : a >= b;
+      if (holds == (outcome == 0)) return true;
+    }
+    return false;
+  }
+
   // ---- naming the mistake ------------------------------------------------------------
   // Each test compares at every draw, the branch-covering ones included, so a name is
   // only given when it holds as a function, not by coincidence at one point.
@@ -869,11 +946,12 @@ class FormulaCheck {
   std::optional<Named> name_formula(const Quantity& truth, Slot* of = nullptr, Slot* wrt = nullptr) {
     const Quantity written = [&](std::size_t x) { return eval(f_.rhs, x); };
     const std::vector<const Expr*> terms = rhs_terms();
+    // A sign or a factor on the whole before any one term or path.
+    if (std::optional<Named> n = name_mistake(written, truth, {});
+        n && (n->mistake == Mistake::Sign || n->mistake == Mistake::ConstantFactor)) {
+      return n;
+    }
     if (terms.size() > 1) {
-      // A sign or a factor on the whole sum before any one term.
-      if (std::optional<Named> n = name_mistake(written, truth, {}); n && n->mistake != Mistake::MissingActivation) {
-        return n;
-      }
       for (std::size_t i = 0; i < terms.size(); ++i) {
         const Quantity term = [&](std::size_t x) { return eval(*terms[i], x); };
         // What term i must be for the formula to hold, fixed before names are swapped in it.

@@ -39,6 +39,9 @@ constexpr double aim_margin = 0.02;
 // Per branch aimed at: Newton steps, and fresh starting points when the leaves' gradient
 // vanishes (a dead relu upstream of the branch).
 constexpr int aim_steps = 40, aim_starts = 6;
+// A step aims this many margins past the boundary, so that the next step, made for
+// another condition, does not undo it.
+constexpr double overshoot = 10.0;
 // Draws with every switch aimed at a random branch, after each branch is covered alone.
 constexpr int mixed_draws = 12;
 // Pairs of branches of two switches one upstream of the other aimed at together (a relu
@@ -95,6 +98,12 @@ Session::Session(const BuildFn& build, const CheckOptions& options) : build_(bui
     ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
   }
   switches_ = graph::switches(t);
+  graph_switches_ = switches_.size();
+  for (const Switch& s : switches_) {
+    const auto& first = s.branches.front().conditions;
+    if (s.branches.size() == 2 && first.size() == 1 && first[0].greater && !first[0].less)
+      kink_inputs_.emplace(t.offset(s.node) + static_cast<Slot>(s.element), *first[0].greater);
+  }
   for (const Switch& s : switches_) draws_[0].taken.push_back(graph::branch_taken(t, s));
   for (int r = 1; r <= options.redraws; ++r) {
     Draw d = build_at(redrawn(options.seed + static_cast<std::uint64_t>(r), 0.5), "at redraw " + std::to_string(r));
@@ -137,7 +146,7 @@ Draw Session::build_at(const std::vector<double>& leaves, std::string where) con
 }
 
 std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::size_t>>& targets, std::vector<double> x,
-                                 std::string where, std::uint64_t seed) const {
+                                 std::string where, std::uint64_t seed, bool first_required) const {
   double scale = 0.0;
   for (double v : leaves_) scale += v * v;
   const double margin = aim_margin * std::max(1.0, std::sqrt(scale / std::max<std::size_t>(1, leaves_.size())));
@@ -152,13 +161,14 @@ std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::s
     bool first_holds = true;
     for (std::size_t t = 0; t < targets.size(); ++t) {
       if (dropped[t]) continue;
+      const bool required = t == 0 && first_required;
       for (const Condition& c : switches_[targets[t].first].branches[targets[t].second].conditions) {
         const double m = graph::margin(*d.tape, c);
         if (m >= margin || (c.or_equal && m >= 0)) continue;
-        if (t == 0) first_holds = false;
+        if (required) first_holds = false;
         short_of.push_back(&c);
       }
-      if (t == 0 && !first_holds) break;
+      if (required && !first_holds) break;
     }
     if (short_of.empty() || (first_holds && step == steps)) return d;
     if (step == steps) return std::nullopt;
@@ -166,11 +176,21 @@ std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::s
         *short_of[first_holds ? std::uniform_int_distribution<std::size_t>(0, short_of.size() - 1)(rng) : 0];
     // Its gradient with respect to the leaves, and the Newton step to twice the margin.
     std::vector<double> g(x.size(), 0.0);
+    // A relu that is off passes no gradient: aim through its input instead, which turns
+    // it back on (the unit a pool cell must win with is often off at the start).
     auto add_grad = [&](std::optional<Slot> s, double sign) {
-      if (!s) return;
-      d.tape->backward(d.tape->var_at(*s));
-      const auto grads = d.tape->grads();
-      for (std::size_t k = 0; k < x.size(); ++k) g[k] += sign * grads[leaf_slots_[k]];
+      for (int through = 0; s && through < 8; ++through) {
+        d.tape->backward(d.tape->var_at(*s));
+        const auto grads = d.tape->grads();
+        bool moved = false;
+        for (std::size_t k = 0; k < x.size(); ++k) {
+          g[k] += sign * grads[leaf_slots_[k]];
+          moved |= grads[leaf_slots_[k]] != 0.0;
+        }
+        const auto input = kink_inputs_.find(*s);
+        if (moved || input == kink_inputs_.end()) return;
+        s = input->second;
+      }
     };
     add_grad(c.greater, 1.0);
     add_grad(c.less, -1.0);
@@ -178,13 +198,13 @@ std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::s
     for (double v : g) norm += v * v;
     if (norm == 0.0) {
       if (!first_holds) return std::nullopt;
-      for (std::size_t t = 1; t < targets.size(); ++t) {
+      for (std::size_t t = first_required ? 1 : 0; t < targets.size(); ++t) {
         for (const Condition& other : switches_[targets[t].first].branches[targets[t].second].conditions)
           if (&other == &c) dropped[t] = 1;
       }
       continue;
     }
-    const double step_size = (2.0 * margin - graph::margin(*d.tape, c)) / norm;
+    const double step_size = (overshoot * margin - graph::margin(*d.tape, c)) / norm;
     for (std::size_t k = 0; k < x.size(); ++k) x[k] += step_size * g[k];
   }
   return std::nullopt;
@@ -200,7 +220,7 @@ Coverage Session::cover(const std::vector<NodeId>& nodes) {
   }
   std::vector<std::size_t> relevant;
   Coverage c;
-  for (std::size_t s = 0; s < switches_.size(); ++s) {
+  for (std::size_t s = 0; s < graph_switches_; ++s) {
     if (!upstream[switches_[s].node]) continue;
     relevant.push_back(s);
     c.branches += switches_[s].branches.size();
@@ -262,10 +282,8 @@ Coverage Session::cover(const std::vector<NodeId>& nodes) {
       std::vector<std::pair<std::size_t, std::size_t>> targets;
       for (std::size_t s = 0; s < switches_.size(); ++s)
         targets.emplace_back(s, std::uniform_int_distribution<std::size_t>(0, switches_[s].branches.size() - 1)(rng));
-      std::shuffle(targets.begin(), targets.end(), rng);
-      // The first target is required: aim at one that is surely reachable, the current point's.
-      if (std::optional<std::size_t> b = draws_[0].taken[targets[0].first]) targets[0].second = *b;
-      if (std::optional<Draw> d = aim(targets, redrawn(rng(), 1.0), "at mixed draw " + std::to_string(m + 1), rng()))
+      if (std::optional<Draw> d =
+              aim(targets, redrawn(rng(), 1.0), "at mixed draw " + std::to_string(m + 1), rng(), false))
         draws_.push_back(std::move(*d));
     }
   }
@@ -279,6 +297,41 @@ Coverage Session::cover(const std::vector<NodeId>& nodes) {
     }
   }
   return c;
+}
+
+bool Session::cover(const Switch& extra) {
+  auto same = [](const Condition& a, const Condition& b) {
+    return a.greater == b.greater && a.less == b.less && a.or_equal == b.or_equal;
+  };
+  auto same_switch = [&](const Switch& s) {
+    if (s.branches.size() != extra.branches.size()) return false;
+    for (std::size_t b = 0; b < s.branches.size(); ++b) {
+      const auto &x = s.branches[b].conditions, &y = extra.branches[b].conditions;
+      if (!std::equal(x.begin(), x.end(), y.begin(), y.end(), same)) return false;
+    }
+    return true;
+  };
+  const auto s =
+      static_cast<std::size_t>(std::find_if(switches_.begin(), switches_.end(), same_switch) - switches_.begin());
+  if (s < graph_switches_) return true;
+  if (s == switches_.size()) {
+    switches_.push_back(extra);
+    for (Draw& d : draws_) d.taken.push_back(graph::branch_taken(*d.tape, extra));
+  }
+  for (std::size_t b = 0; b < switches_[s].branches.size(); ++b) {
+    const bool taken = std::any_of(draws_.begin(), draws_.end(), [&](const Draw& d) { return d.taken[s] == b; });
+    if (taken || !tried_.insert({s, b}).second) continue;
+    const std::uint64_t seed = options_.seed * 1000033u + s * 31u + b;
+    for (int start = 0; start < aim_starts; ++start) {
+      std::vector<double> x = start == 0 ? redrawn(seed, 0.5) : redrawn(seed + static_cast<std::uint64_t>(start), 2.5);
+      if (std::optional<Draw> d =
+              aim({{s, b}}, std::move(x), "at the draw where " + graph::branch_text(tape(), switches_[s], b), seed)) {
+        draws_.push_back(std::move(*d));
+        break;
+      }
+    }
+  }
+  return false;
 }
 
 Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {

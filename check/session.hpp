@@ -56,6 +56,9 @@ class Session {
   // draw (each branch aimed at in turn by moving the leaves, then a few draws with every
   // switch aimed at a random branch, so pairs of switches differ too).
   Coverage cover(const std::vector<NodeId>& nodes);
+  // The same for a comparison the formula itself makes ([z1 > 0], relu(z1)): aims at each
+  // branch of `s` not taken yet. True when `s` is one of the graph's own switches.
+  bool cover(const Switch& s);
 
   // Node-level graph of the current point's tape.
   const std::vector<NodeId>& operands(NodeId n) const { return operands_[n]; }
@@ -69,18 +72,20 @@ class Session {
  private:
   Draw build_at(const std::vector<double>& leaves, std::string where) const;
   std::vector<double> redrawn(std::uint64_t seed, double spread) const;
-  // Moves the leaves from `start` until each (switch, branch) target holds; the first is
-  // required, the others are aimed at as far as they go. None when the first is out of reach.
+  // Moves the leaves from `start` until each (switch, branch) target holds, as far as they
+  // go; when `first_required`, none unless the first one holds.
   std::optional<Draw> aim(const std::vector<std::pair<std::size_t, std::size_t>>& targets, std::vector<double> start,
-                          std::string where, std::uint64_t seed) const;
+                          std::string where, std::uint64_t seed, bool first_required = true) const;
   bool finite(const Tape& t) const;
 
   BuildFn build_;
   CheckOptions options_;
   std::vector<Draw> draws_;
-  std::vector<double> leaves_;                           // the current point's leaf values, in recording order
-  std::vector<Slot> leaf_slots_;                         // the slot of each
-  std::vector<Switch> switches_;                         // every switch of the graph
+  std::vector<double> leaves_;    // the current point's leaf values, in recording order
+  std::vector<Slot> leaf_slots_;  // the slot of each
+  std::vector<Switch> switches_;  // every switch of the graph, then the formulas' own
+  std::size_t graph_switches_ = 0;
+  std::map<Slot, Slot> kink_inputs_;                     // a relu or abs element's output -> its input
   std::set<std::pair<std::size_t, std::size_t>> tried_;  // branches aimed at already
   std::set<std::array<std::size_t, 4>> tried_pairs_;     // (switch, branch, switch, branch)
   bool mixed_ = false;

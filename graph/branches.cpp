@@ -17,11 +17,15 @@ void scalar_switches(const Tape& tape, NodeId n, std::vector<Switch>& out) {
       // Above zero, or at or below it (where the rules give the zero partial).
       out.push_back({n, 0, {Branch{{Condition{args[0], {}, false}}}, Branch{{Condition{{}, args[0], true}}}}});
       break;
-    case Op::Max:
-    case Op::Min:
-      if (args.size() == 2)
+    case Op::Max:  // a tie goes to the first operand
+      if (args.size() == 2 && args[0] != args[1])
         out.push_back(
-            {n, 0, {Branch{{Condition{args[0], args[1], false}}}, Branch{{Condition{args[1], args[0], false}}}}});
+            {n, 0, {Branch{{Condition{args[0], args[1], true}}}, Branch{{Condition{args[1], args[0], false}}}}});
+      break;
+    case Op::Min:
+      if (args.size() == 2 && args[0] != args[1])
+        out.push_back(
+            {n, 0, {Branch{{Condition{args[1], args[0], true}}}, Branch{{Condition{args[0], args[1], false}}}}});
       break;
     default:
       break;
