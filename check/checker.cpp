@@ -2,6 +2,7 @@
 // The checker: draws, name resolution, the four forms and their term-by-term diagnosis.
 #include "check/checker.hpp"
 #include "check/session.hpp"
+#include "graph/symbolic.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -26,43 +27,6 @@ std::string number_text(double v) {
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
-
-// ---- polynomials in node names: the symbolic form of a derivative along paths --------
-
-struct Monomial {
-  double coeff = 1.0;
-  std::vector<std::string> names;  // sorted
-};
-using Poly = std::vector<Monomial>;
-
-void add_to(Poly& p, const Monomial& m) {
-  for (Monomial& q : p) {
-    if (q.names == m.names) {
-      q.coeff += m.coeff;
-      return;
-    }
-  }
-  p.push_back(m);
-}
-
-std::string poly_text(const Poly& p) {
-  std::string s;
-  for (const Monomial& m : p) {
-    if (m.coeff == 0.0) continue;
-    const double mag = std::abs(m.coeff);
-    std::string body;
-    if (mag != 1.0 || m.names.empty()) body = number_text(mag);
-    for (const std::string& n : m.names) body += (body.empty() ? "" : "·") + n;
-    if (s.empty()) {
-      s = (m.coeff < 0 ? "-" : "") + body;
-    } else {
-      s += (m.coeff < 0 ? " - " : " + ") + body;
-    }
-  }
-  return s.empty() ? "0" : s;
-}
-
-constexpr std::size_t max_monomials = 8;
 
 // ---- one formula against a session ----------------------------------------------------
 
@@ -139,51 +103,8 @@ class FormulaCheck {
   }
 
  private:
-  // d of / d wrt as a sum over paths of products of edge factors: through a product
-  // node the factor is the other operand's name, elsewhere the edge partial's value.
-  std::optional<Poly> symbolic(Slot of, Slot wrt) const {
-    const Tape& t = tape();
-    const NodeId from = t.node_of(wrt), to = t.node_of(of);
-    if (t.size(from) != 1 || t.size(to) != 1) return std::nullopt;
-    if (from == to) return Poly{Monomial{}};
-    const std::vector<char> forward = s_.reach_forward(from);
-    std::map<NodeId, std::optional<Poly>> poly;
-    poly[from] = Poly{Monomial{}};
-    for (NodeId n = from + 1; n <= to; ++n) {
-      if (!forward[n]) continue;
-      if (t.size(n) != 1 || t.op(n) == Op::Tensor) {
-        poly[n] = std::nullopt;
-        continue;
-      }
-      const auto args = t.arg_slots(n);
-      const auto partials = t.partials(n);
-      std::optional<Poly> sum = Poly{};
-      for (std::size_t j = 0; j < args.size() && sum; ++j) {
-        const NodeId a = t.node_of(args[j]);
-        auto it = poly.find(a);
-        if (it == poly.end()) continue;
-        if (!it->second) {
-          sum = std::nullopt;
-          break;
-        }
-        Monomial factor{partials[j], {}};
-        if (t.op(n) == Op::Mul && args.size() == 2) {
-          const std::string other = t.slot_name(args[1 - j]);
-          if (!other.empty()) factor = Monomial{1.0, {other}};
-        }
-        for (const Monomial& m : *it->second) {
-          Monomial product{m.coeff * factor.coeff, m.names};
-          product.names.insert(product.names.end(), factor.names.begin(), factor.names.end());
-          std::sort(product.names.begin(), product.names.end());
-          add_to(*sum, product);
-        }
-        if (sum->size() > max_monomials) sum = std::nullopt;
-      }
-      poly[n] = sum;
-    }
-    auto it = poly.find(to);
-    if (it == poly.end()) return Poly{};
-    return it->second;
+  std::optional<graph::SymbolicSum> symbolic(Slot of, Slot wrt) const {
+    return graph::symbolic_derivative(tape(), of, wrt);
   }
 
   // A scalar as written from the graph: its name, or a product of its operands' names.
@@ -420,8 +341,8 @@ class FormulaCheck {
   // "∂z2/∂w1 is a3 (z2 = w1·a3 + …)", or the value when no symbolic form is known.
   std::string truth_text(Slot of, Slot wrt, std::size_t draw) {
     std::string s = d(of, wrt) + " is ";
-    if (const std::optional<Poly> p = symbolic(of, wrt)) {
-      s += poly_text(*p);
+    if (const std::optional<graph::SymbolicSum> p = symbolic(of, wrt)) {
+      s += p->text();
     } else {
       s += number_text(s_.draw(draw).derivative(of, wrt)) + " " + s_.draw(draw).where;
     }
@@ -430,10 +351,10 @@ class FormulaCheck {
   }
 
   std::string coefficient_symbol(Slot of, Slot wrt) {
-    const std::optional<Poly> p = symbolic(of, wrt);
+    const std::optional<graph::SymbolicSum> p = symbolic(of, wrt);
     if (!p) return "(" + d(of, wrt) + ")";
-    const std::string text = poly_text(*p);
-    return p->size() > 1 ? "(" + text + ")" : text;
+    const std::string text = p->text();
+    return p->terms.size() > 1 ? "(" + text + ")" : text;
   }
 
   void check_cut(const std::vector<const Expr*>& terms) {

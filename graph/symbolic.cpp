@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+#include "graph/symbolic.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace gradpath::graph {
+
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+void SymbolicSum::add(const Monomial& m) {
+  for (Monomial& q : terms) {
+    if (q.factors == m.factors) {
+      q.coeff += m.coeff;
+      return;
+    }
+  }
+  terms.push_back(m);
+}
+
+std::string SymbolicSum::text() const {
+  std::string s;
+  for (const Monomial& m : terms) {
+    if (m.coeff == 0.0) continue;
+    const double magnitude = std::abs(m.coeff);
+    std::string body = magnitude != 1.0 || m.factors.empty() ? number_text(magnitude) : "";
+    for (const std::string& f : m.factors) body += (body.empty() ? "" : "·") + f;
+    s += s.empty() ? (m.coeff < 0 ? "-" : "") + body : (m.coeff < 0 ? " - " : " + ") + body;
+  }
+  return s.empty() ? "0" : s;
+}
+
+std::optional<Monomial> symbolic_partial(const Tape& tape, NodeId n, std::size_t j) {
+  if (tape.size(n) != 1 || tape.op(n) == Op::Tensor) return std::nullopt;
+  const auto args = tape.arg_slots(n);
+  const double partial = tape.partials(n)[j];
+  auto named = [&](std::size_t k, auto make) -> std::optional<Monomial> {
+    const std::string name = tape.slot_name(args[k]);
+    if (name.empty()) return std::nullopt;
+    return make(name);
+  };
+  switch (tape.op(n)) {
+    case Op::Add:
+    case Op::Sub:
+    case Op::Sum:
+    case Op::Neg:
+    case Op::Copy:
+      return Monomial{partial, {}};  // constants: ±1
+    case Op::Mul:
+      if (args.size() == 1) return Monomial{partial, {}};  // times a constant
+      return named(1 - j, [](const std::string& other) { return Monomial{1.0, {other}}; });
+    case Op::Sigmoid:
+      return named(0, [](const std::string& z) { return Monomial{1.0, {"σ′(" + z + ")"}}; });
+    case Op::Tanh:
+      return named(0, [](const std::string& z) { return Monomial{1.0, {"tanh′(" + z + ")"}}; });
+    case Op::Relu:
+      return named(0, [](const std::string& z) { return Monomial{1.0, {"[" + z + " > 0]"}}; });
+    case Op::Exp:
+      return named(0, [](const std::string& z) { return Monomial{1.0, {"exp(" + z + ")"}}; });
+    case Op::Log:
+      return named(0, [](const std::string& z) { return Monomial{1.0, {"1/" + z}}; });
+    case Op::Max:
+    case Op::Min: {
+      if (args.size() != 2) return std::nullopt;
+      const std::string a = tape.slot_name(args[j]), b = tape.slot_name(args[1 - j]);
+      if (a.empty() || b.empty()) return std::nullopt;
+      const char* op = tape.op(n) == Op::Max ? (j == 0 ? " ≥ " : " > ") : (j == 0 ? " ≤ " : " < ");
+      return Monomial{1.0, {"[" + a + op + b + "]"}};
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<SymbolicSum> symbolic_derivative(const Tape& tape, Slot of, Slot wrt, std::size_t max_terms) {
+  const NodeId from = tape.node_of(wrt), to = tape.node_of(of);
+  if (tape.size(from) != 1 || tape.size(to) != 1) return std::nullopt;
+  if (from == to) return SymbolicSum{{Monomial{}}};
+  if (to < from) return SymbolicSum{};
+  // Forward over tape order: each node's derivative with respect to wrt, where it has one.
+  std::map<NodeId, std::optional<SymbolicSum>> d;
+  d[from] = SymbolicSum{{Monomial{}}};
+  for (NodeId n = from + 1; n <= to; ++n) {
+    if (tape.op(n) == Op::Tensor) {
+      for (const TensorArg& a : tape.tensor_args(tape.tensor_record(n))) {
+        for (Slot s = a.offset; s < a.offset + a.shape.size(); ++s) {
+          if (d.contains(tape.node_of(s))) d[n] = std::nullopt;  // a path through a tensor op
+        }
+      }
+      continue;
+    }
+    if (tape.size(n) != 1) continue;
+    const auto args = tape.arg_slots(n);
+    std::optional<SymbolicSum> sum;
+    bool reached = false;
+    for (std::size_t j = 0; j < args.size(); ++j) {
+      auto it = d.find(tape.node_of(args[j]));
+      if (it == d.end()) continue;
+      if (!reached) sum = SymbolicSum{};
+      reached = true;
+      const std::optional<Monomial> edge = symbolic_partial(tape, n, j);
+      if (!it->second || !edge || !sum) {
+        sum = std::nullopt;
+        continue;
+      }
+      for (const Monomial& m : it->second->terms) {
+        Monomial product{m.coeff * edge->coeff, m.factors};
+        product.factors.insert(product.factors.end(), edge->factors.begin(), edge->factors.end());
+        std::sort(product.factors.begin(), product.factors.end());
+        sum->add(product);
+      }
+      if (sum->terms.size() > max_terms) sum = std::nullopt;
+    }
+    if (reached) d[n] = sum;
+  }
+  const auto it = d.find(to);
+  if (it == d.end()) return SymbolicSum{};
+  return it->second;
+}
+
+}  // namespace gradpath::graph
