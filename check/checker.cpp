@@ -493,8 +493,7 @@ class FormulaCheck {
     while (at != to) {
       NodeId next = to;
       for (NodeId n = at + 1; n <= to; ++n) {
-        const auto& ops = s_.operands(n);
-        if (fwd[n] && bwd[n] && !blocked.contains(n) && std::binary_search(ops.begin(), ops.end(), at)) {
+        if (fwd[n] && bwd[n] && !blocked.contains(n) && boost::edge(at, n, s_.graph()).second) {
           next = n;
           break;
         }

@@ -84,19 +84,7 @@ Session::Session(const BuildFn& build, const CheckOptions& options) : build_(bui
   if (leaf_slots_.size() != leaves_.size()) {
     throw Error("check: the model has float32 leaves; check derivations on a float64 build of it");
   }
-  operands_.resize(t.node_count());
-  for (NodeId n = 0; n < t.node_count(); ++n) {
-    std::vector<NodeId>& ops = operands_[n];
-    if (t.op(n) == Op::Tensor) {
-      for (const TensorArg& a : t.tensor_args(t.tensor_record(n))) {
-        for (Slot s = a.offset; s < a.offset + a.shape.size(); ++s) ops.push_back(t.node_of(s));
-      }
-    } else {
-      for (Slot s : t.arg_slots(n)) ops.push_back(t.node_of(s));
-    }
-    std::sort(ops.begin(), ops.end());
-    ops.erase(std::unique(ops.begin(), ops.end()), ops.end());
-  }
+  graph_ = graph::view(t);
   switches_ = graph::switches(t);
   graph_switches_ = switches_.size();
   for (const Switch& s : switches_) {
@@ -212,12 +200,7 @@ std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::s
 
 Coverage Session::cover(const std::vector<NodeId>& nodes) {
   // The switches upstream of the nodes named.
-  std::vector<char> upstream(tape().node_count(), 0);
-  for (NodeId n : nodes) upstream[n] = 1;
-  for (NodeId n = tape().node_count(); n-- > 0;) {
-    if (!upstream[n]) continue;
-    for (NodeId a : operands_[n]) upstream[a] = 1;
-  }
+  const std::vector<char> upstream = graph::ancestors(graph_, nodes);
   std::vector<std::size_t> relevant;
   Coverage c;
   for (std::size_t s = 0; s < graph_switches_; ++s) {
@@ -364,27 +347,13 @@ Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {
 }
 
 std::vector<char> Session::reach_forward(NodeId from, const std::set<NodeId>& blocked) const {
-  std::vector<char> seen(tape().node_count(), 0);
-  seen[from] = 1;
-  for (NodeId n = from + 1; n < tape().node_count(); ++n) {
-    for (NodeId a : operands_[n]) {
-      if (seen[a] && (a == from || !blocked.contains(a))) {
-        seen[n] = 1;
-        break;
-      }
-    }
-  }
-  return seen;
+  const std::vector<NodeId> stop(blocked.begin(), blocked.end());
+  return graph::descendants(graph_, std::span(&from, 1), stop);
 }
 
 std::vector<char> Session::reach_backward(NodeId to, const std::set<NodeId>& blocked) const {
-  std::vector<char> seen(tape().node_count(), 0);
-  seen[to] = 1;
-  for (NodeId n = to + 1; n-- > 0;) {
-    if (!seen[n] || (n != to && blocked.contains(n))) continue;
-    for (NodeId a : operands_[n]) seen[a] = 1;
-  }
-  return seen;
+  const std::vector<NodeId> stop(blocked.begin(), blocked.end());
+  return graph::ancestors(graph_, std::span(&to, 1), stop);
 }
 
 std::string Session::label(NodeId n) const {

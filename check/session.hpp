@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "check/checker.hpp"
+#include "graph/graph.hpp"
 
 namespace gradpath::check::detail {
 
@@ -60,8 +61,8 @@ class Session {
   // branch of `s` not taken yet. True when `s` is one of the graph's own switches.
   bool cover(const Switch& s);
 
-  // Node-level graph of the current point's tape.
-  const std::vector<NodeId>& operands(NodeId n) const { return operands_[n]; }
+  // The graph of the current point's tape: what the diagnosis walks.
+  const graph::TapeGraph& graph() const { return graph_; }
   // Nodes reachable from `from` going forward (consumers), not passing through `blocked`.
   std::vector<char> reach_forward(NodeId from, const std::set<NodeId>& blocked = {}) const;
   // Nodes from which `to` is reachable, not passing through `blocked`.
@@ -90,7 +91,7 @@ class Session {
   std::set<std::array<std::size_t, 4>> tried_pairs_;     // (switch, branch, switch, branch)
   bool mixed_ = false;
   std::vector<std::pair<std::string, Slot>> names_;
-  std::vector<std::vector<NodeId>> operands_;
+  graph::TapeGraph graph_;
 };
 
 }  // namespace gradpath::check::detail

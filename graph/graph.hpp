@@ -59,6 +59,14 @@ NodeId node_named(const TapeGraph& g, std::string_view name);
 // view it agrees with tape order on every edge; an Error if `g` has a cycle.
 std::vector<NodeId> topological_order(const TapeGraph& g);
 
+// ---- reach ---------------------------------------------------------------------------
+// The nodes reachable from any of `roots` going forward (consumers), roots included, as a
+// mask over all nodes; a node of `blocked` is reached but not passed through (unless it
+// is a root). Linear in nodes + edges.
+std::vector<char> descendants(const TapeGraph& g, std::span<const NodeId> roots, std::span<const NodeId> blocked = {});
+// The nodes from which some root is reachable, roots included, the same way backward.
+std::vector<char> ancestors(const TapeGraph& g, std::span<const NodeId> roots, std::span<const NodeId> blocked = {});
+
 // ---- paths ---------------------------------------------------------------------------
 // Every function below walks the ids between `from` and `to` once (dynamic programming
 // over tape order), so it needs the edges of `g` to go forward in id order, as in any

@@ -117,6 +117,36 @@ std::vector<PathCount> counts_to(const TapeGraph& g, const Between& b) {
 
 }  // namespace detail
 
+namespace {
+std::vector<char> mask(const TapeGraph& g, std::span<const NodeId> nodes) {
+  std::vector<char> m(boost::num_vertices(g), 0);
+  for (NodeId v : nodes) m.at(v) = 1;
+  return m;
+}
+}  // namespace
+
+// Vertex order is tape order, so one pass in id order (forward) or against it (backward)
+// settles every node after the nodes it depends on.
+std::vector<char> descendants(const TapeGraph& g, std::span<const NodeId> roots, std::span<const NodeId> blocked) {
+  std::vector<char> seen = mask(g, roots);
+  const std::vector<char> root = seen, stop = mask(g, blocked);
+  for (NodeId v = 0; v < seen.size(); ++v) {
+    if (!seen[v] || (stop[v] && !root[v])) continue;
+    for (const Edge e : boost::make_iterator_range(boost::out_edges(v, g))) seen[boost::target(e, g)] = 1;
+  }
+  return seen;
+}
+
+std::vector<char> ancestors(const TapeGraph& g, std::span<const NodeId> roots, std::span<const NodeId> blocked) {
+  std::vector<char> seen = mask(g, roots);
+  const std::vector<char> root = seen, stop = mask(g, blocked);
+  for (NodeId v = static_cast<NodeId>(seen.size()); v-- > 0;) {
+    if (!seen[v] || (stop[v] && !root[v])) continue;
+    for (const Edge e : boost::make_iterator_range(boost::in_edges(v, g))) seen[boost::source(e, g)] = 1;
+  }
+  return seen;
+}
+
 PathCount count_paths(const TapeGraph& g, NodeId from, NodeId to) {
   const detail::Between b = detail::between(g, from, to, "count_paths");
   return b.empty() ? PathCount(0) : detail::counts_from(g, b).back();
