@@ -72,8 +72,13 @@ std::string describe_code_point(char32_t c) {
   std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(c));
   const bool plain = c > 0x20 && c < 0x7F;
   const bool control = c < 0x20 || c == 0x7F || (c >= 0x80 && c < 0xA0);
+  const bool space = c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x202F || c == 0x205F ||
+                     c == 0x3000 || c == 0x2028 || c == 0x2029;
+  const bool invisible = (c >= 0x200B && c <= 0x200F) || c == 0xFEFF || c == 0x2060;
   if (plain) return "'" + std::string(1, static_cast<char>(c)) + "'";
-  if (control) return std::string(code);
+  if (control) return std::string(code) + " (a control character)";
+  if (space) return std::string(code) + " (a space other than ' ': retype it)";
+  if (invisible) return std::string(code) + " (an invisible character: delete it)";
   return "'" + encode(c) + "' (" + code + ")";
 }
 
@@ -286,17 +291,18 @@ class Lexer {
       digits += static_cast<char>(peek()), ++i_;
       while (is_digit(peek())) digits += static_cast<char>(peek()), ++i_;
     }
-    if (std::count(digits.begin(), digits.end(), '.') > 1) fail(pos, "malformed number '" + digits + "'");
-    Token t = make(Tok::Number, pos, digits);
+    const std::string shown = digits.size() > 40 ? digits.substr(0, 40) + "…" : digits;
+    if (std::count(digits.begin(), digits.end(), '.') > 1) fail(pos, "malformed number '" + shown + "'");
+    Token t = make(Tok::Number, pos, shown);
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), t.number);
+    const bool tiny = digits.find("e-") != std::string::npos || digits.find("E-") != std::string::npos;
+    if (ec == std::errc::result_out_of_range && tiny) {
+      fail(pos, "the number '" + shown + "' is too small for a double: it would read as 0");
+    }
     if (ec == std::errc::result_out_of_range || (ec == std::errc() && !std::isfinite(t.number))) {
-      fail(pos, "the number '" + (digits.size() > 40 ? digits.substr(0, 40) + "…" : digits) +
-                    "' is out of the range of a double");
+      fail(pos, "the number '" + shown + "' is out of the range of a double");
     }
-    if (ec != std::errc() || end != digits.data() + digits.size()) fail(pos, "malformed number '" + digits + "'");
-    if (t.number == 0.0 && digits.find_first_of("123456789") < digits.find_first_of("eE")) {
-      fail(pos, "the number '" + digits.substr(0, 40) + "' is too small for a double: it would read as 0");
-    }
+    if (ec != std::errc() || end != digits.data() + digits.size()) fail(pos, "malformed number '" + shown + "'");
     return t;
   }
 
@@ -893,26 +899,27 @@ bool looks_like_latex(std::string_view text) {
          text.find("\\(") != std::string_view::npos || text.find("\\begin{") != std::string_view::npos;
 }
 
-// Line and column (in code points) of every byte offset, computed once.
+// Line and column (in code points) of byte offsets asked in increasing order: a cursor
+// that only moves forward, so a file of many formulas on one line stays linear.
 class Positions {
  public:
-  explicit Positions(std::string_view text) {
-    line_starts_.push_back(0);
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      if (text[i] == '\n') line_starts_.push_back(i + 1);
+  explicit Positions(std::string_view text) : text_(text) {}
+  SourcePos at(std::size_t offset) {
+    if (offset < offset_) offset_ = 0, pos_ = {1, 1};
+    for (; offset_ < offset && offset_ < text_.size(); ++offset_) {
+      if (text_[offset_] == '\n') {
+        pos_ = {pos_.line + 1, 1};
+      } else if ((static_cast<unsigned char>(text_[offset_]) & 0xC0) != 0x80) {
+        ++pos_.column;
+      }
     }
-    text_ = text;
-  }
-  SourcePos at(std::size_t offset) const {
-    const auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset) - 1;
-    int column = 1;
-    for (std::size_t i = *it; i < offset; ++i) column += (static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80;
-    return {static_cast<int>(it - line_starts_.begin()) + 1, column};
+    return pos_;
   }
 
  private:
-  std::vector<std::size_t> line_starts_;
   std::string_view text_;
+  std::size_t offset_ = 0;
+  SourcePos pos_{1, 1};
 };
 
 constexpr std::array display_environments{"equation", "align",       "gather", "multline",
@@ -1008,7 +1015,7 @@ class Splitter {
     return std::string_view::npos;
   }
 
-  FormulaSource source(std::size_t begin, std::size_t end) const {
+  FormulaSource source(std::size_t begin, std::size_t end) {
     const SourcePos p = pos_.at(begin);
     return FormulaSource{std::string(text_.substr(begin, end - begin)), p.line, p.column, {}};
   }
