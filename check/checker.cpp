@@ -851,6 +851,7 @@ class FormulaCheck {
       };
       if (!nonzero_somewhere(share)) continue;
       const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt); };
+      if (everywhere(share, truth)) continue;  // every path goes through it: no one path is named
       const std::string term = coefficient_symbol(m, wrt) + "·" + d(of, m);
       if (everywhere([&](std::size_t x) { return truth(x) - written(x); }, share)) {
         return Named{Mistake::MissingPath, "missing path through " + name + ": add " + term};

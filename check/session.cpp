@@ -44,9 +44,10 @@ constexpr int aim_steps = 40, aim_starts = 6;
 constexpr double overshoot = 10.0;
 // Draws with every switch aimed at a random branch, after each branch is covered alone.
 constexpr int mixed_draws = 12;
-// Pairs of branches of two switches one upstream of the other aimed at together (a relu
-// off while the pool cell it feeds wins its window), at most this many per session.
-constexpr std::size_t max_aimed_pairs = 2000;
+// Pairs of branches of two switches one upstream of the other are aimed at together (a
+// relu off while the pool cell it feeds wins its window) until the session has built
+// this many tapes.
+constexpr std::size_t max_pair_builds = 20000;
 // More branches than this upstream of one formula are not aimed at one by one.
 constexpr std::size_t max_aimed_branches = 4096;
 
@@ -120,6 +121,7 @@ std::vector<double> Session::redrawn(std::uint64_t seed, double spread) const {
 }
 
 Draw Session::build_at(const std::vector<double>& leaves, std::string where) const {
+  ++builds_;
   Draw d{std::make_unique<Tape>(), std::move(where), {}, {}};
   d.tape->set_leaf_values([&leaves](std::size_t k, double given) { return k < leaves.size() ? leaves[k] : given; });
   build_(*d.tape);
@@ -233,22 +235,24 @@ Coverage Session::cover(const std::vector<NodeId>& nodes) {
   }
   // Every pair of branches of two switches on one path, where it can be reached: a
   // formula that drops an indicator is wrong only where that unit is off and the units
-  // after it are on.
+  // after it are on. Within a budget of builds: these draws sharpen the check, the
+  // verdict's coverage needs only the branches one by one.
   for (std::size_t s1 : relevant) {
     const std::vector<char> downstream = reach_forward(switches_[s1].node);
     for (std::size_t s2 : relevant) {
-      if (switches_[s2].node == switches_[s1].node || !downstream[switches_[s2].node]) continue;
+      if (switches_[s2].node == switches_[s1].node || !downstream[switches_[s2].node] || !feeds(s1, s2)) continue;
       for (std::size_t b1 = 0; b1 < switches_[s1].branches.size(); ++b1) {
         for (std::size_t b2 = 0; b2 < switches_[s2].branches.size(); ++b2) {
           const bool seen = std::any_of(draws_.begin(), draws_.end(),
                                         [&](const Draw& d) { return d.taken[s1] == b1 && d.taken[s2] == b2; });
-          if (seen || tried_pairs_.size() >= max_aimed_pairs || !tried_pairs_.insert({s1, b1, s2, b2}).second) continue;
+          if (seen || builds_ > max_pair_builds || !tried_pairs_.insert({s1, b1, s2, b2}).second) continue;
           const std::string where = "at the draw where " + graph::branch_text(tape(), switches_[s1], b1) + " and " +
                                     graph::branch_text(tape(), switches_[s2], b2);
           const std::uint64_t seed = options_.seed * 7919u + tried_pairs_.size();
-          for (int start = 0; start < 2; ++start) {
+          for (int start = 0; start < 3; ++start) {
             std::optional<Draw> d =
-                aim({{s1, b1}, {s2, b2}}, redrawn(seed + static_cast<std::uint64_t>(start), 1.0), where, seed);
+                aim({{s1, b1}, {s2, b2}}, redrawn(seed + static_cast<std::uint64_t>(start), start == 0 ? 1.0 : 2.5),
+                    where, seed);
             if (d && d->taken[s2] == b2) {
               draws_.push_back(std::move(*d));
               break;
@@ -315,6 +319,25 @@ bool Session::cover(const Switch& extra) {
     }
   }
   return false;
+}
+
+// Whether switch s1's output can reach switch s2's comparison. When s2 compares
+// elements of s1's own output (a pool over a relu), only a comparison of s1's element
+// counts; further down, the node-level path decides.
+bool Session::feeds(std::size_t s1, std::size_t s2) const {
+  const Switch& a = switches_[s1];
+  const Slot out = tape().offset(a.node) + static_cast<Slot>(a.element);
+  bool reads_node = false, reads_element = false;
+  for (const Branch& b : switches_[s2].branches) {
+    for (const Condition& c : b.conditions) {
+      for (const std::optional<Slot> s : {c.greater, c.less}) {
+        if (!s || tape().node_of(*s) != a.node) continue;
+        reads_node = true;
+        reads_element |= *s == out;
+      }
+    }
+  }
+  return !reads_node || reads_element;
 }
 
 Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {

@@ -78,6 +78,7 @@ class Session {
   std::optional<Draw> aim(const std::vector<std::pair<std::size_t, std::size_t>>& targets, std::vector<double> start,
                           std::string where, std::uint64_t seed, bool first_required = true) const;
   bool finite(const Tape& t) const;
+  bool feeds(std::size_t s1, std::size_t s2) const;
 
   BuildFn build_;
   CheckOptions options_;
@@ -90,6 +91,7 @@ class Session {
   std::set<std::pair<std::size_t, std::size_t>> tried_;  // branches aimed at already
   std::set<std::array<std::size_t, 4>> tried_pairs_;     // (switch, branch, switch, branch)
   bool mixed_ = false;
+  mutable std::size_t builds_ = 0;  // tapes built so far: the work the pairs may add is bounded
   std::vector<std::pair<std::string, Slot>> names_;
   graph::TapeGraph graph_;
 };
