@@ -842,6 +842,8 @@ class FormulaCheck {
   std::optional<Named> name_path(const Quantity& written, Slot of, Slot wrt) {
     const NodeId from = tape().node_of(wrt), to = tape().node_of(of);
     const std::vector<char> fwd = s_.reach_forward(from), bwd = s_.reach_backward(to);
+    const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt); };
+    std::optional<Named> through_all;  // the first node every path crosses, when all are missing
     std::size_t tried = 0;
     for (const auto& [name, m] : s_.names()) {
       const NodeId n = tape().node_of(m);
@@ -850,9 +852,15 @@ class FormulaCheck {
         return s_.draw(x).derivative(m, wrt) * s_.draw(x).derivative(of, m);
       };
       if (!nonzero_somewhere(share)) continue;
-      const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt); };
-      if (everywhere(share, truth)) continue;  // every path goes through it: no one path is named
       const std::string term = coefficient_symbol(m, wrt) + "·" + d(of, m);
+      if (everywhere(share, truth)) {
+        if (!through_all && !nonzero_somewhere(written)) {
+          through_all =
+              Named{Mistake::MissingPath, "missing path: every path from " + name_of(wrt) + " to " + name_of(of) +
+                                              " goes through " + name + ", and the formula has none: write " + term};
+        }
+        continue;
+      }
       if (everywhere([&](std::size_t x) { return truth(x) - written(x); }, share)) {
         return Named{Mistake::MissingPath, "missing path through " + name + ": add " + term};
       }
@@ -860,7 +868,7 @@ class FormulaCheck {
         return Named{Mistake::ExtraTerm, "extra term: the path through " + name + " (" + term + ") is counted twice"};
       }
     }
-    return std::nullopt;
+    return through_all;
   }
 
   // A wrong right side of ∂of/∂wrt (or of any equation): the whole, then each term.
