@@ -407,9 +407,12 @@ class FormulaCheck {
         std::string msg =
             prefix + truth_text(ct.cut, w, *draw) + ", the formula has " + factors_text(ct.coefficient, ct.negative);
         if (!symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
+        const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(ct.cut, w); };
         std::optional<Named> named =
-            name_mistake([&](std::size_t x) { return product(ct.coefficient, ct.negative, x); },
-                         [&](std::size_t x) { return s_.draw(x).derivative(ct.cut, w); }, ct.coefficient);
+            nonzero_somewhere(truth)
+                ? name_mistake([&](std::size_t x) { return product(ct.coefficient, ct.negative, x); }, truth,
+                               ct.coefficient)
+                : Named{Mistake::ExtraTerm, "extra term: " + d(ct.cut, w) + " is 0 at every draw"};
         if (named) msg = prefix + named->what + ": " + msg.substr(prefix.size());
         add(FindingKind::WrongTerm, term, msg + point_text(*draw), named ? named->mistake : Mistake::None);
         problems = true;
@@ -868,7 +871,40 @@ class FormulaCheck {
         return Named{Mistake::ExtraTerm, "extra term: the path through " + name + " (" + term + ") is counted twice"};
       }
     }
-    return through_all;
+    if (through_all) return through_all;
+    if (std::optional<Named> n = name_path_pair(written, of, wrt)) return n;
+    if (!nonzero_somewhere(written)) {
+      return Named{Mistake::MissingPath,
+                   "missing path: the formula leaves out every path from " + name_of(wrt) + " to " + name_of(of)};
+    }
+    return std::nullopt;
+  }
+
+  // The same for the paths through two named nodes, one after the other (a relu cell and
+  // the pool window it wins: O2 → Z1), when no single node names the missing share.
+  std::optional<Named> name_path_pair(const Quantity& written, Slot of, Slot wrt) {
+    const NodeId from = tape().node_of(wrt), to = tape().node_of(of);
+    const std::vector<char> fwd = s_.reach_forward(from), bwd = s_.reach_backward(to);
+    std::vector<std::pair<std::string, Slot>> on_paths;
+    for (const auto& [name, m] : s_.names()) {
+      const NodeId n = tape().node_of(m);
+      if (n != from && n != to && fwd[n] && bwd[n]) on_paths.emplace_back(name, m);
+    }
+    const Quantity missing = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt) - written(x); };
+    std::size_t tried = 0;
+    for (const auto& [first, m1] : on_paths) {
+      for (const auto& [second, m2] : on_paths) {
+        if (tape().node_of(m2) <= tape().node_of(m1) || tried++ >= max_candidates * 8) continue;
+        const Quantity share = [&](std::size_t x) {
+          Draw& d = s_.draw(x);
+          return d.derivative(m1, wrt) * d.derivative(m2, m1) * d.derivative(of, m2);
+        };
+        if (!nonzero_somewhere(share) || !everywhere(missing, share)) continue;
+        return Named{Mistake::MissingPath, "missing path through " + first + " and " + second + ": add " +
+                                               coefficient_symbol(m1, wrt) + "·" + d(m2, m1) + "·" + d(of, m2)};
+      }
+    }
+    return std::nullopt;
   }
 
   // A wrong right side of ∂of/∂wrt (or of any equation): the whole, then each term.
@@ -881,17 +917,23 @@ class FormulaCheck {
       return n;
     }
     if (terms.size() > 1) {
+      // What term i must be for the formula to hold, fixed before names are swapped in it.
+      std::vector<std::vector<double>> needed(terms.size());
+      for (std::size_t i = 0; i < terms.size(); ++i) {
+        for (std::size_t x = 0; x < s_.draw_count(); ++x)
+          needed[i].push_back(truth(x) - (written(x) - eval(*terms[i], x)));
+      }
+      auto prefix = [](std::size_t i) { return "term " + std::to_string(i + 1) + ": "; };
+      // An extra term first: the rest holding without it is the strongest reading.
+      for (std::size_t i = 0; i < terms.size(); ++i) {
+        if (!nonzero_somewhere([&](std::size_t x) { return needed[i][x]; })) {
+          return Named{Mistake::ExtraTerm, prefix(i) + "extra term: without it the formula holds"};
+        }
+      }
       for (std::size_t i = 0; i < terms.size(); ++i) {
         const Quantity term = [&](std::size_t x) { return eval(*terms[i], x); };
-        // What term i must be for the formula to hold, fixed before names are swapped in it.
-        std::vector<double> needed;
-        for (std::size_t x = 0; x < s_.draw_count(); ++x) needed.push_back(truth(x) - (written(x) - term(x)));
-        const Quantity target = [&](std::size_t x) { return needed[x]; };
-        const std::string prefix = "term " + std::to_string(i + 1) + ": ";
-        if (!nonzero_somewhere(target))
-          return Named{Mistake::ExtraTerm, prefix + "extra term: without it the formula holds"};
-        if (std::optional<Named> n = name_mistake(term, target, {terms[i]})) {
-          n->what = prefix + n->what;
+        if (std::optional<Named> n = name_mistake(term, [&](std::size_t x) { return needed[i][x]; }, {terms[i]})) {
+          n->what = prefix(i) + n->what;
           return n;
         }
       }
