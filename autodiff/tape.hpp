@@ -94,10 +94,24 @@ struct Switch {
 };
 using SwitchesFn = void (*)(const Tape& tape, const TensorRecord& record, std::vector<Switch>& out);
 
+// The local partial of one output element of a tensor op with respect to one operand
+// element, in symbols: coeff · factor · factor … (a factor is a name, "σ′(z1)",
+// "[z1 > 0]", "(y1 - t)"). The path view and the checker write derivatives with them.
+struct SymbolicEdge {
+  Slot operand = 0;
+  double coeff = 1.0;
+  std::vector<std::string> factors;
+};
+// Every operand element output `element` depends on, with its symbolic partial; false
+// when the op cannot write one (an unnamed operand the partial would name).
+using SymbolicFn = bool (*)(const Tape& tape, const TensorRecord& record, std::size_t element,
+                            std::vector<SymbolicEdge>& out);
+
 struct TensorOpInfo {
   std::string_view name;
   BackwardFn backward;
   SwitchesFn switches = nullptr;  // piecewise ops only
+  SymbolicFn symbolic = nullptr;  // ops whose partials can be written in symbols
 };
 
 // An operand of a tensor op: a row-major range with a shape, in the arena of its dtype.

@@ -408,11 +408,11 @@ class FormulaCheck {
             prefix + truth_text(ct.cut, w, *draw) + ", the formula has " + factors_text(ct.coefficient, ct.negative);
         if (!symbolic(ct.cut, w)) msg += " = " + number_text(product(ct.coefficient, ct.negative, *draw));
         const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(ct.cut, w); };
+        const Quantity written = [&](std::size_t x) { return product(ct.coefficient, ct.negative, x); };
         std::optional<Named> named =
-            nonzero_somewhere(truth)
-                ? name_mistake([&](std::size_t x) { return product(ct.coefficient, ct.negative, x); }, truth,
-                               ct.coefficient)
-                : Named{Mistake::ExtraTerm, "extra term: " + d(ct.cut, w) + " is 0 at every draw"};
+            nonzero_somewhere(truth) ? name_mistake(written, truth, ct.coefficient)
+                                     : Named{Mistake::ExtraTerm, "extra term: " + d(ct.cut, w) + " is 0 at every draw"};
+        if (!named) named = name_path(written, ct.cut, w);
         if (named) msg = prefix + named->what + ": " + msg.substr(prefix.size());
         add(FindingKind::WrongTerm, term, msg + point_text(*draw), named ? named->mistake : Mistake::None);
         problems = true;

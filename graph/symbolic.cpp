@@ -83,47 +83,65 @@ std::optional<Monomial> symbolic_partial(const Tape& tape, NodeId n, std::size_t
 }
 
 std::optional<SymbolicSum> symbolic_derivative(const Tape& tape, Slot of, Slot wrt, std::size_t max_terms) {
+  if (of == wrt) return SymbolicSum{{Monomial{}}};
   const NodeId from = tape.node_of(wrt), to = tape.node_of(of);
-  if (tape.size(from) != 1 || tape.size(to) != 1) return std::nullopt;
-  if (from == to) return SymbolicSum{{Monomial{}}};
   if (to < from) return SymbolicSum{};
-  // Forward over tape order: each node's derivative with respect to wrt, where it has one.
-  std::map<NodeId, std::optional<SymbolicSum>> d;
-  d[from] = SymbolicSum{{Monomial{}}};
+  // Forward over tape order: each slot's derivative with respect to wrt, where it has one
+  // (a reached slot without one poisons every slot it feeds).
+  std::map<Slot, std::optional<SymbolicSum>> d;
+  d[wrt] = SymbolicSum{{Monomial{}}};
+  // d[operand] · edge, added into `sum`; false when either has no symbols.
+  auto accumulate = [&](std::optional<SymbolicSum>& sum, const std::optional<SymbolicSum>& operand,
+                        const std::optional<Monomial>& edge) {
+    if (!sum || !operand || !edge) {
+      sum = std::nullopt;
+      return;
+    }
+    for (const Monomial& m : operand->terms) {
+      Monomial product{m.coeff * edge->coeff, m.factors};
+      product.factors.insert(product.factors.end(), edge->factors.begin(), edge->factors.end());
+      std::sort(product.factors.begin(), product.factors.end());
+      sum->add(product);
+    }
+    if (sum->terms.size() > max_terms) sum = std::nullopt;
+  };
+  std::vector<SymbolicEdge> edges;
   for (NodeId n = from + 1; n <= to; ++n) {
-    if (tape.op(n) == Op::Tensor) {
-      for (const TensorArg& a : tape.tensor_args(tape.tensor_record(n))) {
-        for (Slot s = a.offset; s < a.offset + a.shape.size(); ++s) {
-          if (d.contains(tape.node_of(s))) d[n] = std::nullopt;  // a path through a tensor op
-        }
+    if (tape.op(n) != Op::Tensor) {
+      const auto args = tape.arg_slots(n);
+      std::optional<SymbolicSum> sum = SymbolicSum{};
+      bool reached = false;
+      for (std::size_t j = 0; j < args.size(); ++j) {
+        const auto it = d.find(args[j]);
+        if (it == d.end()) continue;
+        reached = true;
+        accumulate(sum, it->second, symbolic_partial(tape, n, j));
       }
+      if (reached) d[tape.offset(n)] = sum;
       continue;
     }
-    if (tape.size(n) != 1) continue;
-    const auto args = tape.arg_slots(n);
-    std::optional<SymbolicSum> sum;
+    const TensorRecord& r = tape.tensor_record(n);
     bool reached = false;
-    for (std::size_t j = 0; j < args.size(); ++j) {
-      auto it = d.find(tape.node_of(args[j]));
-      if (it == d.end()) continue;
-      if (!reached) sum = SymbolicSum{};
-      reached = true;
-      const std::optional<Monomial> edge = symbolic_partial(tape, n, j);
-      if (!it->second || !edge || !sum) {
-        sum = std::nullopt;
-        continue;
-      }
-      for (const Monomial& m : it->second->terms) {
-        Monomial product{m.coeff * edge->coeff, m.factors};
-        product.factors.insert(product.factors.end(), edge->factors.begin(), edge->factors.end());
-        std::sort(product.factors.begin(), product.factors.end());
-        sum->add(product);
-      }
-      if (sum->terms.size() > max_terms) sum = std::nullopt;
+    for (const TensorArg& a : tape.tensor_args(r)) {
+      reached |= a.dtype == DType::f64 && d.lower_bound(a.offset) != d.end() &&
+                 d.lower_bound(a.offset)->first < a.offset + a.shape.size();
     }
-    if (reached) d[n] = sum;
+    if (!reached) continue;
+    for (std::size_t e = 0; e < r.shape.size(); ++e) {
+      std::optional<SymbolicSum> sum = SymbolicSum{};
+      edges.clear();
+      if (r.info->symbolic == nullptr || !r.info->symbolic(tape, r, e, edges)) {
+        sum = std::nullopt;
+      } else {
+        for (const SymbolicEdge& edge : edges) {
+          const auto it = d.find(edge.operand);
+          if (it != d.end()) accumulate(sum, it->second, Monomial{edge.coeff, edge.factors});
+        }
+      }
+      d[tape.offset(n) + static_cast<Slot>(e)] = sum;
+    }
   }
-  const auto it = d.find(to);
+  const auto it = d.find(of);
   if (it == d.end()) return SymbolicSum{};
   return it->second;
 }

@@ -128,7 +128,33 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
 }
 
 void conv2d_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward};
+// y(n, o, oy, ox) = Σ_{c, ky, kx} x(n, c, iy, ix) w(o, c, ky, kx) + b(o), padding taps
+// left out: the partial with respect to an input or a filter element is the other's name.
+bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const Conv2dGeometry g = record_geometry(tape, r);
+  const std::size_t ox = e % g.out_w, oy = e / g.out_w % g.out_h, o = e / (g.out_w * g.out_h) % g.out_channels,
+                    n = e / (g.out_w * g.out_h * g.out_channels);
+  for (std::size_t c = 0; c < g.channels; ++c) {
+    for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::size_t py = oy * g.stride + ky, px = ox * g.stride + kx;  // in padded coordinates
+        if (py < g.padding || px < g.padding || py - g.padding >= g.height || px - g.padding >= g.width) continue;
+        const auto x = static_cast<Slot>(args[0].offset + ((n * g.channels + c) * g.height + py - g.padding) * g.width +
+                                         px - g.padding);
+        const auto w = static_cast<Slot>(args[1].offset + ((o * g.channels + c) * g.kernel_h + ky) * g.kernel_w + kx);
+        const std::string x_name = tape.slot_name(x), w_name = tape.slot_name(w);
+        if (x_name.empty() || w_name.empty()) return false;
+        out.push_back({x, 1.0, {w_name}});
+        out.push_back({w, 1.0, {x_name}});
+      }
+    }
+  }
+  if (args.size() > 2) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
+  return true;
+}
+constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward, nullptr, &conv2d_symbolic};
 
 TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
                       std::string_view name) {

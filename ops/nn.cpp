@@ -2,6 +2,9 @@
 // Network layers and losses: each forward is followed by its vector-Jacobian rule.
 #include "ops/nn.hpp"
 
+#include <bit>
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -41,7 +44,24 @@ void dense_backward(Tape& tape, const TensorRecord& r) {
     if (r.attrs[3]) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
   });
 }
-constexpr TensorOpInfo dense_info{"dense", &dense_backward};
+// y(b, o) = Σ_i x(b, i) W(o, i) + bias(o): the partial with respect to an x or a W element
+// is the other's name; with respect to the bias, 1.
+bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const auto in = static_cast<std::size_t>(r.attrs[1]), outs = static_cast<std::size_t>(r.attrs[2]);
+  const std::size_t b = e / outs, o = e % outs;
+  for (std::size_t i = 0; i < in; ++i) {
+    const auto x = static_cast<Slot>(args[0].offset + b * in + i), w = static_cast<Slot>(args[1].offset + o * in + i);
+    const std::string x_name = tape.slot_name(x), w_name = tape.slot_name(w);
+    if (x_name.empty() || w_name.empty()) return false;
+    out.push_back({x, 1.0, {w_name}});
+    out.push_back({w, 1.0, {x_name}});
+  }
+  if (r.attrs[3]) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
+  return true;
+}
+constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic};
 
 TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
   Tape& tape = Tape::of(x.first(), w.first(), "dense");
@@ -150,11 +170,36 @@ TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string
 // L = scale * sum (y - t)^2 with t broadcast to y's shape; half_squared_error has
 // scale 1/2, mse 1/size. dL/dy = 2 scale (y - t), dL/dt the negative, summed where t broadcasts.
 void squared_error_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo half_squared_error_info{"half_squared_error", &squared_error_backward};
-constexpr TensorOpInfo mse_info{"mse", &squared_error_backward};
+bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo half_squared_error_info{"half_squared_error", &squared_error_backward, nullptr,
+                                               &squared_error_symbolic};
+constexpr TensorOpInfo mse_info{"mse", &squared_error_backward, nullptr, &squared_error_symbolic};
 
 double squared_error_scale(const TensorRecord& r, std::size_t size) {
   return r.info == &half_squared_error_info ? 0.5 : 1.0 / static_cast<double>(size);
+}
+
+// dL/dy_i = 2 scale (y_i - t_i), dL/dt_i its negative: "(y1 - t)", or "(y1 - 0.3)" for a
+// constant target. A target broadcast over y (one value) pairs with every y_i.
+bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const std::size_t n = args[0].shape.size();
+  const double twice_scale = 2.0 * squared_error_scale(r, n);
+  const bool constant = args.size() == 1;
+  if (!constant && args[1].shape.size() != n && args[1].shape.size() != 1) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto y = static_cast<Slot>(args[0].offset + i);
+    const auto t = static_cast<Slot>(constant ? 0 : args[1].offset + (args[1].shape.size() == 1 ? 0 : i));
+    char constant_text[32];
+    std::snprintf(constant_text, sizeof constant_text, "%.6g", std::bit_cast<double>(r.attrs[1]));
+    const std::string y_name = tape.slot_name(y), t_name = constant ? constant_text : tape.slot_name(t);
+    if (y_name.empty() || t_name.empty()) return false;
+    const std::string residual = "(" + y_name + " - " + t_name + ")";
+    out.push_back({y, twice_scale, {residual}});
+    if (!constant) out.push_back({t, -twice_scale, {residual}});
+  }
+  return true;
 }
 
 TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorOpInfo& info, std::string_view name) {

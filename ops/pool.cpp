@@ -164,7 +164,24 @@ void max_pool2d_switches(const Tape& tape, const TensorRecord& r, std::vector<Sw
     out.push_back(std::move(s));
   }
 }
-constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward, &max_pool2d_switches};
+// The partial of a window's output with respect to a cell is 1 where that cell wins and
+// 0 elsewhere: written as the derivative itself, ∂Z1/∂R5, which a formula may name.
+bool max_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const std::string z = tape.slot_name(r.output + static_cast<Slot>(e));
+  if (z.empty()) return false;
+  const PoolGeometry g = record_geometry("max_pool2d", tape, r);
+  const Slot x = tape.tensor_args(r)[0].offset;
+  bool named = true;
+  for_each_window_cell(g, [&](std::size_t k, std::size_t i) {
+    if (k != e) return;
+    const std::string cell = tape.slot_name(x + static_cast<Slot>(i));
+    named &= !cell.empty();
+    out.push_back({x + static_cast<Slot>(i), 1.0, {"∂" + z + "/∂" + cell}});
+  });
+  return named;
+}
+constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward, &max_pool2d_switches, &max_pool2d_symbolic};
 
 TensorVar max_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
   const Pooled p = record_pool(max_pool2d_info, x, options, name, 1);
@@ -199,7 +216,18 @@ void avg_pool_kernel(const T* x, const PoolGeometry& g, T* y) {
 }
 
 void avg_pool2d_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo avg_pool2d_info{"avg_pool2d", &avg_pool2d_backward};
+// Each cell of the window with 1/area (padding counts in the area, as in the forward).
+bool avg_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
+  const Slot x = tape.tensor_args(r)[0].offset;
+  const double area = static_cast<double>(g.kernel * g.kernel);
+  for_each_window_cell(g, [&](std::size_t k, std::size_t i) {
+    if (k == e) out.push_back({x + static_cast<Slot>(i), 1.0 / area, {}});
+  });
+  return true;
+}
+constexpr TensorOpInfo avg_pool2d_info{"avg_pool2d", &avg_pool2d_backward, nullptr, &avg_pool2d_symbolic};
 
 TensorVar avg_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
   const Pooled p = record_pool(avg_pool2d_info, x, options, name, 0);

@@ -187,8 +187,50 @@ void binary_backward(Tape& tape, const TensorRecord& r) {
     });
   });
 }
+// add, sub and mul in symbols: ±1, or the other operand's element (its name, or the
+// constant). Broadcasting maps output element e to each operand's element.
 template <template <typename> class Rule>
-constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>};
+bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  constexpr std::string_view op = Rule<double>::name;
+  if constexpr (op != "add" && op != "sub" && op != "mul") return false;
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const int constant = static_cast<int>(r.attrs[0]);  // 1: the left operand is a constant, 2: the right
+  const double c = std::bit_cast<double>(r.attrs[1]);
+  // The element of operand `side` (0 left, 1 right) output element e reads: its slot, or
+  // none for the constant.
+  std::size_t next = 0;
+  std::array<std::optional<Slot>, 2> slot;
+  for (int side = 0; side < 2; ++side) {
+    if (constant == side + 1) continue;
+    const TensorArg& a = args[next++];
+    const detail::Strides strides = detail::broadcast_strides(a.shape, r.shape);
+    std::size_t rest = e, index = 0;
+    for (std::size_t axis = r.shape.rank(); axis-- > 0;) {
+      index += (rest % r.shape[axis]) * strides[axis];
+      rest /= r.shape[axis];
+    }
+    slot[side] = a.offset + static_cast<Slot>(index);
+  }
+  for (int side = 0; side < 2; ++side) {
+    if (!slot[side]) continue;
+    if (op != "mul") {
+      out.push_back({*slot[side], op == "sub" && side == 1 ? -1.0 : 1.0, {}});
+      continue;
+    }
+    const std::optional<Slot> other = slot[1 - side];
+    if (!other) {
+      out.push_back({*slot[side], c, {}});
+      continue;
+    }
+    const std::string name = tape.slot_name(*other);
+    if (name.empty()) return false;
+    out.push_back({*slot[side], 1.0, {name}});
+  }
+  return true;
+}
+template <template <typename> class Rule>
+constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
 
 template <template <typename> class Rule>
 TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
@@ -213,24 +255,28 @@ struct ExpRule {
   static constexpr std::string_view name = "exp";
   static T value(T x, T) { return std::exp(x); }
   static T deriv(T, T y, T) { return y; }
+  static constexpr std::string_view partial_symbol = "exp(%)";  // % stands for the input
 };
 template <typename T>
 struct LogRule {
   static constexpr std::string_view name = "log";
   static T value(T x, T) { return std::log(x); }
   static T deriv(T x, T, T) { return T(1) / x; }
+  static constexpr std::string_view partial_symbol = "1/%";  // % stands for the input
 };
 template <typename T>
 struct SqrtRule {
   static constexpr std::string_view name = "sqrt";
   static T value(T x, T) { return std::sqrt(x); }
   static T deriv(T, T y, T) { return T(0.5) / y; }
+  static constexpr std::string_view partial_symbol = "1/(2·sqrt(%))";  // % stands for the input
 };
 template <typename T>
 struct TanhRule {
   static constexpr std::string_view name = "tanh";
   static T value(T x, T) { return std::tanh(x); }
   static T deriv(T, T y, T) { return T(1) - y * y; }
+  static constexpr std::string_view partial_symbol = "tanh′(%)";  // % stands for the input
 };
 template <typename T>
 struct SigmoidRule {
@@ -238,6 +284,7 @@ struct SigmoidRule {
   // Neither branch overflows for large |x|.
   static T value(T x, T) { return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x)); }
   static T deriv(T, T y, T) { return y * (T(1) - y); }
+  static constexpr std::string_view partial_symbol = "σ′(%)";  // % stands for the input
 };
 template <typename T>
 struct ReluRule {
@@ -245,6 +292,7 @@ struct ReluRule {
   static T value(T x, T) { return x > 0 ? x : T(0); }
   static T deriv(T x, T, T) { return x > 0 ? T(1) : T(0); }
   static constexpr bool kinked_at_zero = true;
+  static constexpr std::string_view partial_symbol = "[% > 0]";  // % stands for the input
 };
 template <typename T>
 struct AbsRule {
@@ -252,12 +300,14 @@ struct AbsRule {
   static T value(T x, T) { return std::abs(x); }
   static T deriv(T x, T, T) { return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0)); }
   static constexpr bool kinked_at_zero = true;
+  static constexpr std::string_view partial_symbol = "abs′(%)";  // % stands for the input
 };
 template <typename T>
 struct NegRule {
   static constexpr std::string_view name = "neg";
   static T value(T x, T) { return -x; }
   static T deriv(T, T, T) { return T(-1); }
+  static constexpr std::string_view partial_symbol = "";  // % stands for the input
 };
 template <typename T>
 struct PowRule {
@@ -287,6 +337,11 @@ void unary_backward(Tape& tape, const TensorRecord& r) {
                               static_cast<T>(std::bit_cast<double>(r.attrs[0])));
   });
 }
+template <template <typename> class Rule>
+constexpr bool kinked_at_zero = requires {
+  Rule<double>::kinked_at_zero;
+};
+
 // relu and abs change rule at zero: element i takes one branch or the other by the sign
 // of input element i (zero itself goes with the zero partial).
 void sign_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
@@ -297,11 +352,31 @@ void sign_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>&
     out.push_back({r.node, i, {Branch{{Condition{in, {}, false}}}, Branch{{Condition{{}, in, true}}}}});
   }
 }
+// An elementwise op's partial in symbols: its rule's pattern with the input's name
+// (σ′(z1), [z1 > 0]); neg is the constant -1.
 template <template <typename> class Rule>
-constexpr TensorOpInfo unary_info{Rule<double>::name, &unary_backward<Rule>, requires {Rule<double>::kinked_at_zero;
-}  // namespace
-? &sign_switches : nullptr
-};  // namespace gradpath::ops
+bool unary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if constexpr (!requires { Rule<double>::partial_symbol; }) {
+    return false;
+  } else {
+    if (r.dtype == DType::f32) return false;
+    const Slot in = tape.tensor_args(r)[0].offset + static_cast<Slot>(e);
+    constexpr std::string_view pattern = Rule<double>::partial_symbol;
+    if (pattern.empty()) {
+      out.push_back({in, -1.0, {}});
+      return true;
+    }
+    const std::string z = tape.slot_name(in);
+    if (z.empty()) return false;
+    std::string factor(pattern);
+    factor.replace(factor.find('%'), 1, z);
+    out.push_back({in, 1.0, {factor}});
+    return true;
+  }
+}
+template <template <typename> class Rule>
+constexpr TensorOpInfo unary_info{Rule<double>::name, &unary_backward<Rule>,
+                                  kinked_at_zero<Rule> ? &sign_switches : nullptr, &unary_symbolic<Rule>};
 
 template <template <typename> class Rule>
 TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
@@ -339,7 +414,25 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
     }
   });
 }
-constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward};
+// C(i, j) = Σ_p A(i, p) B(p, j): the partial with respect to one factor is the other's name.
+bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const auto m = static_cast<std::size_t>(r.attrs[1]), k = static_cast<std::size_t>(r.attrs[2]),
+             n = static_cast<std::size_t>(r.attrs[3]), b_stride = static_cast<std::size_t>(r.attrs[4]),
+             a_stride = static_cast<std::size_t>(r.attrs[5]);
+  const std::size_t batch = e / (m * n), i = e / n % m, j = e % n;
+  for (std::size_t p = 0; p < k; ++p) {
+    const auto a = static_cast<Slot>(args[0].offset + batch * a_stride + i * k + p);
+    const auto b = static_cast<Slot>(args[1].offset + batch * b_stride + p * n + j);
+    const std::string a_name = tape.slot_name(a), b_name = tape.slot_name(b);
+    if (a_name.empty() || b_name.empty()) return false;
+    out.push_back({a, 1.0, {b_name}});
+    out.push_back({b, 1.0, {a_name}});
+  }
+  return true;
+}
+constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
 
 // ---- reductions -----------------------------------------------------------------------------
 // The input is viewed as (outer, n, inner) and reduced over n. attrs: outer, n, inner,
@@ -373,8 +466,19 @@ void reduce_backward(Tape& tape, const TensorRecord& r) {
                       detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
   });
 }
-constexpr TensorOpInfo sum_info{"sum", &reduce_backward};
-constexpr TensorOpInfo mean_info{"mean", &reduce_backward};
+// Each input element of the reduced run, with 1 (sum) or 1/n (mean).
+bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto n = static_cast<std::size_t>(r.attrs[1]), inner = static_cast<std::size_t>(r.attrs[2]);
+  const double scale = r.attrs[3] ? 1.0 / static_cast<double>(n) : 1.0;
+  const std::size_t o = e / inner, i = e % inner;
+  for (std::size_t j = 0; j < n; ++j) {
+    out.push_back({static_cast<Slot>(tape.tensor_args(r)[0].offset + (o * n + j) * inner + i), scale, {}});
+  }
+  return true;
+}
+constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic};
+constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic};
 
 TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
   const TensorOpInfo& info = is_mean ? mean_info : sum_info;
