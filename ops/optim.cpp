@@ -129,7 +129,10 @@ StepLr::StepLr(double base, std::size_t step_size, double gamma) : base_(base), 
 }
 
 // base * gamma^k as a double power, so StepLr(lr, 1, d)(e) is exactly lr * pow(d, e).
-double StepLr::operator()(std::size_t t) const { return base_ * std::pow(gamma_, static_cast<double>(t / step_size_)); }
+double StepLr::operator()(std::size_t t) const {
+  const std::size_t decays = t / step_size_;  // whole steps only
+  return base_ * std::pow(gamma_, static_cast<double>(decays));
+}
 
 CosineLr::CosineLr(double base, std::size_t period, double min) : base_(base), min_(min), period_(period) {
   require(base >= 0 && std::isfinite(base), "CosineLr: base", "finite and >= 0", base);

@@ -3,9 +3,11 @@
 // temporary-file write, and an Error naming the file, the tensor and the mismatch.
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <cstring>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -53,10 +55,9 @@ void write_bytes(const fs::path& p, const std::string& bytes) { std::ofstream(p,
 const std::vector<double> awkward = {0.1,  -1.0 / 3.0, 1e300, -1e-300,      std::numeric_limits<double>::denorm_min(),
                                      -0.0, 2.5,        1e-7,  123456789.125};
 
-template <typename T>
-bool same_bits(T a, T b) {
-  return std::memcmp(&a, &b, sizeof(T)) == 0;
-}
+// Equal bit patterns: tells -0.0 from 0.0, and the subnormals from a flushed zero.
+bool same_bits(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b); }
+bool same_bits(float a, float b) { return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b); }
 
 // The error message of `f`, which must throw a gradpath::Error.
 template <typename F>
