@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <vector>
 
-int main() {
+int main(int, char** argv) {
   using namespace gradpath;
   Tape tape;
   Var x = tape.input(2.0, "x"), y = tape.input(3.0, "y");
@@ -25,7 +25,8 @@ int main() {
   adam.step();  // Adam's first step moves each weight by lr against the sign of its grad
   const bool step_ok = std::abs(w.values()[0] - 0.95) < 1e-6 && std::abs(w.values()[1] + 1.95) < 1e-6;
 
-  const auto file = std::filesystem::temp_directory_path() / "gradpath-consumer.json";
+  // Beside the program, in its own build directory: no other build's run can meet it.
+  const auto file = std::filesystem::path(argv[0]).parent_path() / "consumer-checkpoint.json";
   save_checkpoint(file, {{"w", w}});
   TensorVar w2 = tape.param(std::vector<double>{0.0, 0.0}, Shape{2}, "w2");
   load_checkpoint(file, {{"w", w2}});
