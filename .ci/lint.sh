@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update && apt-get install -y --no-install-recommends build-essential cmake ninja-build git catch2 \
   librange-v3-dev libboost-graph-dev libopenblas-dev nlohmann-json3-dev libcli11-dev clang-tidy clang-format
-dirs=(autodiff ops graph check cli tests examples bench fuzz)
+dirs=(autodiff ops graph check cli tests examples bench fuzz include)
 status=0
 
 echo "== clang-format"

@@ -305,15 +305,19 @@ void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numb
   }
   auto it = std::lower_bound(names_.begin(), names_.end(), first,
                              [](const NameRange& r, NodeId id) { return r.first + r.count <= id; });
-  if (it != names_.end() && it->first < first + count) {
-    if (it->first == first && it->count == count) {
-      it->base = base;
-      it->numbered = numbered;
-      return;
-    }
+  const bool rename = it != names_.end() && it->first == first && it->count == count;
+  if (it != names_.end() && it->first < first + count && !rename) {
     throw Error("set_name: node " + std::to_string(first) + " already belongs to the named range '" + it->base + "'");
   }
-  names_.insert(it, NameRange{first, count, std::string(base), numbered});
+  check_name_clash(first, count, base, numbered);
+  if (rename) {
+    unindex_name(first, it->base);
+    it->base = base;
+    it->numbered = numbered;
+  } else {
+    names_.insert(it, NameRange{first, count, std::string(base), numbered});
+  }
+  index_name(first, base);
 }
 
 std::string Tape::name(NodeId n) const {
@@ -407,6 +411,7 @@ TapeMemory Tape::memory() const {
   m.nodes += bytes_of(nodes_);
   m.names = bytes_of(names_);
   for (const NameRange& r : names_) m.names += bytes_of(r.base);
+  for (const auto& [stem, firsts] : names_by_stem_) m.names += bytes_of(firsts);
   m.names += bytes_of(scope_paths_);
   for (const std::string& p : scope_paths_) m.names += bytes_of(p);
   m.names += bytes_of(scope_runs_);
@@ -523,7 +528,8 @@ void Tape::reset() {
     saved_.resize(first_dropped->saved_begin);
     tensors_.erase(first_dropped, tensors_.end());
   }
-  while (!names_.empty() && names_.back().first >= keep) names_.pop_back();
+  for (; !names_.empty() && names_.back().first >= keep; names_.pop_back())
+    unindex_name(names_.back().first, names_.back().base);
   // Scopes recorded after `keep` are dropped; the scope open now stays open.
   while (!scope_runs_.empty() && scope_runs_.back().first >= keep) scope_runs_.pop_back();
   if (!scope_stack_.empty()) open_scope_run(scope_stack_.back());

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -272,7 +273,10 @@ class Tape {
 
   // Names. A single node has its own name; a run of nodes (a leaf tensor, the outputs
   // of conv2d_mac) or the elements of a tensor node share a base name and are
-  // numbered from 1 in row-major order: a -> a1 ... a25.
+  // numbered from 1 in row-major order: a -> a1 ... a25. A name whose elements would
+  // spell another name's is an Error: with a tensor 'w' of 12 elements, a 'w1' of two
+  // would also name a w11 (Note [Name clashes] in names.cpp). Renaming a node or range
+  // to a new name is allowed.
   void set_name(NodeId n, std::string_view name);
   void set_range_name(NodeId first, NodeId count, std::string_view base);
   std::string name(NodeId n) const;
@@ -354,6 +358,11 @@ class Tape {
   void clear_grads();
   void sweep(NodeId last);
   void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
+  // Name clashes (names.cpp, Note [Name clashes]): raise when the names the range `first`
+  // would give its elements meet another range's; keep names_by_stem_ in step with names_.
+  void check_name_clash(NodeId first, NodeId count, std::string_view base, bool numbered) const;
+  void index_name(NodeId first, std::string_view base);
+  void unindex_name(NodeId first, std::string_view base);
   // Appends a scalar node closing the operands pushed since the last node; its slot.
   Slot push_scalar(Op op, double value) {
     room_node(op);
@@ -435,6 +444,9 @@ class Tape {
     bool numbered;
   };
   std::vector<NameRange> names_;
+  // The first node of each named range, by the stem of its base (the base without its
+  // trailing digits): only names of one stem can spell the same element.
+  std::map<std::string, std::vector<NodeId>, std::less<>> names_by_stem_;
   // Scopes: the path open from node `first` on; the open paths form a stack.
   struct ScopeRun {
     NodeId first;

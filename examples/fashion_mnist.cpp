@@ -239,13 +239,15 @@ int run(const Options& opt) {
       count, test.count, opt.channels, opt.batch, opt.lr, opt.decay, std::string(dtype_name(opt.dtype)).c_str());
   std::fflush(stdout);
 
+  const ops::StepLr schedule(opt.lr, 1, opt.decay);  // lr * decay^(epoch - 1)
   double best = 0.0;
   const auto started = Clock::now();
   for (std::size_t epoch = 1; epoch <= opt.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
-    // A step decay: ops::Adam keeps one rate, so each epoch starts a fresh Adam at its own
-    // rate (restarting the moments at an epoch boundary costs little).
-    ops::Adam adam(net.params(), {.lr = opt.lr * std::pow(opt.decay, static_cast<double>(epoch - 1))});
+    // Each epoch starts a fresh Adam at the schedule's rate, restarting the moments at the
+    // boundary, as in the runs the README reports (adam.set_lr(schedule(epoch - 1)) on one
+    // Adam would keep them).
+    ops::Adam adam(net.params(), {.lr = schedule(epoch - 1)});
     std::shuffle(order.begin(), order.end(), shuffle);
     double loss_sum = 0.0;
     std::size_t correct = 0, done = 0;
@@ -309,11 +311,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", opt.seed, "seed for initialisation and shuffling")->capture_default_str();
   std::string dtype = "float32";
-  app.add_option("--dtype", dtype, "element type of values and grads")
+  app.add_option("--dtype", dtype, "element type of values and grads: float32, or double (float64)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"float32", "double"}));
-  CLI11_PARSE(app, argc, argv);
-  opt.dtype = dtype == "double" ? DType::f64 : DType::f32;
+      ->check(CLI::IsMember({"float32", "double", "float64"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is a success; every bad option exits 2 (CLI11's own codes run past 100).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  opt.dtype = dtype == "float32" ? DType::f32 : DType::f64;
   try {
     return run(opt);
   } catch (const std::exception& e) {

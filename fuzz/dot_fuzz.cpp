@@ -62,7 +62,10 @@ std::string shown(std::string_view name, NodeId id) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view name(reinterpret_cast<const char*>(data), size);
   // The name goes on a scalar leaf, on an op node inside a scope of the same name (when
-  // it is a valid scope name), and as the base name of a leaf tensor (name1, name2).
+  // it is a valid scope name), and as the base name of a leaf tensor (name_t1, name_t2).
+  // The op and the tensor add a suffix ending in a letter: one name twice is refused
+  // (Note [Name clashes] in autodiff/names.cpp), and a letter keeps them from spelling
+  // one another's element numbers.
   Tape tape;
   const Var x = tape.input(1.5, name);
   Var y;
@@ -70,11 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool scoped = !name.empty() && name.find('/') == std::string_view::npos;
     if (scoped) tape.push_scope(name);
     y = x * 2.0;
-    tape.set_name(y.node(), name);
+    tape.set_name(y.node(), std::string(name) + "_op");
     if (scoped) tape.pop_scope();
   }
   const std::vector<double> values{1.0, 2.0};
-  const TensorVar t = tape.input(values, Shape{2}, name);
+  const TensorVar t = tape.input(values, Shape{2}, std::string(name) + "_t");
   const Var loss = y + t[0] * t[1];
   tape.backward(loss);
 

@@ -112,6 +112,40 @@ Adam::Adam(std::vector<TensorVar> params, AdamOptions options)
   require(options.eps > 0, "Adam: eps", "> 0", options.eps);
 }
 
+void Sgd::set_lr(double lr) {
+  require(lr >= 0 && std::isfinite(lr), "Sgd::set_lr: lr", "finite and >= 0", lr);
+  options_.lr = lr;
+}
+
+void Adam::set_lr(double lr) {
+  require(lr >= 0 && std::isfinite(lr), "Adam::set_lr: lr", "finite and >= 0", lr);
+  options_.lr = lr;
+}
+
+StepLr::StepLr(double base, std::size_t step_size, double gamma) : base_(base), gamma_(gamma), step_size_(step_size) {
+  require(base >= 0 && std::isfinite(base), "StepLr: base", "finite and >= 0", base);
+  require(step_size > 0, "StepLr: step_size", ">= 1", static_cast<double>(step_size));
+  require(gamma >= 0 && gamma <= 1, "StepLr: gamma", "in [0, 1]", gamma);
+}
+
+// base * gamma^k as a double power, so StepLr(lr, 1, d)(e) is exactly lr * pow(d, e).
+double StepLr::operator()(std::size_t t) const {
+  const std::size_t decays = t / step_size_;  // whole steps only
+  return base_ * std::pow(gamma_, static_cast<double>(decays));
+}
+
+CosineLr::CosineLr(double base, std::size_t period, double min) : base_(base), min_(min), period_(period) {
+  require(base >= 0 && std::isfinite(base), "CosineLr: base", "finite and >= 0", base);
+  require(period > 0, "CosineLr: period", ">= 1", static_cast<double>(period));
+  require(min >= 0 && min <= base, "CosineLr: min", "in [0, base]", min);
+}
+
+double CosineLr::operator()(std::size_t t) const {
+  if (t >= period_) return min_;
+  const double pi = std::acos(-1.0);
+  return min_ + (base_ - min_) * (1.0 + std::cos(pi * static_cast<double>(t) / static_cast<double>(period_))) / 2.0;
+}
+
 void Adam::step() {
   check_all(params_, "Adam::step");
   ++t_;

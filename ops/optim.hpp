@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Optimisers (the seed note's SGD step, SGD with momentum, Adam) and seeded initialisers.
+// Optimisers (the seed note's SGD step, SGD with momentum, Adam), learning-rate schedules
+// and seeded initialisers.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +29,10 @@ class Sgd {
  public:
   explicit Sgd(std::vector<TensorVar> params, SgdOptions options = {});
   void step();  // after backward(); the same checks as sgd_step
+  // The learning rate of the next steps (a schedule's value); the velocity is kept. An
+  // Error for a negative or non-finite rate.
+  void set_lr(double lr);
+  double lr() const { return options_.lr; }
 
  private:
   std::vector<TensorVar> params_;
@@ -48,12 +53,42 @@ class Adam {
   explicit Adam(std::vector<TensorVar> params, AdamOptions options = {});
   void step();
   std::size_t steps() const { return t_; }
+  // The learning rate of the next steps; the moments and the step count are kept.
+  void set_lr(double lr);
+  double lr() const { return options_.lr; }
 
  private:
   std::vector<TensorVar> params_;
   AdamOptions options_;
   std::vector<std::vector<double>> m_, v_;
   std::size_t t_ = 0;
+};
+
+// Learning-rate schedules: the rate for epoch (or step) t = 0, 1, 2, ..., to hand to an
+// optimiser's set_lr at the start of each:
+//   ops::Adam adam(params, {.lr = 4e-3});
+//   const ops::CosineLr schedule(4e-3, epochs);
+//   for (std::size_t e = 0; e < epochs; ++e) { adam.set_lr(schedule(e)); ... }
+// Step decay (PyTorch's StepLR): base * gamma^floor(t / step_size).
+class StepLr {
+ public:
+  StepLr(double base, std::size_t step_size, double gamma);
+  double operator()(std::size_t t) const;
+
+ private:
+  double base_, gamma_;
+  std::size_t step_size_;
+};
+// Cosine annealing over `period` (PyTorch's CosineAnnealingLR, no restarts):
+// min + (base - min) (1 + cos(pi t / period)) / 2 for t <= period, then min.
+class CosineLr {
+ public:
+  CosineLr(double base, std::size_t period, double min = 0.0);
+  double operator()(std::size_t t) const;
+
+ private:
+  double base_, min_;
+  std::size_t period_;
 };
 
 // Fan-in and fan-out of a weight shape, as PyTorch counts them:
