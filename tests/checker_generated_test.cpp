@@ -229,7 +229,12 @@ TEST_CASE("generated from the graph: every true sum over paths passes, every mut
     REQUIRE(truth.has_value());
     file += "dL/d" + w + " = " + truth->text() + "\n";
     labels.push_back("true");
-    for (const Mutant& m : mutants(*truth, names)) {
+    // At most 60 mutants per parameter, spread evenly over the operators' output, so the
+    // test stays quick on a network with many paths.
+    const std::vector<Mutant> all = mutants(*truth, names);
+    const std::size_t stride = all.size() / 60 + 1;
+    for (std::size_t k = 0; k < all.size(); k += stride) {
+      const Mutant& m = all[k];
       if (canonical(m.sum) == canonical(*truth)) continue;
       file += "dL/d" + w + " = " + m.sum.text() + "\n";
       labels.push_back(m.what);
