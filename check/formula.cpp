@@ -931,9 +931,20 @@ std::optional<std::string> display_environment(std::string_view text, std::size_
   return std::nullopt;
 }
 
+// An '=' that is a relation, not part of <=, >= or => (a row "&+ [z >= 0] c" goes on
+// with the sum before it).
+bool states_equality(std::string_view row) {
+  for (std::size_t i = row.find('='); i != std::string_view::npos; i = row.find('=', i + 1)) {
+    const bool comparison = i > 0 && (row[i - 1] == '<' || row[i - 1] == '>');
+    const bool arrow = i + 1 < row.size() && row[i + 1] == '>';
+    if (!comparison && !arrow) return true;
+  }
+  return false;
+}
+
 // An inline formula is checked when it states something about a derivative.
 bool states_a_derivative(std::string_view math) {
-  if (math.find('=') == std::string_view::npos) return false;
+  if (!states_equality(math)) return false;
   if (math.find("\\partial") != std::string_view::npos || math.find("∂") != std::string_view::npos) return true;
   for (std::size_t i = 0; i + 1 < math.size(); ++i) {  // dL/dw, \frac{dL}{dw}
     if (math[i] == '/' || math.compare(i, 2, "}{") == 0) {
@@ -942,6 +953,23 @@ bool states_a_derivative(std::string_view math) {
     }
   }
   return false;
+}
+
+// The inline $…$ opened at `open`: where its text ends, and whether a single $ closes it
+// there. It stops unclosed at a blank line or where a display block opens ($$, \[,
+// \begin{align}…), so a stray dollar in prose cannot swallow the display blocks after it.
+struct InlineDollar {
+  std::size_t end;
+  bool closed;
+};
+InlineDollar inline_dollar(std::string_view t, std::size_t open) {
+  for (std::size_t end = open + 1; end < t.size(); ++end) {
+    const bool display = t.compare(end, 2, "\\[") == 0 || display_environment(t, end);
+    if (t.compare(end, 2, "\n\n") == 0 || display) return {end, false};
+    if (t[end] != '$' || t[end - 1] == '\\') continue;
+    return {end, t.compare(end, 2, "$$") != 0};
+  }
+  return {t.size(), false};
 }
 
 class Splitter {
@@ -968,7 +996,7 @@ class Splitter {
       const std::size_t content = first_content(r);
       if (content == std::string_view::npos) continue;
       const bool chained = r[content] == '=';
-      const bool has_equals = r.find('=') != std::string_view::npos;
+      const bool has_equals = states_equality(r);
       if (open && !has_equals) {  // "&+ …": the sum goes on; the lexer skips the \\ between
         out_[*open].text = std::string(text_.substr(open_begin, last - open_begin));
         continue;
@@ -982,8 +1010,11 @@ class Splitter {
     }
   }
 
-  void inline_math(std::size_t begin, std::size_t end) {
-    if (states_a_derivative(text_.substr(begin, end - begin))) out_.push_back(source(begin, end));
+  // True when the inline math is a formula.
+  bool inline_math(std::size_t begin, std::size_t end) {
+    if (!states_a_derivative(text_.substr(begin, end - begin))) return false;
+    out_.push_back(source(begin, end));
+    return true;
   }
 
   void line(std::size_t begin, std::size_t end) {
@@ -1059,10 +1090,11 @@ std::vector<FormulaSource> split_formulas(std::string_view file_text) {
       split.block(body, end);
       i = next;
     } else if (t[i] == '$' && (i == 0 || t[i - 1] != '\\')) {
-      std::size_t end = i + 1;
-      while (end < t.size() && (t[end] != '$' || t[end - 1] == '\\')) ++end;
-      split.inline_math(i + 1, end);
-      i = end + 1;
+      // Unclosed, it is still read when it states a derivative (and its error shown);
+      // otherwise the $ was prose, and what follows it is read as the rest of the file.
+      const InlineDollar math = inline_dollar(t, i);
+      const bool taken = split.inline_math(i + 1, math.end);
+      i = math.closed ? math.end + 1 : taken ? math.end : i + 1;
     } else {
       i += t[i] == '\\' ? 2 : 1;  // an escaped character (\$, \%) is prose
     }
