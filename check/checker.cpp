@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The checker: draws, name resolution, the four forms and their term-by-term diagnosis.
 #include "check/checker.hpp"
+#include "check/notation.hpp"
 #include "check/session.hpp"
 
 #include <algorithm>
@@ -250,6 +251,8 @@ class FormulaCheck {
         return std::pow(arg(0), arg(1));
       case ExprKind::Ellipsis:
         throw Error("check: an ellipsis has no value");
+      case ExprKind::IndexSum:
+        throw Error("check: a sum over an index is written out before it is evaluated");
       case ExprKind::Sum: {
         double total = 0.0;
         for (std::size_t i = 0; i < e.args.size(); ++i) total += arg(i);
@@ -930,11 +933,10 @@ Report empty_report(const FormulaSource& src, const CheckOptions& options) {
   return r;
 }
 
-// Checks one formula against the session's draws (shared by a whole file).
-Report check_one(Session& session, const FormulaSource& src, const CheckOptions& options) {
+// Checks one formula, as the checker reads it, against the session's draws.
+Report check_instance(Session& session, const Formula& formula, const FormulaSource& src, const CheckOptions& options) {
   Report r = empty_report(src, options);
   try {
-    const Formula formula = parse_formula(src);
     FormulaCheck(session, formula, src, r).run();
   } catch (const Error& e) {
     r.verdict = Verdict::Error;
@@ -942,6 +944,72 @@ Report check_one(Session& session, const FormulaSource& src, const CheckOptions&
     r.findings.clear();
     r.error = e.what();
   }
+  return r;
+}
+
+// The formula's report from those of its instances, one per value of its free indices:
+// the worst verdict, shown at the first value that has it, with every value that has it
+// ("for i = 2, 5, 8: …").
+Report by_binding(std::vector<Report> reports, const std::vector<detail::Binding>& bindings) {
+  auto rank = [](Verdict v) {
+    return v == Verdict::Error       ? 4
+           : v == Verdict::Fail      ? 3
+           : v == Verdict::Uncovered ? 2
+           : v == Verdict::Partial   ? 1
+                                     : 0;
+  };
+  std::size_t worst = 0;
+  for (std::size_t k = 0; k < reports.size(); ++k) {
+    if (rank(reports[k].verdict) > rank(reports[worst].verdict)) worst = k;
+  }
+  std::vector<detail::Binding> same;
+  for (std::size_t k = 0; k < reports.size(); ++k) {
+    if (reports[k].verdict == reports[worst].verdict) same.push_back(bindings[k]);
+  }
+  Report r = std::move(reports[worst]);
+  if (r.verdict == Verdict::Pass) return r;
+  const std::string at = detail::binding_text(bindings[worst]);
+  std::string prefix = "for " + detail::bindings_text(same);
+  if (same.size() > 1) prefix += " (shown at " + at + ")";
+  if (r.verdict == Verdict::Error) r.error = prefix + ": " + r.error;
+  for (std::size_t k = 0; k < r.findings.size(); ++k) {
+    r.findings[k].message = (k == 0 ? prefix : "at " + at) + ": " + r.findings[k].message;
+  }
+  return r;
+}
+
+// Checks one formula of a file, with the definitions before it: none for a definition
+// that states nothing besides.
+std::optional<Report> check_one(Session& session, detail::Notation& notation, const FormulaSource& src,
+                                const CheckOptions& options) {
+  std::vector<detail::Notation::Instance> instances;
+  try {
+    Formula formula = parse_formula(src);
+    if (notation.defines_new_name(formula)) {
+      std::optional<Formula> fact = notation.define(formula, src);
+      if (!fact) return std::nullopt;
+      formula = std::move(*fact);
+    } else if (formula.defines && !formula.fact.empty()) {
+      throw ParseError(located_message(src.text, src.start(), formula.lhs.pos,
+                                       formula.lhs.name + " is a name of the network: write the claim " +
+                                           formula.lhs.name + " = … without ':='"),
+                       formula.lhs.pos);
+    }
+    instances = notation.instances(formula, src);
+  } catch (const Error& e) {
+    Report r = empty_report(src, options);
+    r.error = e.what();
+    return r;
+  }
+  std::vector<Report> reports;
+  std::vector<detail::Binding> bindings;
+  for (const detail::Notation::Instance& in : instances) {
+    reports.push_back(check_instance(session, in.formula, src, options));
+    bindings.push_back(in.binding);
+  }
+  Report r = instances.size() == 1 && instances[0].binding.empty() ? std::move(reports[0])
+                                                                   : by_binding(std::move(reports), bindings);
+  r.notes = instances[0].notes;
   return r;
 }
 
@@ -953,13 +1021,18 @@ Report check_formula(const BuildFn& build, std::string_view formula, const Check
 
 Report check_formula(const BuildFn& build, const FormulaSource& formula, const CheckOptions& options) {
   Session session(build, options);
-  return check_one(session, formula, options);
+  detail::Notation notation(session);
+  std::optional<Report> r = check_one(session, notation, formula, options);
+  if (r) return *r;
+  Report definition = empty_report(formula, options);
+  definition.error = "check: a definition alone states nothing to check; check it in the file that uses it";
+  return definition;
 }
 
 namespace {
 
-// Every formula against one session; `source` names where they come from in the error
-// for none at all.
+// Every formula against one session, each with the definitions before it; `source` names
+// where they come from in the error for none at all.
 std::vector<Report> check_all(const BuildFn& build, std::string_view text, const std::string& source,
                               const CheckOptions& options) {
   const std::vector<FormulaSource> formulas = split_formulas(text);
@@ -967,8 +1040,12 @@ std::vector<Report> check_all(const BuildFn& build, std::string_view text, const
     throw Error("check: " + source + " holds no formula: no line, $$…$$, \\[…\\], equation or align block states one");
   }
   Session session(build, options);
+  detail::Notation notation(session);
   std::vector<Report> out;
-  for (const FormulaSource& src : formulas) out.push_back(check_one(session, src, options));
+  for (const FormulaSource& src : formulas) {
+    if (std::optional<Report> r = check_one(session, notation, src, options)) out.push_back(std::move(*r));
+  }
+  if (out.empty()) throw Error("check: " + source + " holds no formula, only definitions (:=) that state nothing");
   return out;
 }
 

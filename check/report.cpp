@@ -101,6 +101,7 @@ std::string Report::text() const {
   s += " (" + std::string(form_name(form)) + " form; " + std::to_string(draws) +
        " draws; equal when |a - b| <= " + number_text(atol) + " + " + number_text(rtol) + "·max(|a|, |b|))\n";
   if (branches > 0) s += "  " + coverage_text() + "\n";
+  for (const std::string& n : notes) s += "  note: " + n + "\n";
   for (const Finding& f : findings) s += "  " + f.message + "\n";
   return s;
 }
@@ -137,6 +138,7 @@ nlohmann::json Report::json() const {
     j["findings"].push_back(std::move(finding));
   }
   if (verdict == Verdict::Error) j["error"] = error;
+  if (!notes.empty()) j["notes"] = notes;
   return j;
 }
 
