@@ -3,16 +3,39 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 
 namespace gradpath::check::detail {
 
 namespace {
 
-// A formula is checked once per value of its free indices, at most this many times.
+// A formula is checked once per value of its free indices, at most this many times; a
+// sum over an index is written out to at most this many terms.
 constexpr std::size_t max_instances = 10000;
+// An index's value and the brackets in it are bounded, so a hostile subscript can
+// neither overflow a long nor the stack.
+constexpr long max_index = 1000000;
+constexpr int max_index_depth = 50;
+// A definition whose right side, its own definitions written out, is larger or deeper
+// than this is refused: definitions of definitions could otherwise grow without bound.
+constexpr std::size_t max_definition_nodes = 2000;
+constexpr int max_definition_depth = 300;
 
 [[noreturn]] void fail(const FormulaSource& src, SourcePos pos, const std::string& what) {
   throw ParseError(located_message(src.text, src.start(), pos, what), pos);
+}
+
+// The nodes of an expression, and how deep it nests.
+std::pair<std::size_t, int> extent(const Expr& e) {
+  std::size_t nodes = 1;
+  int depth = 0;
+  for (const Expr& a : e.args) {
+    const auto [n, d] = extent(a);
+    nodes += n;
+    depth = std::max(depth, d);
+  }
+  return {nodes, depth + 1};
 }
 
 bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
@@ -47,6 +70,7 @@ class IndexExpr {
       const std::optional<long> w = product();
       if (!w) return std::nullopt;
       v = minus ? *v - *w : *v + *w;
+      if (std::abs(*v) > max_index) return std::nullopt;
     }
     return v;
   }
@@ -58,6 +82,7 @@ class IndexExpr {
       const std::optional<long> w = factor();
       if (!w) return std::nullopt;
       v = *v * *w;
+      if (std::abs(*v) > max_index) return std::nullopt;
     }
     return v;
   }
@@ -70,16 +95,18 @@ class IndexExpr {
       return v ? std::optional<long>(-*v) : std::nullopt;
     }
     if (c == '(') {
+      if (++depth_ > max_index_depth) return std::nullopt;
       ++i_;
       const std::optional<long> v = sum();
+      --depth_;
       if (!v || i_ >= text_.size() || text_[i_] != ')') return std::nullopt;
       ++i_;
       return v;
     }
     if (is_digit(c)) {
       long v = 0;
-      while (i_ < text_.size() && is_digit(text_[i_]) && v < 1000000000) v = v * 10 + (text_[i_++] - '0');
-      return v;
+      while (i_ < text_.size() && is_digit(text_[i_]) && v <= max_index) v = v * 10 + (text_[i_++] - '0');
+      return v <= max_index ? std::optional<long>(v) : std::nullopt;
     }
     if (is_letter(c)) {
       ++i_;
@@ -96,6 +123,7 @@ class IndexExpr {
   std::string_view text_;
   const std::map<std::string, long>& env_;
   std::size_t i_ = 0;
+  int depth_ = 0;
 };
 
 // The subscript split at its commas: "2(i-1)+m,2(j-1)+n" -> two indices.
@@ -284,6 +312,11 @@ std::optional<Formula> Notation::define(const Formula& formula, const FormulaSou
     key = w.base;
   }
   d.body = expand_definitions(formula.rhs);
+  if (const auto [nodes, depth] = extent(d.body); nodes > max_definition_nodes || depth > max_definition_depth) {
+    fail(src, lhs.pos,
+         "the definition of " + lhs.name + ", with the definitions it uses written out, is too large (" +
+             std::to_string(nodes) + " terms and factors): write it with fewer nested definitions");
+  }
   // It must read at every value of its letters, so a use never meets an error located
   // in another formula.
   if (d.params.empty()) {
@@ -538,6 +571,14 @@ std::vector<Expr> Notation::expand_sum(const Expr& sum, const Env& env, const Fo
     if (index.last < index.first) fail(src, sum.written.pos, "the sum over " + letter + " has no terms");
     indices.push_back(index);
   }
+  std::size_t count = 1;
+  for (const Index& index : indices) {
+    count = std::min(count * static_cast<std::size_t>(index.last - index.first + 1), max_instances + 1);
+  }
+  if (count > max_instances) {
+    fail(src, sum.written.pos,
+         "the sum has more than " + std::to_string(max_instances) + " terms: that many are not written out");
+  }
   std::vector<Expr> terms;
   Env inner = env;
   auto each = [&](auto&& self, std::size_t k) -> void {
@@ -585,11 +626,13 @@ std::vector<Notation::Instance> Notation::instances(const Formula& formula, cons
     }
   }
   std::size_t count = 1;
-  for (const Range& r : ranges) count *= static_cast<std::size_t>(std::max(0L, r.last - r.first + 1));
+  for (const Range& r : ranges) {
+    count = std::min(count * static_cast<std::size_t>(std::max(0L, r.last - r.first + 1)), max_instances + 1);
+  }
   if (count > max_instances) {
     fail(src, letters[0].second,
-         "the free indices take " + std::to_string(count) + " values together, more than " +
-             std::to_string(max_instances) + ": write a range (i = 1,\\dots,9)");
+         "the free indices take more than " + std::to_string(max_instances) +
+             " values together: write a smaller range (i = 1,\\dots,9)");
   }
   std::vector<Instance> out;
   Env env;
