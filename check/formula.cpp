@@ -133,22 +133,23 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Function names in any case (ReLU, Tanh); max, min and step are read into comparisons.
+// Function names; max, min and step are read into comparisons. Only the spellings in
+// `capitalised` may differ in case, so a node called Max or Exp stays a name.
 constexpr std::array functions{"exp", "log", "sqrt", "tanh",  "sigmoid", "relu", "abs",
                                "sin", "cos", "ln",   "sigma", "max",     "min",  "step"};
+constexpr std::array capitalised{"ReLU", "Relu", "ReLu", "Tanh", "Sigmoid"};
 bool is_function(std::string_view name) {
+  const bool other_case = std::find(capitalised.begin(), capitalised.end(), name) != capitalised.end();
   const std::string l = lower(name);
-  for (const char* f : functions) {
-    if (l == f) return true;
-  }
-  return false;
+  if (l != name && !other_case) return false;
+  return std::find(functions.begin(), functions.end(), l) != functions.end();
 }
 
 // Greek letters are names (δ_k, \alpha); σ is the sigmoid and Σ a sum.
-constexpr std::array greek{"alpha", "beta",   "gamma",  "delta",  "epsilon", "varepsilon", "zeta",  "eta",
-                           "theta", "iota",   "kappa",  "lambda", "mu",      "nu",         "xi",    "rho",
-                           "tau",   "phi",    "varphi", "chi",    "psi",     "omega",      "Gamma", "Delta",
-                           "Theta", "Lambda", "Xi",     "Phi",    "Psi",     "Omega"};
+constexpr std::array greek{"alpha", "beta",    "gamma",  "delta",  "epsilon", "varepsilon", "zeta",  "eta",
+                           "theta", "iota",    "kappa",  "lambda", "mu",      "nu",         "xi",    "rho",
+                           "tau",   "upsilon", "phi",    "varphi", "chi",     "psi",        "omega", "Gamma",
+                           "Delta", "Theta",   "Lambda", "Xi",     "Phi",     "Psi",        "Omega"};
 // The same letters in Unicode, from α (U+03B1) to ω (U+03C9); "" where the letter is no name.
 std::string_view unicode_greek(char32_t c) {
   constexpr std::array<const char*, 25> lowercase{
