@@ -237,13 +237,13 @@ class Lexer {
   std::string name_run(WrittenName& written) {
     std::string base;
     while (is_letter(peek()) || is_digit(peek())) base += static_cast<char>(peek()), ++i_;
-    return subscripted(std::move(base), written);
+    return subscripted(base, written);
   }
 
   // `base` with the subscript that follows it: _x, _12, _{12}, _{i,j}, _{2(i-1)+m}, ₁₂, or
   // [1,2] right after the name. The canonical name keeps a subscript of letters and
   // digits (a_{13} -> a13); any other stays W_{1,2} until the checker binds it.
-  std::string subscripted(std::string base, WrittenName& written) {
+  std::string subscripted(const std::string& base, WrittenName& written) {
     written = {base, "", here()};
     if (peek() == U'_') {
       const SourcePos at = here();
@@ -701,6 +701,10 @@ class Lexer {
       case U'\u2261':
       case U'\u225C':
         return make(Tok::Defines, pos, encode(c));
+      case U'_':
+        fail(pos, "a subscript follows its name directly: w_1, W_{1,2}, \\hat{y}_2");
+      case U'|':
+        fail(pos, "write |x| as abs(x)");
       case U'\u2200':
         return make(Tok::Forall, pos, "∀");
       case U'\u2208':
@@ -1158,6 +1162,9 @@ class Parser {
   void partial_name(std::string& name, SourcePos& pos, WrittenName& written) {
     if (!at(Tok::Partial)) fail(peek().pos, "expected '∂' (\\partial), found '" + peek().spelling + "'");
     ++i_;
+    if (at(Tok::Caret)) {
+      fail(peek().pos, "second derivatives are not read: write first derivatives, \\frac{\\partial L}{\\partial w_1}");
+    }
     if (!at(Tok::Name)) fail(peek().pos, "expected a name after '∂', found '" + peek().spelling + "'");
     name = peek().text;
     pos = peek().pos;

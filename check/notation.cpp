@@ -616,13 +616,13 @@ std::vector<Notation::Instance> Notation::instances(const Formula& formula, cons
     if (!free) fail(src, r.pos, "the formula has no free index " + r.var);
   }
   std::vector<Range> ranges;
-  for (const auto& [letter, pos] : letters) {
+  for (const auto& letter : letters) {
     const auto it =
-        std::find_if(f.ranges.begin(), f.ranges.end(), [&](const IndexRange& r) { return r.var == letter; });
+        std::find_if(f.ranges.begin(), f.ranges.end(), [&](const IndexRange& r) { return r.var == letter.first; });
     if (it != f.ranges.end() && it->written) {
       ranges.push_back({it->first, it->last, "", it->pos});
     } else {
-      ranges.push_back(range_of(letter, pos, parts, src));
+      ranges.push_back(range_of(letter.first, letter.second, parts, src));
     }
   }
   std::size_t count = 1;

@@ -138,6 +138,8 @@ TEST_CASE("notation: names as written: d-fractions, \\mathcal, \\text, Greek, Un
   const Formula f = parse_formula(R"(\frac{d z_2}{d w_1} = \alpha + δ_k)");
   CHECK(to_string(f.lhs) == "∂z2/∂w1");
   CHECK(to_string(f.rhs) == "alpha + deltak");
+  // Only ReLU, Tanh and Sigmoid are functions in another case: a node called Max is a name.
+  CHECK(to_string(parse_formula("x = Max(a) + Tanh(b)").rhs) == "Max·a + tanh(b)");
 }
 
 TEST_CASE("notation: what is not read is an error at its column showing a spelling that is", "[check][notation]") {
@@ -161,6 +163,10 @@ TEST_CASE("notation: what is not read is an error at its column showing a spelli
   CHECK_THAT(error(R"(y = w_{2 \cdot i})"), Catch::Contains("column 10: a subscript holds numbers and index letters"));
   CHECK_THAT(error(R"(y = \tanh^{-1}(z_1))"), Catch::Contains("a power of a function is written \\tanh^2(z)"));
   CHECK_THAT(error(R"(y = \text{hidden unit})"), Catch::Contains("a name is one word starting with a letter"));
+  CHECK_THAT(error(R"(\frac{\partial^2 L}{\partial w_1^2} = 0)"),
+             Catch::Contains("column 15: second derivatives are not read: write first derivatives"));
+  CHECK_THAT(error("L = |y - t|"), Catch::Contains("column 5: write |x| as abs(x)"));
+  CHECK_THAT(error("L = z^{(1)}_1"), Catch::Contains("column 12: a subscript follows its name directly: w_1"));
 }
 
 TEST_CASE("notation: two-index names W_{1,2}, W[1,2], W_{12} read row-major from 1", "[check][notation]") {
