@@ -583,7 +583,12 @@ std::vector<Expr> Notation::expand_sum(const Expr& sum, const Env& env, const Fo
   Env inner = env;
   auto each = [&](auto&& self, std::size_t k) -> void {
     if (k == indices.size()) {
-      terms.push_back(bind(sum.args[0], inner, src));
+      const Expr& body = sum.args[0];
+      if (body.kind != ExprKind::IndexSum) {
+        terms.push_back(bind(body, inner, src));
+        return;
+      }
+      for (Expr& t : expand_sum(body, inner, src)) terms.push_back(std::move(t));  // \sum_i \sum_j: one sum
       return;
     }
     for (long v = indices[k].first; v <= indices[k].last; ++v) {

@@ -323,3 +323,37 @@ $$y := v_1 z_1 + b$$
     CHECK(verdicts(plain) == std::vector{Verdict::Pass, Verdict::Pass});
   }
 }
+
+TEST_CASE("notation: index arithmetic: the conv's general formula, and a stride or a transpose written wrong",
+          "[check][notation]") {
+  SECTION("the seed's stride-2 conv in element numbers, for every filter tap (m, n)") {
+    const std::string right =
+        R"(\frac{\partial L}{\partial w_{3(m-1)+n}} = \sum_{i=1}^{2} \sum_{j=1}^{2} \frac{\partial L}{\partial z_{2(i-1)+j}} a_{5(2(i-1)+m-1) + 2(j-1)+n}, \quad m, n = 1,\dots,3)";
+    const Report pass = check_formula(seed(), right);
+    INFO(pass.text());
+    CHECK(pass.verdict == Verdict::Pass);
+    CHECK(pass.form == Form::Cut);
+    const std::string stride_one =
+        R"(\frac{\partial L}{\partial w_{3(m-1)+n}} = \sum_{i=1}^{2} \sum_{j=1}^{2} \frac{\partial L}{\partial z_{2(i-1)+j}} a_{5((i-1)+m-1) + (j-1)+n}, \quad m, n = 1,\dots,3)";
+    const Report fail = check_formula(seed(), stride_one);
+    CHECK(fail.verdict == Verdict::Fail);
+    CHECK_THAT(first_line(fail), Catch::StartsWith("for (m, n) = (1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3), (3, "
+                                                   "1), (3, 2), (3, 3) (shown at m = 1, n = 1): term 2: wrong index: "
+                                                   "write a3 for a2"));
+    CHECK(
+        verdict(seed(), R"(\frac{\partial z_2}{\partial w_{3(m-1)+n}} = a_{5(m-1)+n+2} \quad (m, n = 1, \dots, 3))") ==
+        Verdict::Pass);
+  }
+  SECTION("the 3×3 conv output O and the 2×2 pool output Z of the conv-pool network, by row and column") {
+    const BuildFn& conv_pool = model("tests/corpus/conv_pool.json");
+    CHECK(verdict(conv_pool, R"(\frac{\partial R_{i,j}}{\partial O_{i,j}} = \mathbb{1}[O_{i,j} > 0])") ==
+          Verdict::Pass);
+    const Report transposed =
+        check_formula(conv_pool, R"(\frac{\partial R_{i,j}}{\partial O_{i,j}} = \mathbb{1}[O_{j,i} > 0])");
+    CHECK(transposed.verdict == Verdict::Fail);
+    CHECK_THAT(first_line(transposed), Catch::StartsWith("for (i, j) = (1, 2), (1, 3), (2, 1), (2, 3), (3, 1), (3, 2) "
+                                                         "(shown at i = 1, j = 2): transposed index"));
+    CHECK(verdict(conv_pool, R"(\frac{\partial y}{\partial Z_{i,j}} = v_{2(i-1)+j})") == Verdict::Pass);
+    CHECK(verdict(conv_pool, R"(\frac{\partial y}{\partial Z_{i,j}} = v_{2(j-1)+i})") == Verdict::Fail);
+  }
+}
