@@ -1009,6 +1009,13 @@ class Parser {
       case Tok::Partial:
         return partial_slash();
       case Tok::Function: {
+        if (new_word_as_name(t)) {
+          e.kind = ExprKind::Name;
+          e.name = t.spelling;
+          e.written.base = t.spelling;
+          ++i_;
+          return e;
+        }
         if (t.text == "step") return step(t);
         if (t.text == "max" || t.text == "min") return max_min(t);
         if (t.text.ends_with("'") && (t.text.starts_with("max") || t.text.starts_with("min") || t.text == "step'")) {
@@ -1021,7 +1028,7 @@ class Parser {
         e.kind = ExprKind::Call;
         e.name = t.text;
         e.args.push_back(primary());
-        return e;
+        return as_written(std::move(e), t);
       }
       case Tok::Indicator:
         return indicator();
@@ -1048,6 +1055,14 @@ class Parser {
     }
   }
 
+  // max, min and step written as words with no bracket after them are names, as they
+  // were before they were functions: a network may have a node called max.
+  bool new_word_as_name(const Token& t) const {
+    const bool word = t.spelling == "max" || t.spelling == "min" || t.spelling == "step";
+    const Tok next = ahead(1).kind;
+    return word && next != Tok::LParen && next != Tok::LBrace && next != Tok::LBracket;
+  }
+
   // \tanh^2(z) = (\tanh(z))^2, as derivations write it.
   Expr function_power(const Token& f) {
     ++i_;  // ^
@@ -1063,6 +1078,7 @@ class Parser {
     call.name = f.text;
     call.pos = f.pos;
     call.args.push_back(primary());
+    call = as_written(std::move(call), f);
     Expr p;
     p.kind = ExprKind::Power;
     p.pos = f.pos;
@@ -1087,7 +1103,19 @@ class Parser {
     const Nest nest(*this);
     Expr zero;
     zero.pos = t.pos;
-    return comparison(">", primary(), std::move(zero), t.pos);
+    return as_written(comparison(">", primary(), std::move(zero), t.pos), t);
+  }
+
+  // A function written as a bare word (H, step, max, relu) keeps that word, so the
+  // checker can refuse it where the network has a node of that name.
+  static Expr as_written(Expr e, const Token& t) {
+    std::string word = t.spelling;
+    if (word.ends_with('\'')) word.pop_back();
+    const bool bare = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    });
+    if (bare) e.written.base = word;
+    return e;
   }
 
   static Expr comparison(std::string op, Expr a, Expr b, SourcePos pos) {
@@ -1130,7 +1158,7 @@ class Parser {
     s.pos = t.pos;
     s.args.push_back(std::move(first));
     s.args.push_back(std::move(second));
-    return s;
+    return as_written(std::move(s), t);
   }
 
   // \mathbb{1}[z > 0], \mathbb{1}_{z > 0}, \mathbf{1}\{z > 0\}: the Iverson bracket.

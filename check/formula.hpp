@@ -51,7 +51,8 @@ struct Expr {
   std::vector<Expr> args;
   SourcePos pos;                     // where it starts (for a Derivative: where its `name` is written)
   SourcePos wrt_pos;                 // Derivative: where `wrt` is written
-  WrittenName written, wrt_written;  // Name and Derivative: `name` and `wrt` as written
+  WrittenName written, wrt_written;  // Name and Derivative: `name` and `wrt` as written; a
+                                     // function written as a bare word (H, step, max): its base
 };
 
 // "X \Rightarrow Y" inside a term: the term uses X; the note claims X equals Y.

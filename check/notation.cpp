@@ -207,6 +207,26 @@ bool Notation::known(const std::string& name) const {
   return folded == 1;
 }
 
+// H(z), step(z), max(a, b), relu(z) written where the network has a node of that name
+// could be a product with that node: refused rather than guessed.
+void Notation::no_name_as_function(const Expr& e, const FormulaSource& src) const {
+  const bool function = e.kind != ExprKind::Name && e.kind != ExprKind::Derivative && !e.written.base.empty();
+  if (function && known(e.written.base)) {
+    const std::string& w = e.written.base;
+    fail(src, e.pos,
+         w + " is a node of the network, so " + w + "(…) could be a product: write " + w + "·(…) for the product" +
+             (w == "H" || w == "step" ? ", [z > 0] for the step function" : ", \\" + lower(w) + " for the function"));
+  }
+  for (const Expr& a : e.args) no_name_as_function(a, src);
+}
+
+// An index letter that is also a node of the network (t, b) would be read two ways.
+void Notation::no_name_as_index(const std::string& letter, SourcePos pos, const FormulaSource& src) const {
+  if (known(letter)) {
+    fail(src, pos, letter + " is a node of the network and cannot be an index too: use another letter (i, j, k, m, n)");
+  }
+}
+
 // How many elements the tensor `base` has: base1, base2, … on the tape.
 std::size_t Notation::elements(const std::string& base) const {
   std::size_t n = 0;
@@ -554,6 +574,7 @@ std::vector<Expr> Notation::expand_sum(const Expr& sum, const Env& env, const Fo
       fail(src, sum.written.pos, "a sum runs over index letters: \\sum_k, \\sum_{k=1}^{4}, \\sum_{i,j}");
     }
     if (env.contains(letter)) fail(src, sum.written.pos, "the index " + letter + " is already in use here");
+    no_name_as_index(letter, sum.written.pos, src);
     Index index{letter, 1, 0};
     if (eq != std::string::npos) {
       const std::optional<long> first = IndexExpr(part.substr(eq + 1), env).value();
@@ -613,9 +634,11 @@ std::vector<Notation::Instance> Notation::instances(const Formula& formula, cons
   std::vector<std::pair<std::string, SourcePos>> letters;
   std::vector<std::string> notes;
   for (const Expr* e : parts) {
+    no_name_as_function(*e, src);
     free_letters(*e, {}, letters);
     ambiguous_readings(*e, notes);
   }
+  for (const auto& [letter, pos] : letters) no_name_as_index(letter, pos, src);
   for (const IndexRange& r : f.ranges) {
     const bool free = std::any_of(letters.begin(), letters.end(), [&](const auto& l) { return l.first == r.var; });
     if (!free) fail(src, r.pos, "the formula has no free index " + r.var);

@@ -57,6 +57,8 @@ class Notation {
   };
 
   bool known(const std::string& name) const;
+  void no_name_as_function(const Expr& e, const FormulaSource& src) const;
+  void no_name_as_index(const std::string& letter, SourcePos pos, const FormulaSource& src) const;
   std::size_t elements(const std::string& base) const;
   std::optional<std::pair<std::size_t, std::size_t>> matrix_shape(const std::string& base) const;
   bool indexed(const WrittenName& w, const std::string& name, const Env& env) const;

@@ -12,6 +12,7 @@
 
 #include "check/checker.hpp"
 #include "cli/model.hpp"
+#include "ops/scalar.hpp"
 
 using namespace gradpath;
 using namespace gradpath::check;
@@ -356,4 +357,23 @@ TEST_CASE("notation: index arithmetic: the conv's general formula, and a stride 
     CHECK(verdict(conv_pool, R"(\frac{\partial y}{\partial Z_{i,j}} = v_{2(i-1)+j})") == Verdict::Pass);
     CHECK(verdict(conv_pool, R"(\frac{\partial y}{\partial Z_{i,j}} = v_{2(j-1)+i})") == Verdict::Fail);
   }
+}
+
+TEST_CASE("notation: a function word or an index letter that is also a node of the network is refused, not guessed",
+          "[check][notation]") {
+  auto build = [](Tape& tape) {
+    Var H = tape.input(0.7, "H"), z = tape.input(-0.4, "z"), t = tape.input(2.0, "t");
+    Var max = tape.input(0.2, "max");
+    (H * z + max * t).named("f");
+  };
+  const Report h = check_formula(build, "f = H(z) + max*t");
+  CHECK(h.verdict == Verdict::Error);
+  CHECK_THAT(h.error, Catch::StartsWith("line 1, column 5: H is a node of the network, so H(…) could be a product: "
+                                        "write H·(…) for the product, [z > 0] for the step function"));
+  CHECK(verdict(build, "f = H (z) + max*t") == Verdict::Pass);  // with a space H is the name
+  CHECK_THAT(check_formula(build, "f = max(H, z)").error,
+             Catch::Contains("max is a node of the network, so max(…) could be a product"));
+  CHECK(verdict(build, R"(f = H z + \max(t, z) \cdot max)") == Verdict::Pass);  // \max is the function
+  CHECK_THAT(check_formula(seed(), R"(L = \sum_t a_t)").error,
+             Catch::Contains("t is a node of the network and cannot be an index too"));
 }
