@@ -958,6 +958,11 @@ class Parser {
            "the matrix form (^T) is not read: write one element, e.g. \\frac{\\partial L}{\\partial "
            "W_{1,2}} = \\delta_1 x_2");
     }
+    if (at(Tok::Star) || (at(Tok::LBrace) && ahead(1).kind == Tok::Star)) {  // w_i^*
+      fail(peek().pos,
+           "an updated weight (w^*) is not read: the checker checks derivatives, such as "
+           "\\frac{\\partial L}{\\partial w_i}, not update steps");
+    }
     Expr p;
     p.kind = ExprKind::Power;
     p.pos = base.pos;

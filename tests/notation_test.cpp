@@ -167,6 +167,8 @@ TEST_CASE("notation: what is not read is an error at its column showing a spelli
   CHECK_THAT(error(R"(\frac{\partial^2 L}{\partial w_1^2} = 0)"),
              Catch::Contains("column 15: second derivatives are not read: write first derivatives"));
   CHECK_THAT(error("L = |y - t|"), Catch::Contains("column 5: write |x| as abs(x)"));
+  CHECK_THAT(error(R"(w_i^* = w_i - \alpha \frac{\partial L}{\partial w_i})"),
+             Catch::Contains("column 5: an updated weight (w^*) is not read"));
   CHECK_THAT(error("L = z^{(1)}_1"), Catch::Contains("column 12: a subscript follows its name directly: w_1"));
 }
 
@@ -192,6 +194,7 @@ TEST_CASE("notation: two-index names W_{1,2}, W[1,2], W_{12} read row-major from
     CHECK(flat.notes[0] ==
           "W_{12} is read as W12, element 12 of W in row-major order; write W_{1,2} for row 1, column 2");
     CHECK_THAT(flat.text(), Catch::Contains("  note: W_{12} is read as W12"));
+    CHECK(flat.json()["notes"][0] == flat.notes[0]);
     CHECK(verdict(wide_dense(), R"(\frac{\partial z_1}{\partial W_{1,2}} = x_2)") == Verdict::Pass);
     CHECK(check_formula(wide_dense(), R"(\frac{\partial z_1}{\partial W_{1,2}} = x_2)").notes.empty());
   }
