@@ -491,6 +491,12 @@ std::string Notation::element(const WrittenName& w, const std::string& name, Sou
   }
   std::vector<long> at;
   for (const std::string& part : index_texts(w, name)) {
+    // W_{ij} is two indices, never i·j: on a tensor not read as a matrix it is refused.
+    if (part.size() > 1 && std::all_of(part.begin(), part.end(), [](char c) { return is_letter(c); })) {
+      fail(src, w.pos,
+           written + " reads as " + std::to_string(part.size()) + " indices, but no op of the network reads " + w.base +
+               " as a matrix: write its element number, " + w.base + "_{k}");
+    }
     IndexExpr index(part, env);
     const std::optional<long> v = index.value();
     if (!v && !index.unbound.empty()) {

@@ -187,6 +187,10 @@ TEST_CASE("notation: two-index names W_{1,2}, W[1,2], W_{12} read row-major from
   // x is a vector: two indices are an error, never a guess.
   CHECK_THAT(check_formula(sigmoid_mlp(), R"(\frac{\partial z_1}{\partial x_{1,2}} = W_1)").error,
              Catch::Contains("no op of the network reads x as a matrix: write its element number, x_{k}"));
+  CHECK_THAT(
+      check_formula(seed(), R"(\frac{\partial z_1}{\partial w_{mn}} = a_1, \quad m, n = 1..3)").error,
+      Catch::Contains("w_{mn} at m = 1, n = 1 reads as 2 indices, but no op of the network reads w as a matrix"));
+  CHECK(verdict(sigmoid_mlp(), R"(\frac{\partial z_i}{\partial W_{ij}} = x_j)") == Verdict::Pass);
   SECTION("W_{12} when W has an element 12 and a row 1, column 2: the element, and a note saying so") {
     const Report flat = check_formula(wide_dense(), R"(\frac{\partial z_3}{\partial W_{12}} = x_4)");
     CHECK(flat.verdict == Verdict::Pass);
