@@ -947,37 +947,6 @@ Report check_instance(Session& session, const Formula& formula, const FormulaSou
   return r;
 }
 
-// The formula's report from those of its instances, one per value of its free indices:
-// the worst verdict, shown at the first value that has it, with every value that has it
-// ("for i = 2, 5, 8: …").
-Report by_binding(std::vector<Report> reports, const std::vector<detail::Binding>& bindings) {
-  auto rank = [](Verdict v) {
-    return v == Verdict::Error       ? 4
-           : v == Verdict::Fail      ? 3
-           : v == Verdict::Uncovered ? 2
-           : v == Verdict::Partial   ? 1
-                                     : 0;
-  };
-  std::size_t worst = 0;
-  for (std::size_t k = 0; k < reports.size(); ++k) {
-    if (rank(reports[k].verdict) > rank(reports[worst].verdict)) worst = k;
-  }
-  std::vector<detail::Binding> same;
-  for (std::size_t k = 0; k < reports.size(); ++k) {
-    if (reports[k].verdict == reports[worst].verdict) same.push_back(bindings[k]);
-  }
-  Report r = std::move(reports[worst]);
-  if (r.verdict == Verdict::Pass) return r;
-  const std::string at = detail::binding_text(bindings[worst]);
-  std::string prefix = "for " + detail::bindings_text(same);
-  if (same.size() > 1) prefix += " (shown at " + at + ")";
-  if (r.verdict == Verdict::Error) r.error = prefix + ": " + r.error;
-  for (std::size_t k = 0; k < r.findings.size(); ++k) {
-    r.findings[k].message = (k == 0 ? prefix : "at " + at) + ": " + r.findings[k].message;
-  }
-  return r;
-}
-
 // Checks one formula of a file, with the definitions before it: none for a definition
 // that states nothing besides.
 std::optional<Report> check_one(Session& session, detail::Notation& notation, const FormulaSource& src,
@@ -1008,7 +977,7 @@ std::optional<Report> check_one(Session& session, detail::Notation& notation, co
     bindings.push_back(in.binding);
   }
   Report r = instances.size() == 1 && instances[0].binding.empty() ? std::move(reports[0])
-                                                                   : by_binding(std::move(reports), bindings);
+                                                                   : detail::by_binding(std::move(reports), bindings);
   r.notes = instances[0].notes;
   return r;
 }

@@ -194,6 +194,34 @@ std::string bindings_text(std::span<const Binding> bindings) {
   return bindings[0].size() > 1 ? "(" + letters + ") = " + values : letters + " = " + values;
 }
 
+Report by_binding(std::vector<Report> reports, const std::vector<Binding>& bindings) {
+  auto rank = [](Verdict v) {
+    return v == Verdict::Error       ? 4
+           : v == Verdict::Fail      ? 3
+           : v == Verdict::Uncovered ? 2
+           : v == Verdict::Partial   ? 1
+                                     : 0;
+  };
+  std::size_t worst = 0;
+  for (std::size_t k = 0; k < reports.size(); ++k) {
+    if (rank(reports[k].verdict) > rank(reports[worst].verdict)) worst = k;
+  }
+  std::vector<Binding> same;
+  for (std::size_t k = 0; k < reports.size(); ++k) {
+    if (reports[k].verdict == reports[worst].verdict) same.push_back(bindings[k]);
+  }
+  Report r = std::move(reports[worst]);
+  if (r.verdict == Verdict::Pass) return r;
+  const std::string at = binding_text(bindings[worst]);
+  std::string prefix = "for " + bindings_text(same);
+  if (same.size() > 1) prefix += " (shown at " + at + ")";
+  if (r.verdict == Verdict::Error) r.error = prefix + ": " + r.error;
+  for (std::size_t k = 0; k < r.findings.size(); ++k) {
+    r.findings[k].message = (k == 0 ? prefix : "at " + at) + ": " + r.findings[k].message;
+  }
+  return r;
+}
+
 // ---- what the network has -------------------------------------------------------------
 
 // A name of the network: exactly, or in another case when only one name matches.

@@ -79,6 +79,11 @@ class Notation {
   std::map<std::string, Definition> definitions_;  // by base (delta), or by whole name (delta1)
 };
 
+// The report of a formula with free indices from those of its instances (one per
+// binding): the worst verdict, shown at the first binding that has it, with every binding
+// that has it ("for i = 2, 5, 8 (shown at i = 2): …").
+Report by_binding(std::vector<Report> reports, const std::vector<Binding>& bindings);
+
 // "i = 2, j = 3".
 std::string binding_text(const Binding& binding);
 // "i = 2, 5, 8" or "(i, j) = (1, 2), (2, 1)": the values of some bindings.
