@@ -384,3 +384,33 @@ TEST_CASE("notation: a function word or an index letter that is also a node of t
   CHECK_THAT(check_formula(seed(), R"(L = \sum_t a_t)").error,
              Catch::Contains("t is a node of the network and cannot be an index too"));
 }
+
+TEST_CASE("notation: ranges written in words, and definitions in align rows", "[check][notation]") {
+  CHECK(verdict(seed(), R"(\frac{\partial z_1}{\partial w_i} = a_i \quad \text{for } i = 1,\dots,3)") == Verdict::Pass);
+  CHECK(verdict(seed(), R"(\frac{\partial z_1}{\partial w_i} = a_i \quad \text{for all } i \in \{1, \ldots, 3\})") ==
+        Verdict::Pass);
+  const std::vector<Report> reports = check_text(seed(), R"(\begin{align}
+\delta_k &:= \frac{\partial L}{\partial z_k} \\
+\frac{\partial L}{\partial w_1} &= \sum_k \frac{\partial z_k}{\partial w_1} \delta_k \\
+ &= a_1 \delta_1 + a_3 \delta_2 + a_{11} \delta_3 + a_{13} \delta_4 \\
+ &= a_1 \delta_1 + a_3 \delta_2 + a_{11} \delta_3 + a_{12} \delta_4
+\end{align})");
+  CHECK(verdicts(reports) == std::vector{Verdict::Pass, Verdict::Pass, Verdict::Fail});
+}
+
+TEST_CASE("notation: hostile subscripts, sums and definitions are errors, never a crash or a blow-up",
+          "[check][notation][robustness]") {
+  const std::string deep = "L = a_{" + std::string(100, '(') + "1" + std::string(100, ')') + "}";
+  CHECK_THAT(check_formula(seed(), deep).error, Catch::Contains("cannot read the index"));
+  CHECK_THAT(check_formula(seed(), "L = a_{99999999999999999999999}").error, Catch::Contains("cannot read the index"));
+  CHECK_THAT(check_formula(seed(), R"(L = \sum_{k=1}^{20000} k_1)").error, Catch::Contains("more than 10000 terms"));
+  CHECK_THAT(check_formula(seed(), R"(\frac{\partial z_1}{\partial w_i} = a_i, \quad i = 1..1000000)").error,
+             Catch::Contains("more than 10000 values"));
+  std::string chain = "g0 := y\n";
+  for (int k = 1; k <= 12; ++k)
+    chain += "g" + std::to_string(k) + " := g" + std::to_string(k - 1) + " + g" + std::to_string(k - 1) + "\n";
+  chain += "L = g12\n";
+  const std::vector<Report> grown = check_text(seed(), chain);
+  REQUIRE(!grown.empty());
+  CHECK_THAT(grown[0].error, Catch::Contains("is too large"));
+}
