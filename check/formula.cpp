@@ -99,7 +99,7 @@ enum class Tok {
   Equals,
   Compare,  // > < >= <= inside an Iverson bracket [z > 0]
   Implies,
-  Comma,      // \max(a, b), W_{1,2} aside, and "i = 1, \dots, 9"
+  Comma,      // \max(a, b) and "i = 1, \dots, 9" (a subscript reads its own commas: W_{1,2})
   Indicator,  // \mathbb{1}, \mathbf{1}, 𝟙: the condition follows in brackets (or as a subscript)
   BigSum,     // \sum, Σ, ∑ with its subscript (text) and upper bound (wrt)
   Defines,    // :=, \coloneqq, \equiv, ≔, ≡

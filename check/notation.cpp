@@ -561,10 +561,26 @@ std::string Notation::element(const WrittenName& w, const std::string& name, Sou
   return w.base + std::to_string((at[0] - 1) * static_cast<long>(cols) + at[1]);
 }
 
+// ∂L/∂δ_1 where δ_k is a definition: a derivative is of and by the network's nodes.
+void Notation::no_definition_differentiated(const WrittenName& w, const std::string& name, SourcePos pos,
+                                            const FormulaSource& src) const {
+  const auto by_base = definitions_.find(w.base);
+  const bool defined = definitions_.contains(name) ||
+                       (!w.subscript.empty() && by_base != definitions_.end() && !by_base->second.params.empty());
+  if (defined) {
+    fail(src, pos,
+         name + " is a definition, not a node of the network: write the derivative of the node it stands for");
+  }
+}
+
 // `e` with every indexed name resolved at `env` and every sum over an index written out;
 // a sum that is a term of a sum gives its terms to that sum.
 Expr Notation::bind(const Expr& e, const Env& env, const FormulaSource& src) const {
   Expr out = e;
+  if (e.kind == ExprKind::Derivative) {
+    no_definition_differentiated(e.written, e.name, e.pos, src);
+    no_definition_differentiated(e.wrt_written, e.wrt, e.wrt_pos, src);
+  }
   if (e.kind == ExprKind::Name || e.kind == ExprKind::Derivative) {
     if (indexed(e.written, e.name, env)) out.name = element(e.written, e.name, e.pos, env, src);
     if (e.kind == ExprKind::Derivative && indexed(e.wrt_written, e.wrt, env)) {

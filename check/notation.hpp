@@ -72,6 +72,8 @@ class Notation {
                  const FormulaSource& src) const;
   std::string element(const WrittenName& w, const std::string& name, SourcePos pos, const Env& env,
                       const FormulaSource& src) const;
+  void no_definition_differentiated(const WrittenName& w, const std::string& name, SourcePos pos,
+                                    const FormulaSource& src) const;
   Expr bind(const Expr& e, const Env& env, const FormulaSource& src) const;
   std::vector<Expr> expand_sum(const Expr& sum, const Env& env, const FormulaSource& src) const;
 

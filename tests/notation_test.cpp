@@ -325,6 +325,9 @@ $$y := v_1 z_1 + b$$
     CHECK(bad[0].verdict == Verdict::Error);
     CHECK_THAT(bad[0].error, Catch::StartsWith("line 1, column 44: unknown name 'q' in q_k"));
     CHECK_THROWS_WITH(check_text(seed(), "let g = y - t\ng := 2\n"), Catch::Contains("only definitions"));
+    const std::vector<Report> by_definition = check_text(seed(), "let g = y - t\ndL/dg = 1\n");
+    REQUIRE(by_definition.size() == 1);
+    CHECK_THAT(by_definition[0].error, Catch::StartsWith("line 2, column 5: g is a definition, not a node"));
   }
   SECTION("a plain-text file: let and :=") {
     const std::vector<Report> plain = check_text(seed(), "let g = y - t\ndL/dy = g\nd := y\ndL/dy = d - t\n");
