@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The checker: draws, name resolution, the four forms and their term-by-term diagnosis.
 #include "check/checker.hpp"
+#include "check/notation.hpp"
 #include "check/session.hpp"
 #include "graph/symbolic.hpp"
 
@@ -87,6 +88,7 @@ class FormulaCheck {
     const bool failed = std::any_of(report_.findings.begin(), report_.findings.end(),
                                     [](const Finding& x) { return x.kind != FindingKind::NotWritten; });
     for (const FormulaSwitch* fs : counted) {
+      ++report_.switches_by_op[std::string(formula_comparisons)];
       for (std::size_t outcome = 0; outcome < 2; ++outcome) {
         ++report_.branches;
         if (outcome_seen(*fs, outcome)) {
@@ -187,6 +189,8 @@ class FormulaCheck {
         return std::pow(arg(0), arg(1));
       case ExprKind::Ellipsis:
         throw Error("check: an ellipsis has no value");
+      case ExprKind::IndexSum:
+        throw Error("check: a sum over an index is written out before it is evaluated");
       case ExprKind::Sum: {
         double total = 0.0;
         for (std::size_t i = 0; i < e.args.size(); ++i) total += arg(i);
@@ -848,7 +852,9 @@ class FormulaCheck {
     const Quantity truth = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt); };
     std::optional<Named> through_all;  // the first node every path crosses, when all are missing
     std::size_t tried = 0;
-    for (const auto& [name, m] : s_.names()) {
+    for (const auto& named_slot : s_.names()) {
+      const std::string& name = named_slot.first;
+      const Slot m = named_slot.second;  // a plain variable: lambdas below capture it
       const NodeId n = tape().node_of(m);
       if (n == from || n == to || !fwd[n] || !bwd[n] || tried++ >= max_candidates) continue;
       const Quantity share = [&](std::size_t x) {
@@ -892,8 +898,9 @@ class FormulaCheck {
     }
     const Quantity missing = [&](std::size_t x) { return s_.draw(x).derivative(of, wrt) - written(x); };
     std::size_t tried = 0;
-    for (const auto& [first, m1] : on_paths) {
-      for (const auto& [second, m2] : on_paths) {
+    for (const auto& [first, first_slot] : on_paths) {
+      for (const auto& [second, second_slot] : on_paths) {
+        const Slot m1 = first_slot, m2 = second_slot;  // plain variables: the lambda captures them
         if (tape().node_of(m2) <= tape().node_of(m1) || tried++ >= max_candidates * 8) continue;
         const Quantity share = [&](std::size_t x) {
           Draw& d = s_.draw(x);
@@ -979,11 +986,10 @@ Report empty_report(const FormulaSource& src, const CheckOptions& options) {
   return r;
 }
 
-// Checks one formula against the session's draws (shared by a whole file).
-Report check_one(Session& session, const FormulaSource& src, const CheckOptions& options) {
+// Checks one formula, as the checker reads it, against the session's draws.
+Report check_instance(Session& session, const Formula& formula, const FormulaSource& src, const CheckOptions& options) {
   Report r = empty_report(src, options);
   try {
-    const Formula formula = parse_formula(src);
     FormulaCheck(session, formula, src, r).run();
   } catch (const Error& e) {
     r.verdict = Verdict::Error;
@@ -991,6 +997,41 @@ Report check_one(Session& session, const FormulaSource& src, const CheckOptions&
     r.findings.clear();
     r.error = e.what();
   }
+  return r;
+}
+
+// Checks one formula of a file, with the definitions before it: none for a definition
+// that states nothing besides.
+std::optional<Report> check_one(Session& session, detail::Notation& notation, const FormulaSource& src,
+                                const CheckOptions& options) {
+  std::vector<detail::Notation::Instance> instances;
+  try {
+    Formula formula = parse_formula(src);
+    if (notation.defines_new_name(formula)) {
+      std::optional<Formula> fact = notation.define(formula, src);
+      if (!fact) return std::nullopt;
+      formula = std::move(*fact);
+    } else if (formula.defines && !formula.fact.empty()) {
+      throw ParseError(located_message(src.text, src.start(), formula.lhs.pos,
+                                       formula.lhs.name + " is a name of the network: write the claim " +
+                                           formula.lhs.name + " = … without ':='"),
+                       formula.lhs.pos);
+    }
+    instances = notation.instances(formula, src);
+  } catch (const Error& e) {
+    Report r = empty_report(src, options);
+    r.error = e.what();
+    return r;
+  }
+  std::vector<Report> reports;
+  std::vector<detail::Binding> bindings;
+  for (const detail::Notation::Instance& in : instances) {
+    reports.push_back(check_instance(session, in.formula, src, options));
+    bindings.push_back(in.binding);
+  }
+  Report r = instances.size() == 1 && instances[0].binding.empty() ? std::move(reports[0])
+                                                                   : detail::by_binding(std::move(reports), bindings);
+  r.notes = instances[0].notes;
   return r;
 }
 
@@ -1002,13 +1043,18 @@ Report check_formula(const BuildFn& build, std::string_view formula, const Check
 
 Report check_formula(const BuildFn& build, const FormulaSource& formula, const CheckOptions& options) {
   Session session(build, options);
-  return check_one(session, formula, options);
+  detail::Notation notation(session);
+  std::optional<Report> r = check_one(session, notation, formula, options);
+  if (r) return *r;
+  Report definition = empty_report(formula, options);
+  definition.error = "check: a definition alone states nothing to check; check it in the file that uses it";
+  return definition;
 }
 
 namespace {
 
-// Every formula against one session; `source` names where they come from in the error
-// for none at all.
+// Every formula against one session, each with the definitions before it; `source` names
+// where they come from in the error for none at all.
 std::vector<Report> check_all(const BuildFn& build, std::string_view text, const std::string& source,
                               const CheckOptions& options) {
   const std::vector<FormulaSource> formulas = split_formulas(text);
@@ -1016,8 +1062,12 @@ std::vector<Report> check_all(const BuildFn& build, std::string_view text, const
     throw Error("check: " + source + " holds no formula: no line, $$…$$, \\[…\\], equation or align block states one");
   }
   Session session(build, options);
+  detail::Notation notation(session);
   std::vector<Report> out;
-  for (const FormulaSource& src : formulas) out.push_back(check_one(session, src, options));
+  for (const FormulaSource& src : formulas) {
+    if (std::optional<Report> r = check_one(session, notation, src, options)) out.push_back(std::move(*r));
+  }
+  if (out.empty()) throw Error("check: " + source + " holds no formula, only definitions (:=) that state nothing");
   return out;
 }
 

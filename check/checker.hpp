@@ -88,11 +88,16 @@ struct Report {
   std::size_t branches = 0, branches_covered = 0;
   std::map<std::string, std::size_t> switches_by_op;
   std::vector<std::string> uncovered;
+  // How the notation was read where it could be read two ways ("W_{12} is read as W12, …").
+  std::vector<std::string> notes;
 
   std::string text() const;           // one human-readable block
   std::string coverage_text() const;  // "branches: 6 of 6 taken at some draw (3 relu units)"
   nlohmann::json json() const;
 };
+
+// The key of Report::switches_by_op under which the formula's own comparisons count.
+inline constexpr std::string_view formula_comparisons = "comparisons in the formula";
 
 std::string_view verdict_name(Verdict v);      // "pass", "fail", "partial", "error", "uncovered"
 std::string_view mistake_name(Mistake m);      // "sign", "constant factor", ..., "" for None

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -103,6 +104,13 @@ enum class Tok {
   Equals,
   Compare,  // > < >= <= inside an Iverson bracket [z > 0]
   Implies,
+  Comma,      // \max(a, b) and "i = 1, \dots, 9" (a subscript reads its own commas: W_{1,2})
+  Indicator,  // \mathbb{1}, \mathbf{1}, 𝟙: the condition follows in brackets (or as a subscript)
+  BigSum,     // \sum, Σ, ∑ with its subscript (text) and upper bound (wrt)
+  Defines,    // :=, \coloneqq, \equiv, ≔, ≡
+  Forall,     // \forall, ∀, \text{for}
+  In,         // \in, ∈
+  Let,        // let, \text{let}
   Ellipsis,
   LParen,
   RParen,
@@ -120,15 +128,73 @@ struct Token {
   double number = 0.0;   // Number
   std::string spelling;  // as written, for messages
   SourcePos pos, wrt_pos;
-  SourcePos end;  // column of the last code point
+  SourcePos end;                     // column of the last code point
+  WrittenName written, wrt_written;  // Name, Derivative: as written
 };
 
-constexpr std::array functions{"exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos", "ln", "sigma"};
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
+
+// Function names; max, min and step are read into comparisons. Only the spellings in
+// `capitalised` may differ in case, so a node called Max or Exp stays a name.
+constexpr std::array functions{"exp", "log", "sqrt", "tanh",  "sigmoid", "relu", "abs",
+                               "sin", "cos", "ln",   "sigma", "max",     "min",  "step"};
+constexpr std::array capitalised{"ReLU", "Relu", "ReLu", "Tanh", "Sigmoid"};
 bool is_function(std::string_view name) {
-  for (const char* f : functions) {
-    if (name == f) return true;
+  const bool other_case = std::find(capitalised.begin(), capitalised.end(), name) != capitalised.end();
+  const std::string l = lower(name);
+  if (l != name && !other_case) return false;
+  return std::find(functions.begin(), functions.end(), l) != functions.end();
+}
+
+// Greek letters are names (δ_k, \alpha); σ is the sigmoid and Σ a sum.
+constexpr std::array greek{"alpha", "beta",    "gamma",  "delta",  "epsilon", "varepsilon", "zeta",  "eta",
+                           "theta", "iota",    "kappa",  "lambda", "mu",      "nu",         "xi",    "rho",
+                           "tau",   "upsilon", "phi",    "varphi", "chi",     "psi",        "omega", "Gamma",
+                           "Delta", "Theta",   "Lambda", "Xi",     "Phi",     "Psi",        "Omega"};
+// The same letters in Unicode, from α (U+03B1) to ω (U+03C9); "" where the letter is no name.
+std::string_view unicode_greek(char32_t c) {
+  constexpr std::array<const char*, 25> lowercase{
+      "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",   "iota", "kappa", "lambda", "mu",   "nu",
+      "xi",    "",     "",      "rho",   "",        "",     "tau", "upsilon", "phi",  "chi",   "psi",    "omega"};
+  if (c >= U'\u03B1' && c <= U'\u03C9') return lowercase[c - U'\u03B1'];
+  if (c == U'\u0394') return "Delta";
+  return "";
+}
+
+// ₀…₉, ᵢ ⱼ ₖ ₘ ₙ and ₊ ₋ ₍ ₎ as subscript characters; 0 for any other code point.
+char unicode_subscript(char32_t c) {
+  if (c >= U'\u2080' && c <= U'\u2089') return static_cast<char>('0' + (c - U'\u2080'));
+  switch (c) {
+    case U'\u1D62':
+      return 'i';
+    case U'\u2C7C':
+      return 'j';
+    case U'\u2096':
+      return 'k';
+    case U'\u2098':
+      return 'm';
+    case U'\u2099':
+      return 'n';
+    case U'\u208A':
+      return '+';
+    case U'\u208B':
+      return '-';
+    case U'\u208D':
+      return '(';
+    case U'\u208E':
+      return ')';
+    default:
+      return 0;
   }
-  return false;
+}
+
+// A subscript of letters and digits only is part of the name (a_{13} is a13).
+bool plain_subscript(std::string_view sub) {
+  return std::all_of(sub.begin(), sub.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
 }
 
 class Lexer {
@@ -172,48 +238,206 @@ class Lexer {
     return t;
   }
 
-  // A name: letters and digits, then an optional subscript _x, _12 or _{12}; the
-  // canonical form drops the underscore and braces (a_{13} -> a13).
-  std::string name_run() {
-    std::string name;
-    while (is_letter(peek()) || is_digit(peek())) name += static_cast<char>(peek()), ++i_;
+  // A name: letters and digits, then an optional subscript (see subscripted).
+  std::string name_run(WrittenName& written) {
+    std::string base;
+    while (is_letter(peek()) || is_digit(peek())) base += static_cast<char>(peek()), ++i_;
+    return subscripted(base, written);
+  }
+
+  // `base` with the subscript that follows it: _x, _12, _{12}, _{i,j}, _{2(i-1)+m}, ₁₂, or
+  // [1,2] right after the name. The canonical name keeps a subscript of letters and
+  // digits (a_{13} -> a13); any other stays W_{1,2} until the checker binds it.
+  std::string subscripted(const std::string& base, WrittenName& written) {
+    written = {base, "", here()};
     if (peek() == U'_') {
       const SourcePos at = here();
       ++i_;
+      written.pos = here();
       if (peek() == U'{') {
         ++i_;
-        while (is_letter(peek()) || is_digit(peek()) || peek() == U' ') {
-          if (peek() != U' ') name += static_cast<char>(peek());
-          ++i_;
-        }
-        if (peek() != U'}')
-          fail(here(), "expected '}' to close the subscript opened at column " + std::to_string(at.column));
-        ++i_;
+        written.pos = here();
+        written.subscript = subscript_text(U'}', at);
       } else if (is_letter(peek()) || is_digit(peek())) {
-        while (is_letter(peek()) || is_digit(peek())) name += static_cast<char>(peek()), ++i_;
+        while (is_letter(peek()) || is_digit(peek())) written.subscript += static_cast<char>(peek()), ++i_;
       } else {
         fail(here(), "expected a subscript after '_'");
       }
+    } else if (unicode_subscript(peek()) != 0) {
+      while (unicode_subscript(peek()) != 0) written.subscript += unicode_subscript(peek()), ++i_;
+    } else if (peek() == U'[' && bracket_index()) {
+      const SourcePos at = here();
+      ++i_;
+      written.pos = here();
+      written.subscript = subscript_text(U']', at);
     }
     if (peek() == U'\u0302') ++i_;  // combining circumflex: y\u0302 is the hat of y
-    return name;
+    if (plain_subscript(written.subscript)) return base + written.subscript;
+    return base + "_{" + written.subscript + "}";
+  }
+
+  // The text of a subscript up to `close`: numbers, index letters, + - * ( ) and commas;
+  // spaces and \, are left out.
+  std::string subscript_text(char32_t close, SourcePos opened) {
+    std::string sub;
+    while (i_ < cps_.size() && peek() != close) {
+      const char32_t c = peek();
+      if (c == U'\\' && (peek(1) == U',' || peek(1) == U';' || peek(1) == U'!' || peek(1) == U' ')) {
+        i_ += 2;
+      } else if (is_space(c)) {
+        ++i_;
+      } else if (is_letter(c) || is_digit(c) || c == U',' || c == U'+' || c == U'-' || c == U'(' || c == U')' ||
+                 c == U'*' || c == U'=') {
+        sub += static_cast<char>(c);
+        ++i_;
+      } else if (c == U'\u2212') {
+        sub += '-';
+        ++i_;
+      } else {
+        fail(here(), "a subscript holds numbers and index letters (a_{13}, W_{1,2}, w_i, a_{2(i-1)+m}); found " +
+                         describe_code_point(c));
+      }
+    }
+    if (peek() != close) {
+      fail(here(),
+           "expected '" + encode(close) + "' to close the subscript opened at column " + std::to_string(opened.column));
+    }
+    ++i_;
+    return sub;
+  }
+
+  // W[1,2], W[i,j] and x[3] index (from 1): numbers or single letters, and a comma or a
+  // number. v[t] and v[y - t] stay a bracket times v.
+  bool bracket_index() const {
+    std::size_t k = i_ + 1;
+    bool comma = false, number = false, item = false;
+    for (; k < cps_.size() && cps_[k].c != U']'; ++k) {
+      const char32_t c = cps_[k].c;
+      if (is_digit(c)) {
+        number = item = true;
+      } else if (is_letter(c)) {
+        if (k + 1 < cps_.size() && is_letter(cps_[k + 1].c)) return false;
+        item = true;
+      } else if (c == U',') {
+        if (!item) return false;
+        comma = true;
+        item = false;
+      } else if (!is_space(c)) {
+        return false;
+      }
+    }
+    return k < cps_.size() && item && (comma || number);
   }
 
   // \hat{y} or \hat y: a name with a hat is that name.
-  std::string hat_name() {
+  Token hat_name(SourcePos pos) {
+    Token t = make(Tok::Name, pos, "");
     skip_space();
     if (peek() == U'{') {
       ++i_;
       skip_space();
-      std::string name = is_letter(peek()) ? name_run() : std::string();
+      std::string name = is_letter(peek()) ? name_run(t.written) : std::string();
       skip_space();
       if (name.empty() || peek() != U'}') fail(here(), "expected a name in \\hat{...}");
       ++i_;
-      if (peek() == U'_') name += name_run();
-      return name;
+      t.text = peek() == U'_' ? subscripted(t.written.base, t.written) : std::move(name);
+    } else {
+      if (!is_letter(peek())) fail(here(), "expected a name after \\hat");
+      t.text = name_run(t.written);
     }
-    if (!is_letter(peek())) fail(here(), "expected a name after \\hat");
-    return name_run();
+    t.end = last();
+    t.spelling = t.text;
+    return t;
+  }
+
+  bool at_word(std::string_view w) const {
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      if (peek(k) != static_cast<char32_t>(w[k])) return false;
+    }
+    return !is_letter(peek(w.size()));
+  }
+
+  // A word in a font or text command: \text{loss}, \mathrm{ReLU}, \mathcal{L}, \mathbb{1}.
+  std::string braced_word(const std::string& spelling) {
+    skip_space();
+    if (peek() != U'{') fail(here(), "expected '{' after " + spelling);
+    const SourcePos open = here();
+    ++i_;
+    std::string word;
+    while (i_ < cps_.size() && peek() != U'}') {
+      if (!is_letter(peek()) && !is_digit(peek()) && !is_space(peek())) {
+        fail(here(), spelling + "{…} holds a name (" + spelling + "{loss}); found " + describe_code_point(peek()));
+      }
+      word += static_cast<char>(peek());
+      ++i_;
+    }
+    if (peek() != U'}') fail(open, "'{' after " + spelling + " is never closed");
+    ++i_;
+    const std::size_t first = word.find_first_not_of(' '), end = word.find_last_not_of(' ');
+    return first == std::string::npos ? std::string() : word.substr(first, end - first + 1);
+  }
+
+  std::optional<Token> font(SourcePos pos, const std::string& spelling) {
+    const std::string word = braced_word(spelling);
+    if (word == "1") {
+      Token t = make(Tok::Indicator, pos, spelling + "{1}");
+      if (peek() == U'_') ++i_;  // \mathbb{1}_{z > 0}: the condition is the subscript
+      return t;
+    }
+    if (lower(word) == "let") return make(Tok::Let, pos, spelling + "{" + word + "}");
+    if (lower(word) == "for" || lower(word) == "for all" || lower(word) == "forall") {
+      return make(Tok::Forall, pos, spelling + "{" + word + "}");
+    }
+    if (word.empty() || word.find(' ') != std::string::npos || !is_letter(static_cast<unsigned char>(word[0]))) {
+      fail(pos, "a name is one word starting with a letter: " + spelling + "{loss}, " + spelling + "{W}_{1,2}");
+    }
+    if (is_function(word)) return function(pos, spelling + "{" + word + "}", word);
+    Token t = make(Tok::Name, pos, "");
+    t.text = subscripted(word, t.written);
+    t.end = last();
+    t.spelling = t.text;
+    return t;
+  }
+
+  // \sum_{k=1}^{4}, Σ_k, ∑_{i,j}: the subscript is the index (and its first value), the
+  // superscript the last value; either may come first.
+  Token big_sum(SourcePos pos, std::string spelling) {
+    Token t = make(Tok::BigSum, pos, std::move(spelling));
+    bool sub = false, sup = false;
+    while (true) {
+      skip_space();
+      if (at_word("\\limits")) {
+        i_ += 7;
+        continue;
+      }
+      const char32_t c = peek();
+      if ((c != U'_' || sub) && (c != U'^' || sup)) break;
+      const SourcePos at = here();
+      ++i_;
+      std::string text;
+      const SourcePos text_pos = here();
+      if (peek() == U'{') {
+        ++i_;
+        text = subscript_text(U'}', at);
+      } else if (is_letter(peek()) || is_digit(peek())) {
+        text = std::string(1, static_cast<char>(peek()));
+        ++i_;
+      } else {
+        fail(here(), "expected the index after " + std::string(c == U'_' ? "_" : "^") + ": \\sum_{k=1}^{4}");
+      }
+      if (c == U'_') {
+        sub = true;
+        t.text = text;
+        t.written.pos = text_pos;
+      } else {
+        sup = true;
+        t.wrt = text;
+        t.wrt_pos = text_pos;
+      }
+    }
+    if (!sub) fail(pos, "write the index the sum runs over: \\sum_k or \\sum_{k=1}^{4}");
+    t.end = last();
+    return t;
   }
 
   std::optional<Token> command(SourcePos pos) {
@@ -223,6 +447,8 @@ class Lexer {
       const char32_t c = peek();
       ++i_;
       if (c == U'\\' || c == U',' || c == U';' || c == U'!' || c == U':' || c == U' ') return std::nullopt;
+      if (c == U'{') return make(Tok::LBrace, pos, "\\{");
+      if (c == U'}') return make(Tok::RBrace, pos, "\\}");
       fail(pos, "unknown command '\\" + encode(c) + "'");
     }
     while (is_letter(peek())) cmd += static_cast<char>(peek()), ++i_;
@@ -245,19 +471,38 @@ class Lexer {
     if (cmd == "dots" || cmd == "ldots" || cmd == "cdots") return make(Tok::Ellipsis, pos, spelling);
     if (cmd == "frac") return make(Tok::Frac, pos, spelling);
     if (cmd == "partial") return make(Tok::Partial, pos, spelling);
-    if (cmd == "hat") {
-      Token t = make(Tok::Name, pos, spelling);
-      t.text = hat_name();
+    if (cmd == "hat" || cmd == "widehat") return hat_name(pos);
+    if (cmd == "text" || cmd == "textrm" || cmd == "mathrm" || cmd == "operatorname" || cmd == "mathit" ||
+        cmd == "mathcal" || cmd == "mathbf" || cmd == "mathbb" || cmd == "mathds" || cmd == "boldsymbol" ||
+        cmd == "bm") {
+      return font(pos, spelling);
+    }
+    if (std::find(greek.begin(), greek.end(), cmd) != greek.end()) {
+      Token t = make(Tok::Name, pos, "");
+      t.text = subscripted(cmd, t.written);
       t.end = last();
       t.spelling = t.text;
       return t;
+    }
+    if (cmd == "sum" || cmd == "Sigma") return big_sum(pos, spelling);
+    if (cmd == "coloneqq" || cmd == "coloneq" || cmd == "equiv" || cmd == "triangleq") {
+      return make(Tok::Defines, pos, spelling);
+    }
+    if (cmd == "forall") return make(Tok::Forall, pos, spelling);
+    if (cmd == "in") return make(Tok::In, pos, spelling);
+    if (cmd == "top" || cmd == "intercal" || cmd == "odot" || cmd == "circ" || cmd == "otimes") {
+      fail(pos, "the matrix form (" + spelling +
+                    ") is not read: write one element, e.g. \\frac{\\partial L}{\\partial W_{1,2}} = "
+                    "\\delta_1 x_2");
     }
     if (cmd == "geq" || cmd == "ge") return compare(pos, spelling, ">=");
     if (cmd == "leq" || cmd == "le") return compare(pos, spelling, "<=");
     if (cmd == "gt") return compare(pos, spelling, ">");
     if (cmd == "lt") return compare(pos, spelling, "<");
     if (is_function(cmd)) return function(pos, spelling, cmd);
-    fail(pos, "unknown command '" + spelling + "'");
+    fail(pos, "unknown command '" + spelling +
+                  "'; formulas are written with \\frac{\\partial L}{\\partial w_1}, \\sum_{k=1}^{4}, \\cdot, "
+                  "\\sigma'(z_1), \\mathbb{1}[z_1 > 0], \\max(a, b), \\hat{y}, \\text{name}, \\delta_k");
   }
 
   Token compare(SourcePos pos, std::string spelling, std::string op) const {
@@ -270,7 +515,8 @@ class Lexer {
   // sigmoid'(z) is the derivative of sigmoid at z.
   Token function(SourcePos pos, std::string spelling, std::string_view name) {
     Token t = make(Tok::Function, pos, std::move(spelling));
-    t.text = name == "ln" ? "log" : name == "sigma" || name == "σ" ? "sigmoid" : std::string(name);
+    const std::string l = lower(name);
+    t.text = l == "ln" ? "log" : l == "sigma" || name == "σ" ? "sigmoid" : l;
     if (peek() == U'\'' || peek() == U'\u2032') {
       ++i_;
       t.text += "'";
@@ -311,7 +557,8 @@ class Lexer {
     const std::size_t start = i_;
     ++i_;  // d
     const SourcePos of_pos = here();
-    std::string of = is_letter(peek()) ? name_run() : std::string();
+    WrittenName of_written, wrt_written;
+    std::string of = is_letter(peek()) ? name_run(of_written) : std::string();
     skip_space();
     if (of.empty() || peek() != U'/') {
       i_ = start;
@@ -327,7 +574,9 @@ class Lexer {
     const SourcePos wrt_pos = here();
     Token t = make(Tok::Derivative, pos, "");
     t.text = std::move(of);
-    t.wrt = name_run();
+    t.wrt = name_run(wrt_written);
+    t.written = std::move(of_written);
+    t.wrt_written = std::move(wrt_written);
     t.end = last();
     t.pos = of_pos;
     t.wrt_pos = wrt_pos;
@@ -345,23 +594,43 @@ class Lexer {
     }
     if (is_letter(c) || c == U'\u0177') {
       Token t;
+      WrittenName written;
       if (c == U'\u0177') {  // ŷ
         ++i_;
         t = make(Tok::Name, pos, "y");
-        t.text = "y";
-        if (peek() == U'_') t.text += name_run();
+        t.text = subscripted("y", written);
       } else {
-        std::string name = name_run();
-        if (is_function(name)) return function(pos, name, name);
+        std::string name = name_run(written);
+        if (written.subscript.empty() && is_function(name)) return function(pos, name, name);
         t = make(Tok::Name, pos, name);
         t.text = std::move(name);
       }
+      t.written = std::move(written);
+      t.end = last();
       t.spelling = t.text;
       return t;
     }
     if (c == U'\u03C3') {  // σ
       ++i_;
       return function(pos, "σ", "σ");
+    }
+    if (const std::string_view g = unicode_greek(c); !g.empty()) {
+      ++i_;
+      Token t = make(Tok::Name, pos, "");
+      t.text = subscripted(std::string(g), t.written);
+      t.end = last();
+      t.spelling = t.text;
+      return t;
+    }
+    if (c == U'\u03A3' || c == U'\u2211') {  // Σ, ∑
+      ++i_;
+      return big_sum(pos, encode(c));
+    }
+    if (c == U'\U0001D7D9') {  // 𝟙
+      ++i_;
+      Token t = make(Tok::Indicator, pos, "𝟙");
+      if (peek() == U'_') ++i_;
+      return t;
     }
     ++i_;
     switch (c) {
@@ -421,7 +690,33 @@ class Lexer {
           i_ += 2;
           return make(Tok::Ellipsis, pos, "...");
         }
+        if (peek() == U'.') {  // 1..9 in a range
+          ++i_;
+          return make(Tok::Ellipsis, pos, "..");
+        }
         break;
+      case U',':
+        return make(Tok::Comma, pos, ",");
+      case U':':
+        if (peek() == U'=') {
+          ++i_;
+          return make(Tok::Defines, pos, ":=");
+        }
+        break;
+      case U'\u2254':
+      case U'\u2261':
+      case U'\u225C':
+        return make(Tok::Defines, pos, encode(c));
+      case U'_':
+        fail(pos, "a subscript follows its name directly: w_1, W_{1,2}, \\hat{y}_2");
+      case U'|':
+        fail(pos, "write |x| as abs(x)");
+      case U'\u2200':
+        return make(Tok::Forall, pos, "∀");
+      case U'\u2208':
+        return make(Tok::In, pos, "∈");
+      case U'\u22A4':
+        fail(pos, "the matrix form (⊤) is not read: write one element, e.g. ∂L/∂W_{1,2} = δ_1 x_2");
       default:
         break;
     }
@@ -443,18 +738,39 @@ class Parser {
   // `chained_lhs`: the left side of the row before, for a row "&= …" that goes on with it.
   Formula run(const Expr* chained_lhs = nullptr) {
     Formula f;
-    if (at(Tok::Equals) && chained_lhs == nullptr) {
-      fail(peek().pos, "the left side is empty: expected an expression before '='");
+    f.defines = at_let();
+    if (f.defines) ++i_;
+    if ((at(Tok::Equals) || at(Tok::Defines)) && chained_lhs == nullptr) {
+      fail(peek().pos, "the left side is empty: expected an expression before '" + peek().spelling + "'");
     }
-    f.lhs = at(Tok::Equals) ? *chained_lhs : sum();
+    f.lhs = at(Tok::Equals) && chained_lhs != nullptr ? *chained_lhs : sum();
     if (at(Tok::End)) fail(peek().pos, "expected '=': a formula is an equation (left side = right side)");
-    if (!at(Tok::Equals)) unexpected();
+    if (at(Tok::Defines)) {
+      f.defines = true;
+    } else if (!at(Tok::Equals)) {
+      unexpected();
+    }
+    const Token relation = peek();
     ++i_;
     if (at(Tok::End)) fail(peek().pos, "the right side is empty: expected an expression after '='");
+    if (f.defines && f.lhs.kind != ExprKind::Name) {
+      fail(f.lhs.pos, "a definition names one thing: δ_k " + relation.spelling + " ∂L/∂z_k, let a = …");
+    }
     ellipsis_seen_ = false;
     f.rhs = sum();
     f.has_ellipsis = ellipsis_seen_;
+    if (f.defines && at(Tok::Equals)) {  // δ_1 := ∂L/∂z_1 = v_1 (y - t): the definition states a fact
+      if (f.has_ellipsis) fail(relation.pos, "a definition with '…' names nothing: write every term");
+      ++i_;
+      ellipsis_seen_ = false;
+      f.fact.push_back(sum());
+      f.has_ellipsis = ellipsis_seen_;
+    }
     if (at(Tok::Equals)) fail(peek().pos, "a second '=': write one equation per formula");
+    if (f.defines && f.fact.empty() && f.has_ellipsis) {
+      fail(relation.pos, "a definition with '…' names nothing: write every term");
+    }
+    f.ranges = ranges();
     if (!at(Tok::End)) unexpected();
     f.annotations = std::move(annotations_);
     return f;
@@ -463,6 +779,67 @@ class Parser {
  private:
   const Token& peek() const { return tokens_[i_]; }
   bool at(Tok k) const { return tokens_[i_].kind == k; }
+  const Token& ahead(std::size_t n) const { return tokens_[std::min(i_ + n, tokens_.size() - 1)]; }
+
+  // "let δ = …" and "\text{let} δ = …" open a definition.
+  bool at_let() const {
+    const bool word = at(Tok::Name) && (peek().text == "let" || peek().text == "Let");
+    return (word || at(Tok::Let)) && ahead(1).kind == Tok::Name;
+  }
+
+  // After a formula: ", i = 1,\dots,9", "\forall i", "(i \in \{1..9\})", "\text{for} i, j".
+  bool at_ranges() const {
+    if (at(Tok::Forall)) return true;
+    const std::size_t k = at(Tok::Comma) || at(Tok::LParen) ? 1 : 0;
+    if (ahead(k).kind == Tok::Forall) return true;
+    const Tok after = ahead(k + 1).kind;
+    return k > 0 && ahead(k).kind == Tok::Name && (after == Tok::Equals || after == Tok::In || after == Tok::Comma);
+  }
+
+  std::vector<IndexRange> ranges() {
+    std::vector<IndexRange> out;
+    if (at(Tok::End)) return out;
+    if (!at_ranges()) return out;
+    if (at(Tok::Comma)) ++i_;
+    const bool paren = at(Tok::LParen);
+    const Token open = peek();
+    if (paren) ++i_;
+    if (at(Tok::Forall)) ++i_;
+    while (true) {
+      if (!at(Tok::Name) || !peek().written.subscript.empty() || peek().text.size() != 1) {
+        fail(peek().pos, "expected an index letter: i = 1,\\dots,9 or \\forall i");
+      }
+      out.push_back({peek().text, false, 1, 0, peek().pos});
+      ++i_;
+      if (!at(Tok::Comma) || ahead(1).kind != Tok::Name) break;
+      ++i_;
+    }
+    if (at(Tok::Equals) || at(Tok::In)) {
+      ++i_;
+      const bool braced = at(Tok::LBrace);
+      const Token brace = peek();
+      if (braced) ++i_;
+      const long first = range_bound();
+      if (at(Tok::Comma)) ++i_;
+      if (!at(Tok::Ellipsis)) fail(peek().pos, "expected a range: i = 1,\\dots,9 or i \\in \\{1..9\\}");
+      ++i_;
+      if (at(Tok::Comma)) ++i_;
+      const long last = range_bound();
+      if (braced) expect_close(Tok::RBrace, brace);
+      if (last < first)
+        fail(out.back().pos, "the range " + std::to_string(first) + ".." + std::to_string(last) + " is empty");
+      for (IndexRange& r : out) r.written = true, r.first = first, r.last = last;
+    }
+    if (paren) expect_close(Tok::RParen, open);
+    return out;
+  }
+
+  long range_bound() {
+    if (!at(Tok::Number) || peek().number != std::floor(peek().number) || std::abs(peek().number) > 1e6) {
+      fail(peek().pos, "a range bound is a whole number: i = 1,\\dots,9");
+    }
+    return static_cast<long>(tokens_[i_++].number);
+  }
 
   [[noreturn]] void fail(SourcePos pos, const std::string& what) const {
     throw ParseError(located_message(text_, start_, pos, what), pos);
@@ -511,7 +888,8 @@ class Parser {
 
   static bool starts_primary(Tok k) {
     return k == Tok::Number || k == Tok::Name || k == Tok::Derivative || k == Tok::Partial || k == Tok::Function ||
-           k == Tok::Frac || k == Tok::LParen || k == Tok::LBracket || k == Tok::LBrace;
+           k == Tok::Frac || k == Tok::LParen || k == Tok::LBracket || k == Tok::LBrace || k == Tok::Indicator ||
+           k == Tok::BigSum;
   }
 
   // product := unary {('*' | '/' | juxtaposition) unary}
@@ -532,7 +910,7 @@ class Parser {
         q.args.push_back(std::move(p.args.back()));
         q.args.push_back(unary());
         p.args.back() = std::move(q);
-      } else if (starts_primary(peek().kind)) {
+      } else if (starts_primary(peek().kind) && !at_ranges()) {
         p.args.push_back(unary());
       } else {
         break;
@@ -580,6 +958,17 @@ class Parser {
     Expr base = primary();
     if (!at(Tok::Caret)) return base;
     ++i_;
+    const bool braced_t = at(Tok::LBrace) && ahead(1).text == "T" && ahead(2).kind == Tok::RBrace;
+    if ((at(Tok::Name) && peek().text == "T") || braced_t) {
+      fail(peek().pos,
+           "the matrix form (^T) is not read: write one element, e.g. \\frac{\\partial L}{\\partial "
+           "W_{1,2}} = \\delta_1 x_2");
+    }
+    if (at(Tok::Star) || (at(Tok::LBrace) && ahead(1).kind == Tok::Star)) {  // w_i^*
+      fail(peek().pos,
+           "an updated weight (w^*) is not read: the checker checks derivatives, such as "
+           "\\frac{\\partial L}{\\partial w_i}, not update steps");
+    }
     Expr p;
     p.kind = ExprKind::Power;
     p.pos = base.pos;
@@ -613,8 +1002,10 @@ class Parser {
         ++i_;
         return e;
       case Tok::Name:
+        if (heaviside_at()) return step(t);
         e.kind = ExprKind::Name;
         e.name = t.text;
+        e.written = t.written;
         ++i_;
         return e;
       case Tok::Derivative:
@@ -622,17 +1013,46 @@ class Parser {
         e.name = t.text;
         e.wrt = t.wrt;
         e.wrt_pos = t.wrt_pos;
+        e.written = t.written;
+        e.wrt_written = t.wrt_written;
         ++i_;
         return e;
       case Tok::Partial:
         return partial_slash();
       case Tok::Function: {
+        if (new_word_as_name(t)) {
+          e.kind = ExprKind::Name;
+          e.name = t.spelling;
+          e.written.base = t.spelling;
+          ++i_;
+          return e;
+        }
+        if (t.text == "step") return step(t);
+        if (t.text == "max" || t.text == "min") return max_min(t);
+        if (t.text.ends_with("'") && (t.text.starts_with("max") || t.text.starts_with("min") || t.text == "step'")) {
+          fail(t.pos, t.spelling + " has no derivative here: write the branch with an Iverson bracket, [a > b]");
+        }
         ++i_;
+        const Nest nest(*this);
+        if (at(Tok::Caret)) return function_power(t);
         if (!starts_primary(peek().kind)) fail(peek().pos, "expected the argument of " + t.spelling);
         e.kind = ExprKind::Call;
         e.name = t.text;
-        const Nest nest(*this);
         e.args.push_back(primary());
+        return as_written(std::move(e), t);
+      }
+      case Tok::Indicator:
+        return indicator();
+      case Tok::BigSum: {
+        ++i_;
+        if (!starts_primary(peek().kind)) fail(peek().pos, "expected the summand after " + t.spelling);
+        e.kind = ExprKind::IndexSum;
+        e.name = t.text;
+        e.wrt = t.wrt;
+        e.wrt_pos = t.wrt_pos;
+        e.written.pos = t.written.pos;
+        const Nest nest(*this);
+        e.args.push_back(product());
         return e;
       }
       case Tok::Frac:
@@ -646,23 +1066,148 @@ class Parser {
     }
   }
 
+  // max, min and step written as words with no bracket after them are names, as they
+  // were before they were functions: a network may have a node called max.
+  bool new_word_as_name(const Token& t) const {
+    const bool word = t.spelling == "max" || t.spelling == "min" || t.spelling == "step";
+    const Tok next = ahead(1).kind;
+    return word && next != Tok::LParen && next != Tok::LBrace && next != Tok::LBracket;
+  }
+
+  // \tanh^2(z) = (\tanh(z))^2, as derivations write it.
+  Expr function_power(const Token& f) {
+    ++i_;  // ^
+    const SourcePos exponent_pos = peek().pos;
+    Expr exponent = primary();
+    if (exponent.kind != ExprKind::Number || exponent.number < 1) {  // \tanh^{-1} is no power
+      fail(exponent_pos,
+           "a power of a function is written " + f.spelling + "^2(z); write (" + f.spelling + "(z))^{…} for any other");
+    }
+    if (!starts_primary(peek().kind)) fail(peek().pos, "expected the argument of " + f.spelling);
+    Expr call;
+    call.kind = ExprKind::Call;
+    call.name = f.text;
+    call.pos = f.pos;
+    call.args.push_back(primary());
+    call = as_written(std::move(call), f);
+    Expr p;
+    p.kind = ExprKind::Power;
+    p.pos = f.pos;
+    p.args.push_back(std::move(call));
+    p.args.push_back(std::move(exponent));
+    return p;
+  }
+
+  // H(z) right after the H (no space) is the step function, as written in the notes.
+  bool heaviside_at() const {
+    const Token& t = peek();
+    const Token& next = ahead(1);
+    return t.text == "H" && next.kind == Tok::LParen && next.pos.line == t.end.line &&
+           next.pos.column == t.end.column + 1;
+  }
+
+  // H(z), step(z): [z > 0], the derivative of relu.
+  Expr step(const Token& t) {
+    ++i_;
+    if (!at(Tok::LParen) && !at(Tok::LBrace))
+      fail(peek().pos, "expected the argument of " + t.spelling + ": step(z_1)");
+    const Nest nest(*this);
+    Expr zero;
+    zero.pos = t.pos;
+    return as_written(comparison(">", primary(), std::move(zero), t.pos), t);
+  }
+
+  // A function written as a bare word (H, step, max, relu) keeps that word, so the
+  // checker can refuse it where the network has a node of that name.
+  static Expr as_written(Expr e, const Token& t) {
+    std::string word = t.spelling;
+    if (word.ends_with('\'')) word.pop_back();
+    const bool bare = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    });
+    if (bare) e.written.base = word;
+    return e;
+  }
+
+  static Expr comparison(std::string op, Expr a, Expr b, SourcePos pos) {
+    Expr c;
+    c.kind = ExprKind::Compare;
+    c.name = std::move(op);
+    c.pos = pos;
+    c.args.push_back(std::move(a));
+    c.args.push_back(std::move(b));
+    return c;
+  }
+
+  // \max(a, b) = a·[a >= b] + b·[a < b] (a tie takes the first, as max-pool does);
+  // \min(a, b) = a·[a <= b] + b·[a > b].
+  Expr max_min(const Token& t) {
+    ++i_;
+    if (!at(Tok::LParen) && !at(Tok::LBrace) && !at(Tok::LBracket)) {
+      fail(peek().pos, "expected the two arguments of " + t.spelling + ": " + t.spelling + "(a, b)");
+    }
+    const Token open = peek();
+    ++i_;
+    const Nest nest(*this);
+    Expr a = sum();
+    if (!at(Tok::Comma)) fail(peek().pos, t.spelling + " takes two arguments: " + t.spelling + "(a, b)");
+    ++i_;
+    Expr b = sum();
+    if (at(Tok::Comma)) fail(peek().pos, t.spelling + " takes two arguments: " + t.spelling + "(a, b)");
+    expect_close(open.kind == Tok::LParen ? Tok::RParen : open.kind == Tok::LBrace ? Tok::RBrace : Tok::RBracket, open);
+    const bool max = t.text == "max";
+    Expr first;
+    first.kind = ExprKind::Product;
+    first.pos = t.pos;
+    first.args = {a, comparison(max ? ">=" : "<=", a, b, t.pos)};
+    Expr second;
+    second.kind = ExprKind::Product;
+    second.pos = t.pos;
+    second.args = {b, comparison(max ? "<" : ">", a, b, t.pos)};
+    Expr s;
+    s.kind = ExprKind::Sum;
+    s.pos = t.pos;
+    s.args.push_back(std::move(first));
+    s.args.push_back(std::move(second));
+    return as_written(std::move(s), t);
+  }
+
+  // \mathbb{1}[z > 0], \mathbb{1}_{z > 0}, \mathbf{1}\{z > 0\}: the Iverson bracket.
+  Expr indicator() {
+    const Token t = peek();
+    ++i_;
+    if (!at(Tok::LBracket) && !at(Tok::LBrace) && !at(Tok::LParen)) {
+      fail(peek().pos, "expected the condition of " + t.spelling + ": \\mathbb{1}[z_1 > 0] or \\mathbb{1}_{z_1 > 0}");
+    }
+    const Nest nest(*this);
+    Expr c = group(true);
+    if (c.kind != ExprKind::Compare) {
+      fail(t.pos, "the indicator " + t.spelling + " holds a comparison: \\mathbb{1}[z_1 > 0]");
+    }
+    return c;
+  }
+
   // ∂X/∂Y
   Expr partial_slash() {
     Expr e;
     e.kind = ExprKind::Derivative;
-    partial_name(e.name, e.pos);
+    partial_name(e.name, e.pos, e.written);
     if (!at(Tok::Slash)) fail(peek().pos, "expected '/' after ∂" + e.name + " (write ∂" + e.name + "/∂x)");
     ++i_;
-    partial_name(e.wrt, e.wrt_pos);
+    partial_name(e.wrt, e.wrt_pos, e.wrt_written);
     return e;
   }
 
-  void partial_name(std::string& name, SourcePos& pos) {
+  void partial_name(std::string& name, SourcePos& pos, WrittenName& written) {
     if (!at(Tok::Partial)) fail(peek().pos, "expected '∂' (\\partial), found '" + peek().spelling + "'");
     ++i_;
+    if (at(Tok::Caret)) {
+      fail(peek().pos, "second derivatives are not read: write first derivatives, \\frac{\\partial L}{\\partial w_1}");
+    }
     if (!at(Tok::Name)) fail(peek().pos, "expected a name after '∂', found '" + peek().spelling + "'");
     name = peek().text;
     pos = peek().pos;
+    written = peek().written;
     ++i_;
   }
 
@@ -678,14 +1223,15 @@ class Parser {
     fail(peek().pos, "expected '" + closer + "' to close " + where + ", found '" + peek().spelling + "'");
   }
 
-  Expr group() {
+  // A bracket; `condition`: the bracket of an indicator, which may hold a comparison.
+  Expr group(bool condition = false) {
     const Token open = peek();
     ++i_;
     const Tok close = open.kind == Tok::LParen ? Tok::RParen : open.kind == Tok::LBracket ? Tok::RBracket : Tok::RBrace;
     if (at(close)) fail(peek().pos, "empty brackets '" + open.spelling + peek().spelling + "'");
     Expr e = sum();
     if (at(Tok::Compare)) {  // an Iverson bracket: [z > 0]
-      if (open.kind != Tok::LBracket) {
+      if (open.kind != Tok::LBracket && !condition) {
         fail(peek().pos, "a comparison belongs in an Iverson bracket: write [a " + peek().text + " b]");
       }
       Expr c;
@@ -717,21 +1263,61 @@ class Parser {
       Expr e;
       e.kind = ExprKind::Derivative;
       braced([&] {
-        partial_name(e.name, e.pos);
+        partial_name(e.name, e.pos, e.written);
         return 0;
       });
       braced([&] {
-        partial_name(e.wrt, e.wrt_pos);
+        partial_name(e.wrt, e.wrt_pos, e.wrt_written);
         return 0;
       });
       return e;
     }
+    if (std::optional<Expr> e = d_derivative()) return *e;
     Expr q;
     q.kind = ExprKind::Quotient;
     q.pos = cmd.pos;
     q.args.push_back(braced([&] { return sum(); }));
     q.args.push_back(braced([&] { return sum(); }));
     return q;
+  }
+
+  // {dL} or {d L} (or {\mathrm{d} L}) at token k: the name differentiated, and the token after '}'.
+  std::optional<std::pair<Token, std::size_t>> d_name(std::size_t k) const {
+    auto token = [&](std::size_t n) -> const Token& { return tokens_[std::min(n, tokens_.size() - 1)]; };
+    if (token(k).kind != Tok::LBrace) return std::nullopt;
+    const Token& first = token(k + 1);
+    if (first.kind != Tok::Name) return std::nullopt;
+    if (first.text == "d" && token(k + 2).kind == Tok::Name && token(k + 3).kind == Tok::RBrace) {
+      return std::pair{token(k + 2), k + 4};
+    }
+    const WrittenName& w = first.written;
+    const bool greek_letter = std::find(greek.begin(), greek.end(), w.base) != greek.end();  // \delta is no d
+    if (w.base.size() < 2 || w.base[0] != 'd' || greek_letter || token(k + 2).kind != Tok::RBrace) {
+      return std::nullopt;
+    }
+    Token of = first;  // dz_1: z_1
+    of.written.base = w.base.substr(1);
+    of.text = first.text.substr(1);
+    of.pos.column += 1;
+    return std::pair{of, k + 3};
+  }
+
+  // \frac{dL}{dy}, \frac{d L}{d y}: a derivative written with d.
+  std::optional<Expr> d_derivative() {
+    const auto of = d_name(i_);
+    if (!of) return std::nullopt;
+    const auto wrt = d_name(of->second);
+    if (!wrt) return std::nullopt;
+    Expr e;
+    e.kind = ExprKind::Derivative;
+    e.name = of->first.text;
+    e.pos = of->first.pos;
+    e.written = of->first.written;
+    e.wrt = wrt->first.text;
+    e.wrt_pos = wrt->first.pos;
+    e.wrt_written = wrt->first.written;
+    i_ = wrt->second;
+    return e;
   }
 
   std::string_view text_;
@@ -779,6 +1365,9 @@ std::string print(const Expr& e, int min_rank) {
       break;
     case ExprKind::Ellipsis:
       s = "…";
+      break;
+    case ExprKind::IndexSum:
+      s = "Σ_{" + e.name + "}" + (e.wrt.empty() ? "" : "^{" + e.wrt + "}") + " " + print(e.args[0], 1);
       break;
     case ExprKind::Call:
       s = e.name + "(" + print(e.args[0], 0) + ")";
@@ -938,9 +1527,20 @@ std::optional<std::string> display_environment(std::string_view text, std::size_
   return std::nullopt;
 }
 
+// An '=' that is a relation, not part of <=, >= or => (a row "&+ [z >= 0] c" goes on
+// with the sum before it).
+bool states_equality(std::string_view row) {
+  for (std::size_t i = row.find('='); i != std::string_view::npos; i = row.find('=', i + 1)) {
+    const bool comparison = i > 0 && (row[i - 1] == '<' || row[i - 1] == '>');
+    const bool arrow = i + 1 < row.size() && row[i + 1] == '>';
+    if (!comparison && !arrow) return true;
+  }
+  return false;
+}
+
 // An inline formula is checked when it states something about a derivative.
 bool states_a_derivative(std::string_view math) {
-  if (math.find('=') == std::string_view::npos) return false;
+  if (!states_equality(math)) return false;
   if (math.find("\\partial") != std::string_view::npos || math.find("∂") != std::string_view::npos) return true;
   for (std::size_t i = 0; i + 1 < math.size(); ++i) {  // dL/dw, \frac{dL}{dw}
     if (math[i] == '/' || math.compare(i, 2, "}{") == 0) {
@@ -949,6 +1549,23 @@ bool states_a_derivative(std::string_view math) {
     }
   }
   return false;
+}
+
+// The inline $…$ opened at `open`: where its text ends, and whether a single $ closes it
+// there. It stops unclosed at a blank line or where a display block opens ($$, \[,
+// \begin{align}…), so a stray dollar in prose cannot swallow the display blocks after it.
+struct InlineDollar {
+  std::size_t end;
+  bool closed;
+};
+InlineDollar inline_dollar(std::string_view t, std::size_t open) {
+  for (std::size_t end = open + 1; end < t.size(); ++end) {
+    const bool display = t.compare(end, 2, "\\[") == 0 || display_environment(t, end);
+    if (t.compare(end, 2, "\n\n") == 0 || display) return {end, false};
+    if (t[end] != '$' || t[end - 1] == '\\') continue;
+    return {end, t.compare(end, 2, "$$") != 0};
+  }
+  return {t.size(), false};
 }
 
 class Splitter {
@@ -975,7 +1592,7 @@ class Splitter {
       const std::size_t content = first_content(r);
       if (content == std::string_view::npos) continue;
       const bool chained = r[content] == '=';
-      const bool has_equals = r.find('=') != std::string_view::npos;
+      const bool has_equals = states_equality(r);
       if (open && !has_equals) {  // "&+ …": the sum goes on; the lexer skips the \\ between
         out_[*open].text = std::string(text_.substr(open_begin, last - open_begin));
         continue;
@@ -989,8 +1606,11 @@ class Splitter {
     }
   }
 
-  void inline_math(std::size_t begin, std::size_t end) {
-    if (states_a_derivative(text_.substr(begin, end - begin))) out_.push_back(source(begin, end));
+  // True when the inline math is a formula.
+  bool inline_math(std::size_t begin, std::size_t end) {
+    if (!states_a_derivative(text_.substr(begin, end - begin))) return false;
+    out_.push_back(source(begin, end));
+    return true;
   }
 
   void line(std::size_t begin, std::size_t end) {
@@ -1066,10 +1686,11 @@ std::vector<FormulaSource> split_formulas(std::string_view file_text) {
       split.block(body, end);
       i = next;
     } else if (t[i] == '$' && (i == 0 || t[i - 1] != '\\')) {
-      std::size_t end = i + 1;
-      while (end < t.size() && (t[end] != '$' || t[end - 1] == '\\')) ++end;
-      split.inline_math(i + 1, end);
-      i = end + 1;
+      // Unclosed, it is still read when it states a derivative (and its error shown);
+      // otherwise the $ was prose, and what follows it is read as the rest of the file.
+      const InlineDollar math = inline_dollar(t, i);
+      const bool taken = split.inline_math(i + 1, math.end);
+      i = math.closed ? math.end + 1 : taken ? math.end : i + 1;
     } else {
       i += t[i] == '\\' ? 2 : 1;  // an escaped character (\$, \%) is prose
     }

@@ -27,8 +27,20 @@ enum class ExprKind {
   Negate,      // args = {operand}
   Call,        // name = function (exp log sqrt tanh sigmoid relu abs sin cos), args = {argument};
                // a name ending in ' is the function's derivative (sigmoid'(z) = σ′(z))
-  Compare,     // an Iverson bracket [a > b]: 1 when it holds, else 0; name = > < >= <=, args = {a, b}
+  Compare,     // an Iverson bracket [a > b] (also \mathbb{1}[…], \mathbb{1}_{…}, H(a) for [a > 0]):
+               // 1 when it holds, else 0; name = > < >= <=, args = {a, b}
   Ellipsis,    // … standing for unwritten terms of a sum
+  IndexSum,    // \sum_{k=1}^{4} a: name = the subscript as written ("k=1", "k", "i,j"), wrt = the
+               // upper bound as written ("" when none), args = {a}; expanded before it is checked
+};
+
+// A name as written, when its subscript is more than an element number: w_i, W_{1,2},
+// W[1,2], a_{2(i-1)+m}, \delta_k. The checker binds its index letters and resolves it to
+// the element it names; `subscript` has the spaces and \, left out.
+struct WrittenName {
+  std::string base;       // w, W, a, delta
+  std::string subscript;  // "i", "1,2", "2(i-1)+m"; "" for a plain name (a13, y)
+  SourcePos pos;          // where the subscript starts
 };
 
 struct Expr {
@@ -37,8 +49,10 @@ struct Expr {
   std::string name;  // Name; Derivative: what is differentiated; Call: the function
   std::string wrt;   // Derivative: with respect to what
   std::vector<Expr> args;
-  SourcePos pos;      // where it starts (for a Derivative: where its `name` is written)
-  SourcePos wrt_pos;  // Derivative: where `wrt` is written
+  SourcePos pos;                     // where it starts (for a Derivative: where its `name` is written)
+  SourcePos wrt_pos;                 // Derivative: where `wrt` is written
+  WrittenName written, wrt_written;  // Name and Derivative: `name` and `wrt` as written; a
+                                     // function written as a bare word (H, step, max): its base
 };
 
 // "X \Rightarrow Y" inside a term: the term uses X; the note claims X equals Y.
@@ -47,11 +61,24 @@ struct Annotation {
   Expr claim;
 };
 
+// "i = 1,\dots,9", "\forall i", "i \in \{1..9\}" after a formula: the values a free index takes.
+struct IndexRange {
+  std::string var;
+  bool written = false;  // false for "\forall i": the range is the tensor's
+  long first = 1, last = 0;
+  SourcePos pos;
+};
+
 struct Formula {
   Expr lhs;
   Expr rhs;
   std::vector<Annotation> annotations;
   bool has_ellipsis = false;  // somewhere in the right side
+  // "δ_k := ∂L/∂z_k" (also \coloneqq, \equiv, "let δ_k = …"): lhs names rhs from here on;
+  // "δ_1 := ∂L/∂z_1 = v_1 (y - t)" also states that rhs equals `fact`.
+  bool defines = false;
+  std::vector<Expr> fact;  // at most one
+  std::vector<IndexRange> ranges;
 };
 
 // A parse error: the message already holds "line L, column C: ..." and the source line

@@ -101,6 +101,7 @@ std::string Report::text() const {
   s += " (" + std::string(form_name(form)) + " form; " + std::to_string(draws) +
        " draws; equal when |a - b| <= " + number_text(atol) + " + " + number_text(rtol) + "·max(|a|, |b|))\n";
   if (branches > 0) s += "  " + coverage_text() + "\n";
+  for (const std::string& n : notes) s += "  note: " + n + "\n";
   for (const Finding& f : findings) s += "  " + f.message + "\n";
   return s;
 }
@@ -108,7 +109,10 @@ std::string Report::text() const {
 std::string Report::coverage_text() const {
   std::string ops;
   for (const auto& [op, count] : switches_by_op) {
-    ops += (ops.empty() ? "" : ", ") + std::to_string(count) + " " + op + (op == "max_pool2d" ? " windows" : " units");
+    ops += (ops.empty() ? "" : ", ") + std::to_string(count) + " " + op +
+           (op == formula_comparisons ? ""
+            : op == "max_pool2d"      ? " windows"
+                                      : " units");
   }
   std::string s = "branches: " + std::to_string(branches_covered) + " of " + std::to_string(branches) +
                   " taken at some draw (" + ops + ")";
@@ -137,6 +141,7 @@ nlohmann::json Report::json() const {
     j["findings"].push_back(std::move(finding));
   }
   if (verdict == Verdict::Error) j["error"] = error;
+  if (!notes.empty()) j["notes"] = notes;
   return j;
 }
 

@@ -133,7 +133,7 @@ TEST_CASE("checker: the note's dL/dw1 with a13 for dL/dz2 fails at term 2 with t
 TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
   const std::vector<Report> reports = check_file(build_seed, note_file());
   INFO(text(reports));
-  REQUIRE(reports.size() == 25);
+  REQUIRE(reports.size() == 26);
   auto find = [&](std::string_view start) -> const Report& {
     auto it =
         std::find_if(reports.begin(), reports.end(), [&](const Report& r) { return r.formula.starts_with(start); });
@@ -164,6 +164,11 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     CHECK(aligned.form == Form::Cut);
     CHECK(aligned.line == 20);
     CHECK(find("\\frac{\\partial L}{\\partial w_1} = \\frac{\\partial z_1}").verdict == Verdict::Pass);
+  }
+  SECTION("the note's general formula holds for every w_i") {
+    const Report& general = find("\\frac{\\partial L}{\\partial w_i} = \\frac{\\partial z_1}");
+    CHECK(general.verdict == Verdict::Pass);
+    CHECK(general.form == Form::Cut);
   }
   SECTION("the w1 expansions and derivatives") {
     CHECK_THAT(messages(find("z_1 = w_1 a_1 + w_2 a_2 + \\dots + w_9 a_9")),
@@ -201,8 +206,8 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
   }
   SECTION("the summary counts every verdict") {
     CHECK_THAT(text(reports),
-               Catch::EndsWith("25 formulas found, 25 checked: 11 pass, 8 fail, 6 partial, 0 uncovered, 0 error\n"));
-    CHECK(json(reports).size() == 25);
+               Catch::EndsWith("26 formulas found, 26 checked: 12 pass, 8 fail, 6 partial, 0 uncovered, 0 error\n"));
+    CHECK(json(reports).size() == 26);
   }
 }
 
