@@ -136,7 +136,7 @@ Draw Session::build_at(const std::vector<double>& leaves, std::string where) con
 }
 
 std::optional<Draw> Session::aim(const std::vector<std::pair<std::size_t, std::size_t>>& targets, std::vector<double> x,
-                                 std::string where, std::uint64_t seed, bool first_required) const {
+                                 const std::string& where, std::uint64_t seed, bool first_required) const {
   double scale = 0.0;
   for (double v : leaves_) scale += v * v;
   const double margin = aim_margin * std::max(1.0, std::sqrt(scale / std::max<std::size_t>(1, leaves_.size())));

@@ -76,7 +76,7 @@ class Session {
   // Moves the leaves from `start` until each (switch, branch) target holds, as far as they
   // go; when `first_required`, none unless the first one holds.
   std::optional<Draw> aim(const std::vector<std::pair<std::size_t, std::size_t>>& targets, std::vector<double> start,
-                          std::string where, std::uint64_t seed, bool first_required = true) const;
+                          const std::string& where, std::uint64_t seed, bool first_required = true) const;
   bool finite(const Tape& t) const;
   bool feeds(std::size_t s1, std::size_t s2) const;
 

@@ -228,7 +228,7 @@ TEST_CASE("generated from the graph: every true sum over paths passes, every mut
     const std::optional<graph::SymbolicSum> truth = graph::symbolic_derivative(tape, loss, slot, 64);
     REQUIRE(truth.has_value());
     file += "dL/d" + w + " = " + truth->text() + "\n";
-    labels.push_back("true");
+    labels.emplace_back("true");
     // At most 60 mutants per parameter, spread evenly over the operators' output, so the
     // test stays quick on a network with many paths.
     const std::vector<Mutant> all = mutants(*truth, names);
