@@ -349,6 +349,20 @@ Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {
   }
   const std::vector<Slot>& hits = exact.empty() ? folded : exact;
   if (hits.size() == 1) return hits[0];
+  // A tensor of one element (a target t of shape [1]) names its element t1: the tensor's
+  // own name means that element too.
+  if (hits.empty()) {
+    std::optional<Slot> only;
+    std::size_t elements = 0;
+    for (const auto& [name, slot] : names_) {
+      if (name.size() <= use.name.size() || name.compare(0, use.name.size(), use.name) != 0 ||
+          name.find_first_not_of("0123456789", use.name.size()) != std::string::npos)
+        continue;
+      ++elements;
+      if (name == use.name + "1") only = slot;
+    }
+    if (elements == 1 && only) return *only;
+  }
   auto fail = [&](const std::string& what) -> Slot {
     throw ParseError(located_message(src.text, src.start(), use.pos, what), use.pos);
   };

@@ -152,3 +152,23 @@ TEST_CASE("a missing path is named by the node it goes through", "[check][mistak
   CHECK(r.findings[0].mistake == Mistake::MissingPath);
   CHECK_THAT(r.findings[0].message, Catch::StartsWith("missing path through "));
 }
+
+TEST_CASE("a one-element tensor's name means its element; a tensor's name alone never does", "[check][names]") {
+  // t has shape [1], so its element is named t1; W has four elements.
+  constexpr const char* sigmoid_mlp = R"({
+    "inputs": {"x": {"shape": [2], "values": [0.5, -1.2]}, "t": {"shape": [1], "values": [0.8]}},
+    "params": {"W": {"shape": [2, 2], "values": [0.3, -0.7, 0.9, 0.2]}, "v": {"shape": [1, 2], "values": [1.1, -0.4]}},
+    "graph": [{"op": "dense", "in": ["x", "W"], "out": "z"}, {"op": "sigmoid", "in": ["z"], "out": "h"},
+              {"op": "dense", "in": ["h", "v"], "out": "y"}, {"op": "mse", "in": ["y", "t"], "out": "L"}],
+    "loss": "L"})";
+  CHECK(checked(sigmoid_mlp, "dL/dv1 = 2*(y - t)*h1").verdict == Verdict::Pass);
+  CHECK(checked(sigmoid_mlp, "dL/dv1 = 2*(y - t1)*h1").verdict == Verdict::Pass);
+  const Report r = checked(sigmoid_mlp, "dL/dW2 = 2*(y - t)*v1*sigmoid'(z1)*x1");
+  REQUIRE(r.verdict == Verdict::Fail);
+  CHECK(r.findings[0].mistake == Mistake::WrongIndex);
+  CHECK_THAT(r.findings[0].message,
+             Catch::StartsWith("wrong index: write x2 for x1. ∂L/∂W2 is 2·(y - t1)·v1·x2·σ′(z1)"));
+  const Report whole = checked(sigmoid_mlp, "dL/dW = 0");
+  CHECK(whole.verdict == Verdict::Error);
+  CHECK_THAT(whole.error, Catch::Contains("unknown name 'W'"));
+}
