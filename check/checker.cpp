@@ -987,9 +987,27 @@ Report empty_report(const FormulaSource& src, const CheckOptions& options) {
 }
 
 // Checks one formula, as the checker reads it, against the session's draws.
-Report check_instance(Session& session, const Formula& formula, const FormulaSource& src, const CheckOptions& options) {
+// e is Euler's number (e^{s_1}) unless the network has a node named e.
+void read_euler(Expr& e, bool network_has_e) {
+  if (e.kind == ExprKind::Name && e.name == "e" && !network_has_e) {
+    e.kind = ExprKind::Number;
+    e.number = std::exp(1.0);
+  }
+  for (Expr& a : e.args) read_euler(a, network_has_e);
+}
+
+Report check_instance(Session& session, Formula formula, const FormulaSource& src, const CheckOptions& options) {
   Report r = empty_report(src, options);
   try {
+    const auto& names = session.names();
+    const bool network_has_e =
+        std::any_of(names.begin(), names.end(), [](const auto& n) { return n.first == "e" || n.first == "E"; });
+    read_euler(formula.lhs, network_has_e);
+    read_euler(formula.rhs, network_has_e);
+    for (Annotation& a : formula.annotations) {
+      read_euler(a.value, network_has_e);
+      read_euler(a.claim, network_has_e);
+    }
     FormulaCheck(session, formula, src, r).run();
   } catch (const Error& e) {
     r.verdict = Verdict::Error;

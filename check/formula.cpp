@@ -1355,7 +1355,7 @@ std::string print(const Expr& e, int min_rank) {
   std::string s;
   switch (e.kind) {
     case ExprKind::Number:
-      s = number_text(e.number);
+      s = e.number == std::exp(1.0) ? "e" : number_text(e.number);  // Euler's number, as written
       break;
     case ExprKind::Name:
       s = e.name;

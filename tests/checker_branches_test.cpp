@@ -6,6 +6,7 @@
 
 #include "check/checker.hpp"
 #include "cli/model.hpp"
+#include "ops/scalar.hpp"
 
 using namespace gradpath;
 using namespace gradpath::check;
@@ -171,4 +172,25 @@ TEST_CASE("a one-element tensor's name means its element; a tensor's name alone 
   const Report whole = checked(sigmoid_mlp, "dL/dW = 0");
   CHECK(whole.verdict == Verdict::Error);
   CHECK_THAT(whole.error, Catch::Contains("unknown name 'W'"));
+}
+
+TEST_CASE("e is Euler's number unless the network has a node named e", "[check][names]") {
+  // s = x W + b, L = softmax cross-entropy with label 1 (the second class).
+  constexpr const char* softmax = R"({
+    "inputs": {"x": {"shape": [1, 3], "values": [1.0, -0.5, 0.25]}},
+    "params": {"W": {"shape": [3, 3], "values": [0.2, -0.1, 0.4, 0.5, 0.3, -0.2, -0.3, 0.1, 0.6]},
+               "b": {"shape": [3], "values": [0.0, 0.1, -0.1]}},
+    "graph": [{"op": "dense", "in": ["x", "W", "b"], "out": "s"},
+              {"op": "softmax_cross_entropy", "in": ["s"], "labels": [1], "out": "L"}],
+    "loss": "L"})";
+  CHECK(checked(softmax, "dL/ds2 = e^s2/(e^s1 + e^s2 + e^s3) - 1").verdict == Verdict::Pass);
+  const Report wrong = checked(softmax, "dL/ds1 = e^s1/(e^s1 + e^s2 + e^s3) - 1");
+  REQUIRE(wrong.verdict == Verdict::Fail);
+  CHECK(wrong.findings[0].mistake == Mistake::ExtraTerm);
+  CHECK_THAT(wrong.findings[0].message, Catch::Contains("the formula has e^s1/(e^s1 + e^s2 + e^s3) - 1"));
+  auto named_e = [](Tape& tape) {
+    const Var e = tape.input(2.0, "e");
+    (e * e).named("f");
+  };
+  CHECK(check_formula(named_e, "df/de = 2*e").verdict == Verdict::Pass);  // e is the node here
 }
