@@ -248,7 +248,8 @@ class Lexer {
   // `base` with the subscript that follows it: _x, _12, _{12}, _{i,j}, _{2(i-1)+m}, ₁₂, or
   // [1,2] right after the name. The canonical name keeps a subscript of letters and
   // digits (a_{13} -> a13); any other stays W_{1,2} until the checker binds it.
-  std::string subscripted(const std::string& base, WrittenName& written) {
+  std::string subscripted(const std::string& name, WrittenName& written) {
+    std::string base = name + layer_superscript();
     written = {base, "", here()};
     if (peek() == U'_') {
       const SourcePos at = here();
@@ -272,8 +273,32 @@ class Lexer {
       written.subscript = subscript_text(U']', at);
     }
     if (peek() == U'\u0302') ++i_;  // combining circumflex: y\u0302 is the hat of y
+    if (base == name) {             // W_{1,2}^{(2)}: the layer after the subscript
+      base += layer_superscript();
+      written.base = base;
+    }
     if (plain_subscript(written.subscript)) return base + written.subscript;
     return base + "_{" + written.subscript + "}";
+  }
+
+  // A layer written as a superscript in parentheses or brackets, W^{(2)}, W^{[2]}, W^{(2)}:
+  // the digits, which name the tensor W2 as courses number layers; "" when none follows
+  // (a power is written without brackets: x^2).
+  std::string layer_superscript() {
+    if (peek() != U'^') return {};
+    std::size_t j = 1;
+    const bool braced = peek(j) == U'{';
+    if (braced) ++j;
+    const char32_t open = peek(j);
+    if (open != U'(' && open != U'[') return {};
+    const char32_t close = open == U'(' ? U')' : U']';
+    std::string digits;
+    for (++j; is_digit(peek(j)); ++j) digits += static_cast<char>(peek(j));
+    if (digits.empty() || peek(j) != close) return {};
+    ++j;
+    if (braced && peek(j++) != U'}') return {};
+    i_ += j;
+    return digits;
   }
 
   // The text of a subscript up to `close`: numbers, index letters, + - * ( ) and commas;

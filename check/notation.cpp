@@ -275,12 +275,12 @@ std::optional<std::pair<std::size_t, std::size_t>> Notation::matrix_shape(const 
   const Tape& t = session_.tape();
   auto matrix = [&](const Shape& shape, Slot offset) -> std::optional<std::pair<std::size_t, std::size_t>> {
     if (offset != *slot || shape.size() != n) return std::nullopt;
-    std::vector<std::size_t> dims;
-    for (std::size_t d = 0; d < shape.rank(); ++d) {
-      if (shape[d] != 1) dims.push_back(shape[d]);
-    }
-    if (dims.size() != 2) return std::nullopt;
-    return std::pair{dims[0], dims[1]};
+    // Leading axes of 1 (an image's batch and channel) fall away; the last two stay even
+    // when one is 1, so a 1 x 3 weight reads W_{1,2}.
+    std::size_t first = 0;
+    while (shape.rank() - first > 2 && shape[first] == 1) ++first;
+    if (shape.rank() - first != 2) return std::nullopt;
+    return std::pair{shape[first], shape[first + 1]};
   };
   for (const TensorRecord& r : t.tensor_records()) {
     if (auto m = matrix(r.shape, r.output)) return m;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The notation students write (issue 14), on the seed network and the corpus networks:
+// The notation students write, on the seed network and the corpus networks:
 // each construct's correct form passes, a mutated form fails (with the mistake named where
 // the checker names it), and what is not read is an error at its line and column that
 // shows a spelling that is.
@@ -169,7 +169,7 @@ TEST_CASE("notation: what is not read is an error at its column showing a spelli
   CHECK_THAT(error("L = |y - t|"), Catch::Contains("column 5: write |x| as abs(x)"));
   CHECK_THAT(error(R"(w_i^* = w_i - \alpha \frac{\partial L}{\partial w_i})"),
              Catch::Contains("column 5: an updated weight (w^*) is not read"));
-  CHECK_THAT(error("L = z^{(1)}_1"), Catch::Contains("column 12: a subscript follows its name directly: w_1"));
+  CHECK_THAT(error("L = z^{(1)}_1"), Catch::Contains("column 5: unknown name 'z11'"));  // layer 1 of z
 }
 
 TEST_CASE("notation: two-index names W_{1,2}, W[1,2], W_{12} read row-major from 1", "[check][notation]") {
@@ -416,4 +416,20 @@ TEST_CASE("notation: hostile subscripts, sums and definitions are errors, never 
   const std::vector<Report> grown = check_text(seed(), chain);
   REQUIRE(!grown.empty());
   CHECK_THAT(grown[0].error, Catch::Contains("is too large"));
+}
+
+TEST_CASE(
+    "notation: a layer as a superscript, W^{(2)} or W^{[2]}, names the tensor W2; a 1 x n weight takes two indices",
+    "[check][notation]") {
+  // x (2) -> dense W1 (3x2), b1 -> relu -> dense W2 (1x3), b2 -> y, L = (y - t)^2 / 2.
+  const BuildFn& mlp = model("tests/corpus/two_layer_mlp.json");
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W^{(2)}_{1,2}} = (\hat{y} - t) h_2)") == Verdict::Pass);
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W^{[2]}_{1,3}} = (\hat{y} - t) h_3)") == Verdict::Pass);
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W_{1,3}^{(2)}} = (\hat{y} - t) h_3)") == Verdict::Pass);
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W2_{1,1}} = (y - t) h_1)") == Verdict::Pass);
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W^{(2)}_{1,2}} = (\hat{y} - t) h_1)") == Verdict::Fail);
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W1_{i,j}} = (y - t) W2_{1,i} [z_i > 0] x_j)") == Verdict::Pass);
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W1_{i,j}} = (y - t) W2_{1,i} x_j)") == Verdict::Fail);
+  // A power keeps its plain exponent: \hat{y}^2 is y squared, not a layer.
+  CHECK(verdict(mlp, R"(\frac{\partial L}{\partial \hat{y}} = \hat{y}^2 / \hat{y} - t)") == Verdict::Pass);
 }

@@ -173,7 +173,7 @@ TEST_CASE("robustness: empty formulas and formulas with one side missing", "[rob
 
 TEST_CASE("robustness: Unicode names and stray bytes in formulas", "[robustness][formula]") {
   // a character the language does not have is named with its column (Greek letters are
-  // names since issue 14: δ_k)
+  // names: δ_k)
   CHECK_THROWS_WITH(check::parse_formula("L = ж x"),
                     Contains("line 1, column 5") && Contains("unexpected character 'ж'"));
   CHECK(check::parse_formula("L = α x").rhs.args[0].name == "alpha");
