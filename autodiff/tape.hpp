@@ -66,6 +66,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The tape cannot grow: its memory limit, the 2^32 entries its 32-bit indices reach, or
+// the machine's memory. The tape stays usable (reset() it, record something smaller).
+class CapacityError : public Error {
+ public:
+  using Error::Error;
+};
+
 class Tape;
 class Var;
 class TensorVar;
@@ -148,6 +155,9 @@ struct LiveTape {
   std::atomic<Tape*> tape{nullptr};
 };
 extern LiveTape live_tapes[max_live_tapes];
+// Sets the serial the last tape got, so a test can reach the end of the 32-bit serials
+// without making 2^32 tapes. Not for anything else.
+void set_last_tape_serial(std::uint32_t serial);
 }  // namespace detail
 
 class Tape {

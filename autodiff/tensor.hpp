@@ -44,7 +44,10 @@ class TensorVar {
   }
   Var at(std::initializer_list<std::size_t> index) const;
 
-  // Values and grads (zeros before backward) of an f64 tensor; an Error for f32.
+  // Values and grads (zeros before backward) of an f64 tensor; an Error for f32. The
+  // spans point into the tape's arenas: recording anything more on the tape (or reset(),
+  // or a backward that allocates the grads) may move them, so a span is valid only until
+  // the next record. Copy what you keep, or call values() again.
   std::span<const double> values() const;
   std::span<const double> grads() const;
   // The same for an f32 tensor; an Error for f64.
