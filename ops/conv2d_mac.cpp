@@ -41,6 +41,12 @@ Conv2dGeometry conv2d_geometry(std::string_view op, const Shape& x, const Shape&
                 " channels but filter " + w.str() + " expects " + std::to_string(w[1]));
   }
   if (g.stride == 0) throw Error(what() + ": stride must be at least 1");
+  // Past a dimension's range no option gives a usable output; bounding them keeps every
+  // index sum of the kernels (oy * stride + ky, padded sizes) far inside 64 bits.
+  if (g.stride > Shape::max_dim || g.padding > Shape::max_dim) {
+    throw Error(what() + ": stride " + std::to_string(g.stride) + " and padding " + std::to_string(g.padding) +
+                " must be at most " + std::to_string(Shape::max_dim));
+  }
   const std::size_t padded_h = g.height + 2 * g.padding, padded_w = g.width + 2 * g.padding;
   if (g.kernel_h > padded_h || g.kernel_w > padded_w) {
     throw Error(what() + ": the kernel is larger than the input padded by " + std::to_string(g.padding) + " (" +
@@ -48,6 +54,11 @@ Conv2dGeometry conv2d_geometry(std::string_view op, const Shape& x, const Shape&
   }
   g.out_h = (padded_h - g.kernel_h) / g.stride + 1;
   g.out_w = (padded_w - g.kernel_w) / g.stride + 1;
+  if (!tape_sized({g.batch, g.out_channels, g.out_h, g.out_w})) {
+    throw Error(what() + ": padding " + std::to_string(g.padding) + " and stride " + std::to_string(g.stride) +
+                " give an output of " + std::to_string(g.out_h) + " x " + std::to_string(g.out_w) +
+                " per image and channel, more elements than a tape holds");
+  }
   if (bias != nullptr && !(bias->rank() == 1 && (*bias)[0] == g.out_channels) &&
       !(bias->rank() == 0 && g.out_channels == 1)) {
     throw Error(what() + ": bias " + bias->str() + " does not match the " + std::to_string(g.out_channels) +
@@ -68,11 +79,21 @@ TensorVar conv2d_mac_impl(const TensorVar& x, const TensorVar& w, const TensorVa
   if (b != nullptr) Tape::of(x.first(), b->first(), op);
   const detail::Conv2dGeometry g =
       detail::conv2d_geometry(op, x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
+  // Room for the sum node of every output first: an output too large for the memory
+  // limit is refused here, before the loops below and their bookkeeping run.
+  const std::size_t outputs = g.batch * g.out_channels * g.out_h * g.out_w;
+  try {
+    tape.reserve(tape.node_count() + outputs, 0);
+  } catch (const CapacityError& e) {
+    throw CapacityError(std::string(op) + ": input " + x.shape().str() + ", filter " + w.shape().str() + ": output " +
+                        g.out_shape().str() + ": " + e.what());
+  }
   ScopeGuard scope(tape, name.empty() ? op : name);
 
   // Pass 1: every product w_i * a_j, output by output; ends[k] closes output k's run.
   std::vector<Var> products;
   std::vector<std::size_t> ends;
+  ends.reserve(outputs);
   const auto signed_pad = static_cast<std::ptrdiff_t>(g.padding);
   for (std::size_t n = 0; n < g.batch; ++n)
     for (std::size_t o = 0; o < g.out_channels; ++o)
