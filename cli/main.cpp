@@ -110,27 +110,34 @@ int grad_command(const std::string& path, bool as_json, std::size_t memory_limit
   return 0;
 }
 
-// Writes to a temporary file next to `output` and renames it over `output` only once
-// every byte is written: a failed write leaves the previous file as it was.
-void write_atomically(const std::string& output, const std::function<void(std::ostream&)>& write) {
-  const std::string temporary = output + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw Error("dot: cannot write " + cli::quote(output));
-    write(file);
-    file.close();
-    if (!file) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw Error("dot: writing " + cli::quote(output) + " failed (disk full?); the previous file is left as it was");
-    }
-  }
+// Writes `output` through `write`. A regular file (or a new one) is written to a
+// temporary file next to it and renamed over it only once every byte is written, so a
+// failed write leaves the previous file as it was; anything else (/dev/full, a pipe)
+// cannot be replaced by renaming and is written in place. Either way the stream is
+// checked after closing.
+void write_file(const std::string& output, const std::function<void(std::ostream&)>& write) {
   std::error_code ec;
-  std::filesystem::rename(temporary, output, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw Error("dot: cannot write " + cli::quote(output) + ": " + ec.message());
+  const auto status = std::filesystem::status(output, ec);
+  const bool replace = !std::filesystem::exists(status) || std::filesystem::is_regular_file(status);
+  const std::string target = replace ? output + ".tmp" + std::to_string(::getpid()) : output;
+  const auto discard = [&] {
+    if (replace) std::filesystem::remove(target, ec);
+  };
+  std::ofstream file(target, std::ios::binary | std::ios::trunc);
+  if (!file) throw Error("dot: cannot write " + cli::quote(output));
+  write(file);
+  file.close();
+  if (!file) {
+    discard();
+    throw Error("dot: writing " + cli::quote(output) + " failed (disk full?)" +
+                (replace ? "; the previous file is left as it was" : ""));
+  }
+  if (replace) {
+    std::filesystem::rename(target, output, ec);
+    if (ec) {
+      discard();
+      throw Error("dot: cannot write " + cli::quote(output) + ": " + ec.message());
+    }
   }
 }
 
@@ -152,7 +159,7 @@ int dot_command(const std::string& path, const std::string& output, const std::v
     flush_stdout();
     return 0;
   }
-  write_atomically(output, [&](std::ostream& out) { graph::write_dot(out, g, options); });
+  write_file(output, [&](std::ostream& out) { graph::write_dot(out, g, options); });
   return 0;
 }
 
