@@ -6,6 +6,7 @@
 #include <cmath>
 #include <mutex>
 #include <new>
+#include <utility>
 
 namespace gradpath {
 
@@ -37,9 +38,9 @@ void or_error(std::string_view what, F allocate) {
 }  // namespace
 
 namespace detail {
-void set_last_tape_serial(std::uint32_t serial) {
+std::uint32_t set_last_tape_serial(std::uint32_t serial) {
   std::lock_guard lock(registry_mutex);
-  last_serial = serial;
+  return std::exchange(last_serial, serial);
 }
 }  // namespace detail
 

@@ -155,9 +155,9 @@ struct LiveTape {
   std::atomic<Tape*> tape{nullptr};
 };
 extern LiveTape live_tapes[max_live_tapes];
-// Sets the serial the last tape got, so a test can reach the end of the 32-bit serials
-// without making 2^32 tapes. Not for anything else.
-void set_last_tape_serial(std::uint32_t serial);
+// Sets the serial the last tape got and returns the one it replaces, so a test can
+// reach the end of the 32-bit serials without making 2^32 tapes. Not for anything else.
+std::uint32_t set_last_tape_serial(std::uint32_t serial);
 }  // namespace detail
 
 class Tape {
