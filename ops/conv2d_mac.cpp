@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // conv2d_mac: a convolution recorded as scalar products and one n-ary sum per output,
 // exactly the graph the seed note draws; and the shape rules both convolutions share.
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/conv.hpp"
@@ -94,28 +96,32 @@ TensorVar conv2d_mac_impl(const TensorVar& x, const TensorVar& w, const TensorVa
   std::vector<Var> products;
   std::vector<std::size_t> ends;
   ends.reserve(outputs);
-  const auto signed_pad = static_cast<std::ptrdiff_t>(g.padding);
+  // The taps [first, last) of a window starting at padded position `start` that land on
+  // real cells 0 .. size - 1: padding taps get no node at all, and are not even visited,
+  // so a large padding costs what its outputs do, not outputs x kernel.
+  const auto taps = [&](std::size_t start, std::size_t size, std::size_t kernel) {
+    const std::size_t first = g.padding > start ? g.padding - start : 0;
+    const std::size_t end = g.padding + size > start ? g.padding + size - start : 0;
+    return std::pair{first, std::max(first, std::min(kernel, end))};
+  };
   for (std::size_t n = 0; n < g.batch; ++n)
     for (std::size_t o = 0; o < g.out_channels; ++o)
-      for (std::size_t oy = 0; oy < g.out_h; ++oy)
+      for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+        const auto [ky_first, ky_last] = taps(oy * g.stride, g.height, g.kernel_h);
         for (std::size_t ox = 0; ox < g.out_w; ++ox) {
+          const auto [kx_first, kx_last] = taps(ox * g.stride, g.width, g.kernel_w);
           for (std::size_t c = 0; c < g.channels; ++c)
-            for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
-              for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
-                const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - signed_pad;
-                const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - signed_pad;
-                if (iy < 0 || ix < 0 || iy >= static_cast<std::ptrdiff_t>(g.height) ||
-                    ix >= static_cast<std::ptrdiff_t>(g.width)) {
-                  continue;  // a padding tap: zero, so no node at all
-                }
+            for (std::size_t ky = ky_first; ky < ky_last; ++ky)
+              for (std::size_t kx = kx_first; kx < kx_last; ++kx) {
+                const std::size_t iy = oy * g.stride + ky - g.padding, ix = ox * g.stride + kx - g.padding;
                 const std::size_t wi = ((o * g.channels + c) * g.kernel_h + ky) * g.kernel_w + kx;
-                const std::size_t xi = ((n * g.channels + c) * g.height + static_cast<std::size_t>(iy)) * g.width +
-                                       static_cast<std::size_t>(ix);
+                const std::size_t xi = ((n * g.channels + c) * g.height + iy) * g.width + ix;
                 products.push_back(tape.var_at(w.offset() + static_cast<Slot>(wi)) *
                                    tape.var_at(x.offset() + static_cast<Slot>(xi)));
               }
           ends.push_back(products.size());
         }
+      }
 
   // Pass 2: one sum node per output, so the outputs are consecutive scalar nodes. A
   // window made only of padding (padding >= kernel) is still a sum node: of the bias
