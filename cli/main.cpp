@@ -11,7 +11,6 @@
 #include <iostream>
 #include <new>
 #include <optional>
-#include <sstream>
 
 #include "check/checker.hpp"
 #include "cli/model.hpp"
