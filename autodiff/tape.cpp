@@ -373,9 +373,10 @@ void Tape::push_scope(std::string_view name) {
   }
   std::string path =
       scope_stack_.empty() ? std::string(name) : scope_paths_[scope_stack_.back()] + "/" + std::string(name);
-  auto it = std::find(scope_paths_.begin(), scope_paths_.end(), path);
-  const auto index = static_cast<std::uint32_t>(it - scope_paths_.begin());
-  if (it == scope_paths_.end()) scope_paths_.push_back(std::move(path));
+  // A lookup, not a scan: a model of n conv2d_mac entries opens n scopes.
+  const auto [it, added] = scope_index_.try_emplace(path, static_cast<std::uint32_t>(scope_paths_.size()));
+  const std::uint32_t index = it->second;
+  if (added) scope_paths_.push_back(std::move(path));
   scope_stack_.push_back(index);
   open_scope_run(index);
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
 #include <span>
@@ -413,6 +414,7 @@ class Tape {
     std::uint32_t path;  // into scope_paths_
   };
   std::vector<std::string> scope_paths_;
+  std::map<std::string, std::uint32_t, std::less<>> scope_index_;  // path -> its index in scope_paths_
   std::vector<ScopeRun> scope_runs_;
   std::vector<std::uint32_t> scope_stack_;
   void open_scope_run(std::uint32_t path);
