@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <new>
+#include <utility>
 
 namespace gradpath {
 
@@ -19,7 +21,28 @@ std::vector<std::uint32_t> free_indices;
 std::uint32_t next_index = 0;
 std::uint32_t last_serial = 0;
 constexpr std::size_t max_slots = 0xFFFFFFFFu;
+// Operand columns and saved data are indexed by 32-bit offsets too (NodeSpan::arg_end,
+// TensorRecord::arg_end and saved_end): past this they would wrap and misattribute.
+constexpr std::size_t max_offset = 0xFFFFFFFFu;
+
+// Runs `allocate`; running out of memory becomes an Error naming the op, as passing the
+// memory limit does, so a caller catching gradpath::Error sees both.
+template <typename F>
+void or_error(std::string_view what, F allocate) {
+  try {
+    allocate();
+  } catch (const std::bad_alloc&) {
+    throw CapacityError(std::string(what) + ": out of memory growing the tape (Tape::set_memory_limit caps it)");
+  }
+}
 }  // namespace
+
+namespace detail {
+std::uint32_t set_last_tape_serial(std::uint32_t serial) {
+  std::lock_guard lock(registry_mutex);
+  return std::exchange(last_serial, serial);
+}
+}  // namespace detail
 
 std::string_view op_name(Op op) {
   switch (op) {
@@ -75,6 +98,11 @@ std::string_view dtype_name(DType dtype) { return dtype == DType::f32 ? "float32
 
 Tape::Tape() {
   std::lock_guard lock(registry_mutex);
+  // A Var tells its tape by index and serial: were serials to wrap, a Var of a destroyed
+  // tape could read the new tape that reuses its index, so the last serial is the last tape.
+  if (last_serial == 0xFFFFFFFFu) {
+    throw Error("Tape: this process already made 2^32 - 1 tapes; a new one could be mistaken for a destroyed one");
+  }
   if (!free_indices.empty()) {
     index_ = free_indices.back();
     free_indices.pop_back();
@@ -83,7 +111,7 @@ Tape::Tape() {
   } else {
     throw Error("Tape: more than " + std::to_string(detail::max_live_tapes) + " tapes alive at once");
   }
-  serial_ = ++last_serial == 0 ? ++last_serial : last_serial;
+  serial_ = ++last_serial;
   epoch_ = std::uint64_t{serial_} << 32;
   detail::live_tapes[index_].tape.store(this, std::memory_order_relaxed);
   detail::live_tapes[index_].epoch.store(epoch_, std::memory_order_release);  // publishes the pointer
@@ -169,8 +197,8 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   const std::size_t n = shape.size();
   const bool f32 = dtype == DType::f32;
   if (n == 0) throw Error(std::string(info.name) + ": empty tensor of shape " + shape.str());
-  if ((f32 ? values_f32_.size() : values_.size()) + n >= max_slots) {
-    throw Error(std::string(info.name) + ": the tape is full (2^32 " + (f32 ? "float32 elements)" : "slots)"));
+  if (n >= max_slots - (f32 ? values_f32_.size() : values_.size())) {
+    throw CapacityError(std::string(info.name) + ": the tape is full (2^32 " + (f32 ? "float32 elements)" : "slots)"));
   }
   if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
   reserve_tensor_side(info.name, args.size(), saved_size);
@@ -344,9 +372,10 @@ void Tape::push_scope(std::string_view name) {
   }
   std::string path =
       scope_stack_.empty() ? std::string(name) : scope_paths_[scope_stack_.back()] + "/" + std::string(name);
-  auto it = std::find(scope_paths_.begin(), scope_paths_.end(), path);
-  const auto index = static_cast<std::uint32_t>(it - scope_paths_.begin());
-  if (it == scope_paths_.end()) scope_paths_.push_back(std::move(path));
+  // A lookup, not a scan: a model of n conv2d_mac entries opens n scopes.
+  const auto [it, added] = scope_index_.try_emplace(path, static_cast<std::uint32_t>(scope_paths_.size()));
+  const std::uint32_t index = it->second;
+  if (added) scope_paths_.push_back(std::move(path));
   scope_stack_.push_back(index);
   open_scope_run(index);
 }
@@ -435,9 +464,12 @@ std::size_t grown_capacity(std::size_t capacity, std::size_t needed) {
 }  // namespace
 
 void Tape::grow(std::string_view what, std::size_t nodes, std::size_t args, std::size_t slots) {
-  if (values_.size() + slots + 1 > max_slots) throw Error(std::string(what) + ": the tape is full (2^32 slots)");
+  if (slots + 1 > max_slots - values_.size())
+    throw CapacityError(std::string(what) + ": the tape is full (2^32 slots)");
+  if (args > max_offset - arg_slot_.size())
+    throw CapacityError(std::string(what) + ": the tape is full (2^32 operands)");
   std::size_t node_capacity = grown_capacity(op_.capacity(), op_.size() + nodes);
-  const std::size_t arg_capacity = grown_capacity(arg_slot_.capacity(), arg_slot_.size() + args);
+  const std::size_t arg_capacity = std::min(grown_capacity(arg_slot_.capacity(), arg_slot_.size() + args), max_offset);
   // Every free node record needs a free value slot (see room_node); the tape never
   // holds more slots than a Slot can index, so near the end it grows fewer records.
   const std::size_t free_slots = max_slots - 1 - values_.size() - slots;
@@ -447,11 +479,15 @@ void Tape::grow(std::string_view what, std::size_t nodes, std::size_t args, std:
   check_memory_limit(what, (node_capacity - op_.capacity()) * (sizeof(Op) + sizeof(NodeSpan)) +
                                (arg_capacity - arg_slot_.capacity()) * (sizeof(Slot) + sizeof(double)) +
                                (value_capacity - values_.capacity()) * sizeof(double));
-  op_.reserve(node_capacity);
-  nodes_.reserve(node_capacity);
-  arg_slot_.reserve(arg_capacity);
-  partial_.reserve(arg_capacity);
-  values_.reserve(value_capacity);
+  // The columns room_node and room_args test (op_, arg_slot_) grow last: if an earlier
+  // one runs out of memory, they still say there is no room, and nothing is written.
+  or_error(what, [&] {
+    nodes_.reserve(node_capacity);
+    values_.reserve(value_capacity);
+    op_.reserve(node_capacity);
+    partial_.reserve(arg_capacity);
+    arg_slot_.reserve(arg_capacity);
+  });
 }
 
 void Tape::grow_for_node(Op op) {
@@ -470,21 +506,26 @@ void Tape::reserve_tensor_side(std::string_view what, std::size_t args, std::siz
   const auto grown = [](const auto& v, std::size_t n) {
     return v.size() + n <= v.capacity() ? v.capacity() : std::max(v.size() + n, 2 * v.capacity());
   };
+  if (args > max_offset - tensor_args_.size() || saved > max_offset - saved_.size()) {
+    throw CapacityError(std::string(what) + ": the tape is full (2^32 tensor operands or saved values)");
+  }
   const std::size_t record_capacity = grown(tensors_, 1), arg_capacity = grown(tensor_args_, args),
                     saved_capacity = grown(saved_, saved);
   check_memory_limit(what, (record_capacity - tensors_.capacity()) * sizeof(TensorRecord) +
                                (arg_capacity - tensor_args_.capacity()) * sizeof(TensorArg) +
                                (saved_capacity - saved_.capacity()) * sizeof(double));
-  tensors_.reserve(record_capacity);
-  tensor_args_.reserve(arg_capacity);
-  saved_.reserve(saved_capacity);
+  or_error(what, [&] {
+    tensors_.reserve(record_capacity);
+    tensor_args_.reserve(arg_capacity);
+    saved_.reserve(saved_capacity);
+  });
 }
 
 void Tape::reserve_f32(std::string_view what, std::size_t n) {
   if (values_f32_.capacity() - values_f32_.size() >= n) return;
   const std::size_t capacity = std::max(values_f32_.size() + n, 2 * values_f32_.capacity());
   check_memory_limit(what, (capacity - values_f32_.capacity()) * sizeof(float));
-  values_f32_.reserve(capacity);
+  or_error(what, [&] { values_f32_.reserve(capacity); });
 }
 
 void Tape::keep_through_last_node() {
@@ -496,8 +537,8 @@ void Tape::check_memory_limit(std::string_view what, std::size_t extra) const {
   if (memory_limit_ == 0 || extra == 0) return;
   const std::size_t needed = memory().total().reserved + extra;
   if (needed > memory_limit_) {
-    throw Error("tape memory limit: recording " + std::string(what) + " needs " + std::to_string(needed) +
-                " bytes, the limit is " + std::to_string(memory_limit_) + " bytes (Tape::set_memory_limit)");
+    throw CapacityError("tape memory limit: recording " + std::string(what) + " needs " + std::to_string(needed) +
+                        " bytes, the limit is " + std::to_string(memory_limit_) + " bytes (Tape::set_memory_limit)");
   }
 }
 
@@ -557,8 +598,10 @@ void Tape::clear_grads() {
     return grads.capacity() < n ? (n - grads.capacity()) * sizeof(grads[0]) : 0;
   };
   check_memory_limit("backward", shortfall(grads_, values_.size()) + shortfall(grads_f32_, values_f32_.size()));
-  grads_.assign(values_.size(), 0.0);
-  grads_f32_.assign(values_f32_.size(), 0.0f);
+  or_error("backward", [&] {
+    grads_.assign(values_.size(), 0.0);
+    grads_f32_.assign(values_f32_.size(), 0.0f);
+  });
 }
 
 void Tape::sweep(NodeId last) {

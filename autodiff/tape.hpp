@@ -67,6 +67,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The tape cannot grow: its memory limit, the 2^32 entries its 32-bit indices reach, or
+// the machine's memory. The tape stays usable (reset() it, record something smaller).
+class CapacityError : public Error {
+ public:
+  using Error::Error;
+};
+
 class Tape;
 class Var;
 class TensorVar;
@@ -183,6 +190,9 @@ struct LiveTape {
   std::atomic<Tape*> tape{nullptr};
 };
 extern LiveTape live_tapes[max_live_tapes];
+// Sets the serial the last tape got and returns the one it replaces, so a test can
+// reach the end of the 32-bit serials without making 2^32 tapes. Not for anything else.
+std::uint32_t set_last_tape_serial(std::uint32_t serial);
 }  // namespace detail
 
 class Tape {
@@ -453,6 +463,7 @@ class Tape {
     std::uint32_t path;  // into scope_paths_
   };
   std::vector<std::string> scope_paths_;
+  std::map<std::string, std::uint32_t, std::less<>> scope_index_;  // path -> its index in scope_paths_
   std::vector<ScopeRun> scope_runs_;
   std::vector<std::uint32_t> scope_stack_;
   void open_scope_run(std::uint32_t path);

@@ -47,7 +47,7 @@ template <typename V>
 TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name) {
   check_leaf_values(values, shape, name, op == Op::Param);
   if (values_f32_.size() + values.size() >= 0xFFFFFFFFu) {
-    throw Error(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
+    throw CapacityError(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
   }
   // Every growth (and its memory limit check) first, so a refusal leaves the tape as it was.
   reserve_tensor_side(op_name(op), 0, 0);
@@ -97,7 +97,7 @@ void Tape::backward(const TensorVar& root) {
 TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
   Tape& t = Tape::of(node, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
-  if (offset + shape.size() > t.values_f32().size()) {
+  if (offset > t.values_f32().size() || shape.size() > t.values_f32().size() - offset) {
     throw Error("tensor: float32 shape " + shape.str() + " from element " + std::to_string(offset) +
                 " runs past the end of the float32 arena");
   }
@@ -114,7 +114,7 @@ TensorVar::TensorVar(const Var& first, const Shape& shape)
     : first_(first), shape_(shape), offset_(first.slot()), size_(shape.size()) {
   Tape& t = Tape::of(first, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
-  if (first.slot() + shape.size() > t.slot_count()) {
+  if (shape.size() > t.slot_count() - first.slot()) {
     throw Error("tensor: shape " + shape.str() + " from slot " + std::to_string(first.slot()) +
                 " runs past the end of the tape");
   }
@@ -193,9 +193,15 @@ std::vector<Var> TensorVar::elements() const {
 }
 
 TensorVar TensorVar::reshape(const Shape& shape) const {
-  if (shape.size() != size()) {
+  std::size_t n = 0;
+  try {
+    n = shape.size();
+  } catch (const Error& e) {  // a count past 64 bits: it must not wrap into a match
+    throw Error(std::string("reshape: ") + e.what());
+  }
+  if (n != size()) {
     throw Error("reshape: cannot view shape " + shape_.str() + " (" + std::to_string(size()) + " elements) as " +
-                shape.str() + " (" + std::to_string(shape.size()) + " elements)");
+                shape.str() + " (" + std::to_string(n) + " elements)");
   }
   TensorVar view = *this;
   view.shape_ = shape;  // same size_

@@ -44,7 +44,10 @@ class TensorVar {
   }
   Var at(std::initializer_list<std::size_t> index) const;
 
-  // Values and grads (zeros before backward) of an f64 tensor; an Error for f32.
+  // Values and grads (zeros before backward) of an f64 tensor; an Error for f32. The
+  // spans point into the tape's arenas and dangle once they move: values() after the next
+  // record or reset(), grads() after the next backward() too. Copy what you keep, or call
+  // the accessor again.
   std::span<const double> values() const;
   std::span<const double> grads() const;
   // The same for an f32 tensor; an Error for f64.

@@ -1091,8 +1091,9 @@ std::vector<Report> check_all(const BuildFn& build, std::string_view text, const
 
 }  // namespace
 
-std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options) {
-  return check_all(build, file_text, "the text", options);
+std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options,
+                               std::string_view source) {
+  return check_all(build, file_text, source.empty() ? "the text" : "'" + std::string(source) + "'", options);
 }
 
 std::vector<Report> check_file(const BuildFn& build, const std::filesystem::path& path, const CheckOptions& options) {

@@ -109,8 +109,10 @@ std::string_view finding_name(FindingKind k);  // "wrong term", "missing term", 
 Report check_formula(const BuildFn& build, std::string_view formula, const CheckOptions& options = {});
 Report check_formula(const BuildFn& build, const FormulaSource& formula, const CheckOptions& options = {});
 // Every formula of a file's text (see split_formulas), against one set of draws. An
-// Error when the text holds no formula, or the build throws.
-std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options = {});
+// Error when the text holds no formula (naming `source`, the file it came from, when
+// given), or the build throws.
+std::vector<Report> check_text(const BuildFn& build, std::string_view file_text, const CheckOptions& options = {},
+                               std::string_view source = {});
 // Reads the file; an unreadable file (or a directory) is an Error.
 std::vector<Report> check_file(const BuildFn& build, const std::filesystem::path& path,
                                const CheckOptions& options = {});

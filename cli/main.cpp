@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: MIT
 // The gradpath command: the seed walkthrough, and grad / dot / check for a JSON model.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <new>
+#include <optional>
 
 #include "check/checker.hpp"
 #include "cli/model.hpp"
@@ -18,32 +25,75 @@ namespace {
 constexpr int exit_failed_formula = 1;
 constexpr int exit_bad_input = 2;
 
+// The largest formula file check reads.
+constexpr std::size_t max_formula_bytes = std::size_t{16} << 20;
+// dot draws at most this many nodes: the graph view costs hundreds of bytes a node (a
+// model of 18 million values took 14 GB), and Graphviz could not lay such a graph out.
+constexpr std::size_t max_dot_nodes = 200000;
+
 // Builds the model on `tape`, runs backward from its loss; returns the named tensors.
 std::vector<std::pair<std::string, TensorVar>> build_and_backward(const cli::Model& model, Tape& tape) {
   auto named = model.build(tape);
   for (const auto& [name, t] : named) {
     if (name != model.loss()) continue;
     if (t.size() != 1) {
-      throw cli::ModelError(model.source() + ": loss: '" + name + "' has shape " + t.shape().str() +
-                            "; a loss must hold one value");
+      throw cli::ModelError(cli::escaped(model.source()) + ": loss: " + cli::quote(name) + " has shape " +
+                            t.shape().str() + "; a loss must hold one value");
     }
     tape.backward(t[0]);
   }
   return named;
 }
 
-int grad_command(const std::string& path, bool as_json) {
+// A JSON array of doubles; NaN and the infinities, which JSON numbers cannot hold, as the
+// strings "nan", "inf" and "-inf" (nlohmann would print all three as null).
+void write_json_numbers(std::ostream& out, std::span<const double> values) {
+  out << '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
+    if (i) out << ", ";
+    if (std::isnan(v)) {
+      out << "\"nan\"";
+    } else if (std::isinf(v)) {
+      out << (v > 0 ? "\"inf\"" : "\"-inf\"");
+    } else {
+      out << nlohmann::json(v).dump();
+    }
+  }
+  out << ']';
+}
+
+// {"values": {name: [...], ...}, "grads": {...}}, streamed: an ordered_json object finds
+// each key by a linear scan, which made this O(n^2) in the number of tensors.
+void write_json(std::ostream& out, const std::vector<std::pair<std::string, TensorVar>>& named) {
+  out << "{\n";
+  for (const bool grads : {false, true}) {
+    out << (grads ? ",\n  \"grads\": {" : "  \"values\": {");
+    for (std::size_t i = 0; i < named.size(); ++i) {
+      const auto& [name, t] = named[i];
+      out << (i ? ",\n    " : "\n    ") << nlohmann::json(name).dump() << ": ";
+      write_json_numbers(out, grads ? t.grads() : t.values());
+    }
+    out << "\n  }";
+  }
+  out << "\n}\n";
+}
+
+// Standard output must reach its file: a full disk or a closed pipe is an error, not a
+// silently cut result.
+void flush_stdout() {
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) throw Error("cannot write to standard output");
+}
+
+int grad_command(const std::string& path, bool as_json, std::size_t memory_limit) {
   const cli::Model model = cli::Model::load(path);
   Tape tape;
+  tape.set_memory_limit(memory_limit);
   const auto named = build_and_backward(model, tape);
   if (as_json) {
-    nlohmann::ordered_json out = {{"values", nlohmann::ordered_json::object()},
-                                  {"grads", nlohmann::ordered_json::object()}};
-    for (const auto& [name, t] : named) {
-      out["values"][name] = std::vector<double>(t.values().begin(), t.values().end());
-      out["grads"][name] = std::vector<double>(t.grads().begin(), t.grads().end());
-    }
-    std::cout << out.dump(2) << "\n";
+    write_json(std::cout, named);
+    flush_stdout();
     return 0;
   }
   for (const auto& [name, t] : named) {
@@ -55,41 +105,95 @@ int grad_command(const std::string& path, bool as_json) {
                   element.c_str(), e.grad());
     }
   }
+  flush_stdout();
   return 0;
 }
 
-int dot_command(const std::string& path, const std::string& output, const std::vector<std::string>& collapse) {
+// Writes `output` through `write`. A regular file (or a new one) is written to a
+// temporary file next to it and renamed over it only once every byte is written, so a
+// failed write leaves the previous file as it was; anything else (/dev/full, a pipe)
+// cannot be replaced by renaming and is written in place. Either way the stream is
+// checked after closing.
+void write_file(const std::string& output, const std::function<void(std::ostream&)>& write) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(output, ec);
+  const bool replace = !std::filesystem::exists(status) || std::filesystem::is_regular_file(status);
+  const std::string target = replace ? output + ".tmp" + std::to_string(::getpid()) : output;
+  const auto discard = [&] {
+    if (replace) std::filesystem::remove(target, ec);
+  };
+  std::ofstream file(target, std::ios::binary | std::ios::trunc);
+  if (!file) throw Error("dot: cannot write " + cli::quote(output));
+  write(file);
+  file.close();
+  if (!file) {
+    discard();
+    throw Error("dot: writing " + cli::quote(output) + " failed (disk full?)" +
+                (replace ? "; the previous file is left as it was" : ""));
+  }
+  if (replace) {
+    std::filesystem::rename(target, output, ec);
+    if (ec) {
+      discard();
+      throw Error("dot: cannot write " + cli::quote(output) + ": " + ec.message());
+    }
+  }
+}
+
+int dot_command(const std::string& path, const std::string& output, const std::vector<std::string>& collapse,
+                std::size_t memory_limit) {
   const cli::Model model = cli::Model::load(path);
   Tape tape;
+  tape.set_memory_limit(memory_limit);
   build_and_backward(model, tape);
+  if (tape.node_count() > max_dot_nodes) {
+    throw Error("dot: " + cli::escaped(path) + " records " + std::to_string(tape.node_count()) +
+                " nodes, more than dot draws (" + std::to_string(max_dot_nodes) + "); grad gives its values");
+  }
   graph::DotOptions options;
   options.collapse_scopes = collapse;
   const graph::TapeGraph g = graph::view(tape);
   if (output.empty() || output == "-") {
     graph::write_dot(std::cout, g, options);
+    flush_stdout();
     return 0;
   }
-  std::ofstream file(output);
-  if (!file) throw Error("dot: cannot write '" + output + "'");
-  graph::write_dot(file, g, options);
+  write_file(output, [&](std::ostream& out) { graph::write_dot(out, g, options); });
   return 0;
 }
 
-int check_command(const std::string& model_path, const std::string& formulas_path, bool as_json, int redraws) {
+int check_command(const std::string& model_path, const std::string& formulas_path, bool as_json, int redraws,
+                  std::size_t memory_limit) {
   const cli::Model model = cli::Model::load(model_path);
-  const check::BuildFn build = [&model](Tape& tape) { model.build(tape); };
+  const std::string formulas = cli::read_file(formulas_path, "formula file", max_formula_bytes);
+  // A model that cannot be built, or a file with no formula, is an Error from the
+  // checker: bad input (exit 2), not a formula that fails.
+  const check::BuildFn build = [&model, memory_limit](Tape& tape) {
+    tape.set_memory_limit(memory_limit);
+    model.build(tape);
+  };
   check::CheckOptions options;
   options.redraws = redraws;
-  const std::vector<check::Report> reports = check::check_file(build, formulas_path, options);
+  const std::vector<check::Report> reports = check::check_text(build, formulas, options, formulas_path);
   if (as_json) {
     std::cout << check::json(reports).dump(2) << "\n";
   } else {
     std::cout << check::text(reports);
   }
+  flush_stdout();
   const bool all_hold = std::all_of(reports.begin(), reports.end(), [](const check::Report& r) {
     return r.verdict == check::Verdict::Pass || r.verdict == check::Verdict::Partial;
   });
   return all_hold ? 0 : exit_failed_formula;
+}
+
+// The one line main prints for an error: a message that still holds a control character
+// (one the library made from user text) cannot break the line or reach the terminal raw.
+void report(const std::string& message) {
+  std::string line;
+  for (const char c : message)
+    line += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? cli::escaped({&c, 1}) : std::string(1, c);
+  std::cerr << "gradpath: " << line << "\n";
 }
 
 }  // namespace
@@ -106,32 +210,47 @@ int main(int argc, char** argv) {
   bool as_json = false;
   int redraws = 5;
   std::vector<std::string> collapse;
+  std::optional<std::string> memory_limit;
+  const std::string memory_help =
+      "cap on the tape's memory in MiB, 0 for none (default: $GRADPATH_MEMORY_LIMIT, else " +
+      std::to_string(cli::default_memory_limit_mib) + ")";
   auto* grad = app.add_subcommand("grad", "values and gradients of every named tensor of a JSON model");
   grad->add_option("MODEL", model, "the model (.json)")->required();
-  grad->add_flag("--json", as_json, "print {\"values\": {...}, \"grads\": {...}}");
+  grad->add_flag("--json", as_json,
+                 "print {\"values\": {...}, \"grads\": {...}}; NaN and infinities as \"nan\", \"inf\", \"-inf\"");
+  grad->add_option("--memory-limit", memory_limit, memory_help);
   auto* dot = app.add_subcommand("dot", "the model's graph as Graphviz DOT");
   dot->add_option("MODEL", model, "the model (.json)")->required();
   dot->add_option("-o,--output", output, "write to FILE instead of standard output");
   dot->add_option("--collapse", collapse, "draw this scope (an op's output name) as one box");
+  dot->add_option("--memory-limit", memory_limit, memory_help);
   auto* check = app.add_subcommand("check", "check hand-written derivations against the model");
   check->add_option("MODEL", model, "the model (.json)")->required();
   check->add_option("FORMULAS", formulas, "formulas, one per line (ASCII) or per $$ block (LaTeX)")->required();
   check->add_flag("--json", as_json, "print the reports as JSON");
   check->add_option("--redraws", redraws, "random re-draws of the inputs besides the given point")
       ->check(CLI::Range(0, 1000));
+  check->add_option("--memory-limit", memory_limit, memory_help);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : exit_bad_input;
   }
+  // Nothing escapes: every failure is exit 2 with one line on standard error.
   try {
-    if (*grad) return grad_command(model, as_json);
-    if (*dot) return dot_command(model, output, collapse);
-    if (*check) return check_command(model, formulas, as_json, redraws);
-    return cli::run_walkthrough(std::cout, out_dir);
+    if (*grad) return grad_command(model, as_json, cli::memory_limit_bytes(memory_limit));
+    if (*dot) return dot_command(model, output, collapse, cli::memory_limit_bytes(memory_limit));
+    if (*check) return check_command(model, formulas, as_json, redraws, cli::memory_limit_bytes(memory_limit));
+    const int status = cli::run_walkthrough(std::cout, out_dir);
+    flush_stdout();
+    return status;
   } catch (const Error& e) {
-    std::cerr << "gradpath: " << e.what() << "\n";
-    return exit_bad_input;
+    report(e.what());
+  } catch (const std::bad_alloc&) {
+    report("out of memory (lower --memory-limit so the tape stops first, or give the process more memory)");
+  } catch (const std::exception& e) {
+    report(std::string("internal error: ") + e.what());
   }
+  return exit_bad_input;
 }

@@ -2,14 +2,18 @@
 #include "cli/model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
@@ -18,7 +22,9 @@
 
 namespace gradpath::cli {
 
-using Json = nlohmann::ordered_json;
+// std::map objects: an ordered_json object finds a key by a linear scan, which made
+// loading a model with n leaves O(n^2). The file's order of leaves is kept apart.
+using Json = nlohmann::json;
 
 namespace {
 
@@ -63,19 +69,38 @@ bool is_identifier(const std::string& s) {
 }
 
 // Reads option `key` of a graph entry as a non-negative integer, or `fallback` when absent.
+// JSON keeps a non-negative integer as unsigned and a negative one as signed; any other
+// kind is refused rather than converted. The op checks the range it accepts.
 std::size_t size_option(const Json& entry, const char* key, std::size_t fallback) {
   if (!entry.contains(key)) return fallback;
   const Json& v = entry[key];
-  if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
+  if (!v.is_number_unsigned()) {
     throw Error(std::string("option '") + key + "' must be a non-negative integer, got " + brief(v));
   }
   return v.get<std::size_t>();
 }
 
-int axis_option(const Json& entry, const char* key) {
-  const Json& v = entry[key];
-  if (!v.is_number_integer()) throw Error(std::string("option '") + key + "' must be an integer, got " + brief(v));
+// An integer JSON value that fits an int, never truncated from a larger one.
+std::optional<int> int_of(const Json& v) {
+  if (v.is_number_unsigned() ? v.get<std::uint64_t>() > INT_MAX
+                             : !v.is_number_integer() || v.get<std::int64_t>() < INT_MIN) {
+    return std::nullopt;
+  }
   return v.get<int>();
+}
+
+// An axis, negative from the end; the op checks it against the rank.
+int axis_of(const Json& v, const std::string& what) {
+  const auto axis = int_of(v);
+  if (!axis) throw Error(what + " must be an axis (an integer, negative from the end), got " + brief(v));
+  return *axis;
+}
+
+bool keepdim_option(const Json& entry) {
+  if (!entry.contains("keepdim")) return false;
+  const Json& v = entry["keepdim"];
+  if (!v.is_boolean()) throw Error("option 'keepdim' must be true or false, got " + brief(v));
+  return v.get<bool>();
 }
 
 Shape shape_of(const Json& dims) {
@@ -83,7 +108,7 @@ Shape shape_of(const Json& dims) {
   Shape shape;
   std::size_t elements = 1;
   for (const Json& d : dims) {
-    if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
+    if (!d.is_number_unsigned()) {
       throw Error("'shape' entries must be non-negative integers, got " + brief(d));
     }
     const auto n = d.get<std::size_t>();
@@ -133,10 +158,9 @@ std::vector<int> labels_option(const Json& e) {
   }
   std::vector<int> labels;
   for (const Json& l : e["labels"]) {
-    if (!l.is_number_integer() || l.get<std::int64_t>() < INT_MIN || l.get<std::int64_t>() > INT_MAX) {
-      throw Error("labels must be integer class indices, got " + brief(l));
-    }
-    labels.push_back(l.get<int>());
+    const auto label = int_of(l);
+    if (!label) throw Error("labels must be integer class indices, got " + brief(l));
+    labels.push_back(*label);
   }
   return labels;
 }
@@ -150,7 +174,7 @@ std::vector<int> labels_of(const TensorVar& t, const std::string& name) {
     const bool integral = std::floor(v) == v;  // false for NaN and infinities
     if (!integral || v < INT_MIN || v > INT_MAX) {
       std::ostringstream what;
-      what << "labels '" << name << "' " << t.shape().str() << ": element " << i << " is " << v
+      what << "labels " << quote(name) << " " << t.shape().str() << ": element " << i << " is " << v
            << (integral ? ", out of range for a class index" : ", not an integer class index");
       throw Error(what.str());
     }
@@ -229,24 +253,23 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
         [](const Inputs& in, const Json& e, const std::string& out) {
           if (!e.contains("axes")) return ops::transpose(in[0], out);
           const Json& axes = e["axes"];
-          if (!axes.is_array() || axes.size() != 2 || !axes[0].is_number_integer() || !axes[1].is_number_integer()) {
+          if (!axes.is_array() || axes.size() != 2)
             throw Error("option 'axes' must be two integers, got " + brief(axes));
-          }
-          return ops::transpose(in[0], axes[0].get<int>(), axes[1].get<int>(), out);
+          return ops::transpose(in[0], axis_of(axes[0], "option 'axes'"), axis_of(axes[1], "option 'axes'"), out);
         }}},
       {"sum",
        {1, 1,
         [](const Inputs& in, const Json& e, const std::string& out) {
+          const auto keep = keepdim_option(e) ? ops::KeepDim::yes : ops::KeepDim::no;
           if (!e.contains("axis")) return ops::sum(in[0], out);
-          const auto keep = e.value("keepdim", false) ? ops::KeepDim::yes : ops::KeepDim::no;
-          return ops::sum(in[0], axis_option(e, "axis"), keep, out);
+          return ops::sum(in[0], axis_of(e["axis"], "option 'axis'"), keep, out);
         }}},
       {"mean",
        {1, 1,
         [](const Inputs& in, const Json& e, const std::string& out) {
+          const auto keep = keepdim_option(e) ? ops::KeepDim::yes : ops::KeepDim::no;
           if (!e.contains("axis")) return ops::mean(in[0], out);
-          const auto keep = e.value("keepdim", false) ? ops::KeepDim::yes : ops::KeepDim::no;
-          return ops::mean(in[0], axis_option(e, "axis"), keep, out);
+          return ops::mean(in[0], axis_of(e["axis"], "option 'axis'"), keep, out);
         }}},
       {"half_squared_error", binary_loss<ops::half_squared_error>()},
       {"mse", binary_loss<ops::mse>()},
@@ -261,18 +284,138 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
   return table;
 }
 
+// A SAX pass over the text, after the DOM parse: refuses a key given twice in one object
+// (the JSON library keeps the last silently) and notes the order of the leaves in
+// "inputs" and "params", which a std::map object forgets. (nlohmann's parser callback
+// could do this in the DOM parse, but rescans the parent object at every object's end.)
+class KeyCheck : public nlohmann::json_sax<Json> {
+ public:
+  std::map<std::string, std::vector<std::string>, std::less<>> leaf_order;
+
+  bool start_object(std::size_t) override {
+    open_.push_back({{}, key_});
+    return true;
+  }
+  bool end_object() override {
+    open_.pop_back();
+    return true;
+  }
+  bool key(string_t& key) override {
+    key_ = key;
+    if (!open_.back().keys.insert(key).second) {
+      throw Error(
+          "key " + quote(key) + " appears twice in " +
+          (open_.size() == 1 ? std::string("the top-level object") : "the object of " + quote(open_.back().name)));
+    }
+    if (open_.size() == 1) section_ = key;
+    if (open_.size() == 2 && arrays_ == 0 && (section_ == "inputs" || section_ == "params")) {
+      leaf_order[section_].push_back(key);
+    }
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++arrays_;
+    return true;
+  }
+  bool end_array() override {
+    --arrays_;
+    return true;
+  }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  struct Object {
+    std::set<std::string, std::less<>> keys;
+    std::string name;  // the key it is the value of
+  };
+  std::vector<Object> open_;
+  std::string key_, section_;
+  std::size_t arrays_ = 0;  // open arrays: an object inside one is no leaf section
+};
+
 }  // namespace
 
+std::string escaped(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += {'\\', 'x', hex[u >> 4], hex[u & 15]};
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string quote(std::string_view text) { return "'" + escaped(text) + "'"; }
+
+std::string read_file(const std::string& path, std::string_view what, std::size_t max_bytes) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(escaped(path) + ": is a directory, not a " + std::string(what));
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error(escaped(path) + ": cannot open the " + std::string(what));
+  // Read in blocks up to the cap: a size from stat means nothing for /dev/zero or a pipe.
+  std::string text;
+  std::array<char, 1 << 16> block{};
+  while (file.read(block.data(), block.size()) || file.gcount() > 0) {
+    text.append(block.data(), static_cast<std::size_t>(file.gcount()));
+    if (text.size() > max_bytes) {
+      throw Error(escaped(path) + ": the " + std::string(what) + " is larger than " + std::to_string(max_bytes >> 20) +
+                  " MiB");
+    }
+  }
+  if (file.bad()) throw Error(escaped(path) + ": cannot read the " + std::string(what));
+  return text;
+}
+
+std::size_t memory_limit_bytes(const std::optional<std::string>& option) {
+  const char* env = std::getenv("GRADPATH_MEMORY_LIMIT");
+  const std::string from = option ? "--memory-limit" : env ? "GRADPATH_MEMORY_LIMIT" : "";
+  if (from.empty()) return default_memory_limit_mib << 20;
+  const std::string text = option ? *option : env;
+  // Whole MiB, small enough that the bytes fit in 64 bits.
+  constexpr std::size_t max_mib = std::size_t{1} << 40;
+  std::size_t mib = 0;
+  const bool digits = !text.empty() && text.size() <= 13 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) mib = std::stoull(text);
+  if (!digits || mib > max_mib) {
+    throw Error(from + ": the tape memory limit must be a whole number of MiB up to " + std::to_string(max_mib) +
+                " (0 for none), got " + quote(text));
+  }
+  return mib << 20;
+}
+
 void Model::fail(const std::string& where, const std::string& problem) const {
-  throw ModelError(source_ + ": " + where + ": " + problem);
+  throw ModelError(escaped(source_) + ": " + where + ": " + problem);
 }
 
 Model Model::load(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) throw ModelError(path + ": cannot open the model file");
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse(text.str(), path);
+  std::string text;
+  try {
+    text = read_file(path, "model file", max_model_bytes);
+  } catch (const Error& e) {
+    throw ModelError(e.what());
+  }
+  return parse(text, path);
 }
 
 Model Model::parse(std::string_view json_text, std::string source) {
@@ -283,22 +426,27 @@ Model Model::parse(std::string_view json_text, std::string source) {
                                  std::to_string(at->first) + ", column " + std::to_string(at->second));
   }
   Json doc;
+  KeyCheck keys;
   try {
     doc = Json::parse(json_text);
+    Json::sax_parse(json_text, &keys);
   } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number out of range
+    m.fail("malformed JSON", e.what());
+  } catch (const Error& e) {
     m.fail("malformed JSON", e.what());
   }
   if (!doc.is_object()) m.fail("top level", "expected an object with \"inputs\", \"params\", \"graph\" and \"loss\"");
   for (const auto& [key, _] : doc.items()) {
     if (key != "inputs" && key != "params" && key != "graph" && key != "loss")
-      m.fail("top level", "unknown key '" + key + "'");
+      m.fail("top level", "unknown key " + quote(key));
   }
   std::set<std::string, std::less<>> defined;
   for (const char* section : {"inputs", "params"}) {
     if (!doc.contains(section)) continue;
     if (!doc[section].is_object()) m.fail(section, "expected an object of named tensors");
-    for (const auto& [name, spec] : doc[section].items()) {
-      const std::string where = std::string(section) + "." + name;
+    for (const std::string& name : keys.leaf_order[section]) {
+      const Json& spec = doc[section][name];
+      const std::string where = std::string(section) + "." + escaped(name);
       if (!is_identifier(name)) m.fail(where, "a name must be letters, digits and '_', not starting with a digit");
       if (!defined.insert(name).second) m.fail(where, "the name is defined twice");
       if (!spec.is_object() || !spec.contains("shape") || !spec.contains("values")) {
@@ -333,7 +481,7 @@ Model Model::parse(std::string_view json_text, std::string source) {
     if (op == op_table().end()) {
       std::string known;
       for (const auto& [name, _] : op_table()) known += (known.empty() ? "" : ", ") + name;
-      m.fail(where, "unknown op '" + step.op + "' (known: " + known + ")");
+      m.fail(where, "unknown op " + quote(step.op) + " (known: " + known + ")");
     }
     if (!e.contains("in") || !e["in"].is_array()) m.fail(where + " (" + step.op + ")", "expected \"in\": [names]");
     for (const Json& in : e["in"]) {
@@ -350,47 +498,71 @@ Model Model::parse(std::string_view json_text, std::string source) {
       m.fail(where + " (" + step.op + ")", "expected \"out\": a name of letters, digits and '_'");
     }
     step.out = e["out"].get<std::string>();
-    if (!defined.insert(step.out).second) m.fail(where + " (" + step.op + ")", "'" + step.out + "' is defined twice");
+    if (!defined.insert(step.out).second) m.fail(where + " (" + step.op + ")", quote(step.out) + " is defined twice");
     m.steps_.push_back(std::move(step));
   }
   if (!doc.contains("loss") || !doc["loss"].is_string()) m.fail("loss", "expected the name of the loss tensor");
   m.loss_ = doc["loss"].get<std::string>();
-  if (!defined.contains(m.loss_)) m.fail("loss", "'" + m.loss_ + "' is not defined");
+  if (!defined.contains(m.loss_)) m.fail("loss", quote(m.loss_) + " is not defined");
   m.order_steps();
   return m;
 }
 
-// Kahn's algorithm over the entries, so a file may list them in any order.
+// Kahn's algorithm over the entries, so a file may list them in any order: each entry
+// counts its inputs not yet made, and making a name releases the entries waiting on it.
+// Among the entries ready at once the file's order wins. O(n log n) in all.
 void Model::order_steps() {
-  std::set<std::string, std::less<>> ready;
-  for (const Leaf& l : leaves_) ready.insert(l.name);
-  std::vector<Step> ordered, pending = std::move(steps_);
-  while (!pending.empty()) {
-    auto next = std::find_if(pending.begin(), pending.end(), [&](const Step& s) {
-      return std::all_of(s.in.begin(), s.in.end(), [&](const std::string& n) { return ready.contains(n); });
-    });
-    if (next == pending.end()) {
-      const Step& stuck = pending.front();
-      std::set<std::string, std::less<>> outs;
-      for (const Step& s : pending) outs.insert(s.out);
-      for (const std::string& n : stuck.in) {
-        if (ready.contains(n)) continue;
-        fail("graph[" + std::to_string(stuck.index) + "] (" + stuck.op + ")",
-             outs.contains(n) ? "input '" + n + "' depends on this entry's own output (a cycle)"
-                              : "undefined name '" + n + "'");
+  std::unordered_map<std::string_view, std::size_t> producer;  // out name -> step
+  for (std::size_t i = 0; i < steps_.size(); ++i) producer.emplace(steps_[i].out, i);
+  std::set<std::string_view> leaves;
+  for (const Leaf& l : leaves_) leaves.insert(l.name);
+  std::vector<std::size_t> waiting(steps_.size(), 0);
+  std::vector<std::vector<std::size_t>> consumers(steps_.size());
+  std::set<std::size_t> ready;
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    for (const std::string& n : steps_[i].in) {
+      if (leaves.contains(n)) continue;
+      const auto from = producer.find(n);
+      if (from == producer.end()) {
+        fail("graph[" + std::to_string(steps_[i].index) + "] (" + steps_[i].op + ")", "undefined name " + quote(n));
       }
+      consumers[from->second].push_back(i);
+      ++waiting[i];
     }
-    ready.insert(next->out);
-    ordered.push_back(std::move(*next));
-    pending.erase(next);
+    if (waiting[i] == 0) ready.insert(i);
   }
+  std::vector<std::size_t> order;
+  while (!ready.empty()) {
+    const std::size_t next = *ready.begin();
+    ready.erase(ready.begin());
+    order.push_back(next);
+    for (std::size_t c : consumers[next]) {
+      if (--waiting[c] == 0) ready.insert(c);
+    }
+  }
+  if (order.size() != steps_.size()) {
+    // What is left waits on itself: the first such entry names an input made by the cycle.
+    const auto stuck = std::find_if(waiting.begin(), waiting.end(), [](std::size_t w) { return w > 0; });
+    const Step& s = steps_[static_cast<std::size_t>(stuck - waiting.begin())];
+    const auto input = std::find_if(s.in.begin(), s.in.end(), [&](const std::string& n) {
+      return !leaves.contains(n) && waiting[producer.at(n)] > 0;
+    });
+    fail("graph[" + std::to_string(s.index) + "] (" + s.op + ")",
+         "input " + quote(*input) + " depends on this entry's own output (a cycle)");
+  }
+  std::vector<Step> ordered;
+  ordered.reserve(steps_.size());
+  for (std::size_t i : order) ordered.push_back(std::move(steps_[i]));
   steps_ = std::move(ordered);
 }
 
 std::vector<std::pair<std::string, TensorVar>> Model::build(Tape& tape) const {
   std::vector<std::pair<std::string, TensorVar>> named;
-  auto find = [&](const std::string& name) {
-    return std::find_if(named.begin(), named.end(), [&](const auto& p) { return p.first == name; })->second;
+  named.reserve(leaves_.size() + steps_.size());
+  std::unordered_map<std::string_view, std::size_t> index;  // name -> position in `named`
+  auto add = [&](const std::string& name, const TensorVar& t) {
+    index.emplace(name, named.size());
+    named.emplace_back(name, t);
   };
   std::set<std::string, std::less<>> labels;  // leaves holding class indices
   for (const Step& s : steps_) {
@@ -403,13 +575,13 @@ std::vector<std::pair<std::string, TensorVar>> Model::build(Tape& tape) const {
     if (labels.contains(l.name)) {
       for (std::size_t i = 0; i < t.size(); ++i) tape.set_value(t[i], l.values[i]);
     }
-    named.emplace_back(l.name, t);
+    add(l.name, t);
   }
   for (const Step& s : steps_) {
     Inputs in;
-    for (const std::string& n : s.in) in.push_back(find(n));
+    for (const std::string& n : s.in) in.push_back(named[index.at(n)].second);
     try {
-      named.emplace_back(s.out, op_table().find(s.op)->second.build(in, s.entry, s.out));
+      add(s.out, op_table().find(s.op)->second.build(in, s.entry, s.out));
     } catch (const ModelError&) {
       throw;
     } catch (const Error& e) {

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer harness: node and scope names are the input; write_dot must escape them so that
-// boost::read_graphviz reads back every node with its name as given.
+// boost::read_graphviz reads back every node with its name as given. The input's first
+// five bytes also pick the drawing options: flags, and any 32-bit node id to highlight a
+// path to, which write_dot must refuse with an Error when it is not in the graph.
 #include <boost/graph/graphviz.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -60,6 +63,21 @@ std::string shown(std::string_view name, NodeId id) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  graph::DotOptions options{.edge_labels = true};
+  std::uint32_t highlight_to = 0;
+  bool highlight = false, collapse = false;
+  if (size >= 5) {
+    const std::uint8_t flags = data[0];
+    options.values = (flags & 1) != 0;
+    options.grads = (flags & 2) != 0;
+    options.clusters = (flags & 4) != 0;
+    options.rankdir = (flags & 8) != 0 ? "TB" : "LR";
+    highlight = (flags & 16) != 0;
+    collapse = (flags & 32) != 0;
+    std::memcpy(&highlight_to, data + 1, sizeof highlight_to);
+    data += 5;
+    size -= 5;
+  }
   const std::string_view name(reinterpret_cast<const char*>(data), size);
   // The name goes on a scalar leaf, on an op node inside a scope of the same name (when
   // it is a valid scope name), and as the base name of a leaf tensor (name_t1, name_t2).
@@ -69,13 +87,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Tape tape;
   const Var x = tape.input(1.5, name);
   Var y;
-  {
-    const bool scoped = !name.empty() && name.find('/') == std::string_view::npos;
-    if (scoped) tape.push_scope(name);
-    y = x * 2.0;
-    tape.set_name(y.node(), std::string(name) + "_op");
-    if (scoped) tape.pop_scope();
-  }
+  const bool scoped = !name.empty() && name.find('/') == std::string_view::npos;
+  if (scoped) tape.push_scope(name);
+  y = x * 2.0;
+  tape.set_name(y.node(), std::string(name) + "_op");
+  if (scoped) tape.pop_scope();
   const std::vector<double> values{1.0, 2.0};
   const TensorVar t = tape.input(values, Shape{2}, std::string(name) + "_t");
   const Var loss = y + t[0] * t[1];
@@ -84,8 +100,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> expected;
   for (NodeId n = 0; n < tape.node_count(); ++n) expected.push_back(shown(tape.name(n), n));
 
+  if (highlight) options.highlight_paths = {{0, highlight_to}};
+  if (collapse && scoped) options.collapse_scopes = {std::string(name)};
   std::ostringstream out;
-  graph::write_dot(out, graph::view(tape), {.edge_labels = true});
+  try {
+    graph::write_dot(out, graph::view(tape), options);
+  } catch (const Error&) {
+    if (highlight && highlight_to < tape.node_count()) fail("a highlight id inside the graph was refused", "");
+    return 0;  // an id outside the graph
+  }
+  if (highlight && highlight_to >= tape.node_count()) fail("a highlight id outside the graph was drawn", out.str());
   const std::string dot = out.str();
   ReadGraph r;
   boost::dynamic_properties dp(boost::ignore_other_properties);
@@ -96,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const std::exception& e) {
     fail(std::string("read_graphviz: ") + e.what(), dot);
   }
+  if (!options.collapse_scopes.empty()) return 0;  // ids and names of collapsed boxes differ
   if (boost::num_vertices(r) != expected.size()) fail("wrong node count", dot);
   for (std::size_t v = 0; v < boost::num_vertices(r); ++v) {
     const std::size_t id = std::stoul(r[v].id);

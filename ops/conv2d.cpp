@@ -161,6 +161,18 @@ TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b
   Tape& tape = Tape::of(x.first(), w.first(), "conv2d");
   if (b != nullptr) Tape::of(x.first(), b->first(), "conv2d");
   const Conv2dGeometry g = detail::conv2d_geometry("conv2d", x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
+  // The im2col buffers (cols forward, dcols backward: K x P each) live outside the tape,
+  // but they are what a large convolution costs most, so the tape's limit bounds them too.
+  const GemmDims d(g);
+  const auto cols = checked_mul(d.k, d.p);
+  const auto bytes =
+      cols ? checked_mul(*cols, 2 * (x.dtype() == DType::f32 ? sizeof(float) : sizeof(double))) : std::nullopt;
+  if (!bytes || (tape.memory_limit() != 0 && *bytes > tape.memory_limit())) {
+    throw CapacityError("conv2d: input " + x.shape().str() + ", filter " + w.shape().str() +
+                        ": the im2col buffers need " + (bytes ? std::to_string(*bytes) : "more than 2^64") +
+                        " bytes, the limit is " + std::to_string(tape.memory_limit()) +
+                        " bytes (Tape::set_memory_limit)");
+  }
   const TensorArg args[] = {x.arg(), w.arg(), b ? b->arg() : TensorArg{}};
   const TensorVar y = detail::record(tape, conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2), name,
                                      {static_cast<std::int64_t>(g.stride), static_cast<std::int64_t>(g.padding)});

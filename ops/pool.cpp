@@ -3,6 +3,7 @@
 #include "ops/pool.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -32,7 +33,12 @@ PoolGeometry pool_geometry(std::string_view op, const Shape& x, const Pool2dOpti
   g.padding = options.padding;
   if (g.kernel == 0) throw Error(what() + ": kernel must be at least 1");
   if (g.stride == 0) throw Error(what() + ": stride must be at least 1");
-  if (2 * g.padding > g.kernel) {
+  // As for convolutions: bounded options keep every index sum far inside 64 bits.
+  if (g.kernel > Shape::max_dim || g.stride > Shape::max_dim) {
+    throw Error(what() + ": kernel " + std::to_string(g.kernel) + " and stride " + std::to_string(g.stride) +
+                " must be at most " + std::to_string(Shape::max_dim));
+  }
+  if (g.padding > g.kernel / 2) {
     throw Error(what() + ": padding " + std::to_string(g.padding) + " is more than half the kernel " +
                 std::to_string(g.kernel));
   }
@@ -43,28 +49,39 @@ PoolGeometry pool_geometry(std::string_view op, const Shape& x, const Pool2dOpti
   }
   g.out_h = (padded_h - g.kernel) / g.stride + 1;
   g.out_w = (padded_w - g.kernel) / g.stride + 1;
+  if (!tape_sized({g.planes, g.out_h, g.out_w})) {
+    throw Error(what() + ": kernel " + std::to_string(g.kernel) + ", stride " + std::to_string(g.stride) +
+                " and padding " + std::to_string(g.padding) + " give an output of " + std::to_string(g.out_h) + " x " +
+                std::to_string(g.out_w) + " per plane, more elements than a tape holds");
+  }
   g.out_shape = x.rank() == 4 ? Shape{x[0], x[1], g.out_h, g.out_w} : Shape{g.out_h, g.out_w};
   return g;
 }
 
 // Calls visit(output index, input index) for every real (unpadded) cell of every window,
-// windows in output order and cells in row-major window order.
+// windows in output order and cells in row-major window order. Only the taps on real
+// cells are walked, so a kernel far larger than the input costs what the input does.
 template <typename Visit>
 void for_each_window_cell(const PoolGeometry& g, Visit visit) {
-  const auto pad = static_cast<std::ptrdiff_t>(g.padding);
+  // The taps [first, last) of the window starting at padded position `start` that land
+  // on cells 0 .. size - 1, and the cell under tap `first`.
+  const auto taps = [&](std::size_t start, std::size_t size) {
+    const std::size_t first = g.padding > start ? g.padding - start : 0;
+    const std::size_t end = g.padding + size > start ? g.padding + size - start : 0;
+    return std::array{first, std::max(first, std::min(g.kernel, end)), start + first - g.padding};
+  };
   std::size_t k = 0;
   for (std::size_t plane = 0; plane < g.planes; ++plane)
-    for (std::size_t oy = 0; oy < g.out_h; ++oy)
-      for (std::size_t ox = 0; ox < g.out_w; ++ox, ++k)
-        for (std::size_t ky = 0; ky < g.kernel; ++ky) {
-          const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
-          if (iy < 0 || iy >= static_cast<std::ptrdiff_t>(g.height)) continue;
-          for (std::size_t kx = 0; kx < g.kernel; ++kx) {
-            const std::ptrdiff_t ix = static_cast<std::ptrdiff_t>(ox * g.stride + kx) - pad;
-            if (ix < 0 || ix >= static_cast<std::ptrdiff_t>(g.width)) continue;
-            visit(k, (plane * g.height + static_cast<std::size_t>(iy)) * g.width + static_cast<std::size_t>(ix));
+    for (std::size_t oy = 0; oy < g.out_h; ++oy) {
+      const auto [ky_first, ky_last, iy_first] = taps(oy * g.stride, g.height);
+      for (std::size_t ox = 0; ox < g.out_w; ++ox, ++k) {
+        const auto [kx_first, kx_last, ix_first] = taps(ox * g.stride, g.width);
+        for (std::size_t ky = ky_first, iy = iy_first; ky < ky_last; ++ky, ++iy)
+          for (std::size_t kx = kx_first, ix = ix_first; kx < kx_last; ++kx, ++ix) {
+            visit(k, (plane * g.height + iy) * g.width + ix);
           }
-        }
+      }
+    }
 }
 
 std::array<std::int64_t, 8> pool_attrs(const PoolGeometry& g) {

@@ -33,7 +33,15 @@ namespace {
 TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
                     std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size,
                     DType dtype) {
-  const NodeId node = tape.record_tensor(info, shape, args, attrs, saved_size, dtype);
+  NodeId node = 0;
+  try {
+    node = tape.record_tensor(info, shape, args, attrs, saved_size, dtype);
+  } catch (const CapacityError& e) {  // say which shapes asked for more than the tape can give
+    std::string shapes;
+    for (const TensorArg& a : args) shapes += (shapes.empty() ? "" : ", ") + a.shape.str();
+    throw CapacityError(std::string(e.what()) + "; " + std::string(info.name) + " of " + shapes + " gives " +
+                        shape.str());
+  }
   if (!name.empty()) tape.set_name(node, name);
   const Var first = tape.var_at(tape.offset(node));
   return dtype == DType::f32 ? TensorVar::float32(first, tape.tensor_records().back().output, shape)
