@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -782,7 +783,9 @@ class FormulaCheck {
   std::optional<std::pair<std::size_t, std::size_t>> matrix_index(Slot s) {
     const std::string n = name_of(s);
     const std::size_t digits = n.find_last_not_of("0123456789") + 1;
-    const std::size_t k = std::stoul(n.substr(digits));
+    std::size_t k = 0;
+    const auto [end, ec] = std::from_chars(n.data() + digits, n.data() + n.size(), k);
+    if (ec != std::errc() || end != n.data() + n.size() || k == 0 || k - 1 > s) return std::nullopt;
     const Slot first = s - static_cast<Slot>(k - 1);
     for (const TensorRecord& r : tape().tensor_records()) {
       for (const TensorArg& a : tape().tensor_args(r)) {
