@@ -142,7 +142,9 @@ nlohmann::json Report::json() const {
   }
   if (verdict == Verdict::Error) j["error"] = error;
   if (!notes.empty()) j["notes"] = notes;
-  return j;
+  // The formula file's text may hold bytes that are not UTF-8 (they reach the formula,
+  // the messages and the caret lines): they become U+FFFD here, so the JSON dumps anywhere.
+  return nlohmann::json::parse(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::string text(std::span<const Report> reports) {

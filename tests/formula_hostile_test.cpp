@@ -68,3 +68,13 @@ TEST_CASE("files that state nothing are errors, not 0 formulas", "[check][formul
     CHECK_THROWS_WITH(check_text(build, text), Contains("holds no formula"));
   }
 }
+
+TEST_CASE("bytes that are not UTF-8 in a formula file still give JSON that dumps", "[check][formula][hostile]") {
+  const BuildFn build = [](Tape& tape) { tape.input(1.0, "x").named("x"); };
+  const std::vector<Report> reports = check_text(build, "x = 1 + \x88\x82 2\nx = 1\n");
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].verdict == Verdict::Error);
+  std::string dumped;
+  CHECK_NOTHROW(dumped = json(reports).dump());
+  CHECK_THAT(dumped, Contains("\uFFFD"));
+}
