@@ -24,11 +24,7 @@ namespace {
 using detail::Draw;
 using detail::Session;
 
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+using graph::number_text;
 
 // ---- one formula against a session ----------------------------------------------------
 

@@ -2,6 +2,8 @@
 // Lexer and recursive-descent parser of the formula language, and the file splitter.
 #include "check/formula.hpp"
 
+#include "graph/symbolic.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -1354,11 +1356,7 @@ class Parser {
   int depth_ = 0;
 };
 
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
+using graph::number_text;
 
 // Precedence for printing: sums bind loosest, then products, powers, atoms.
 int rank(const Expr& e) {

@@ -4,18 +4,11 @@
 #include <map>
 
 #include "check/checker.hpp"
+#include "graph/symbolic.hpp"
 
 namespace gradpath::check {
 
-namespace {
-
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-}  // namespace
+using graph::number_text;
 
 std::string_view verdict_name(Verdict v) {
   switch (v) {

@@ -8,15 +8,11 @@
 
 namespace gradpath::graph {
 
-namespace {
-
 std::string number_text(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
-
-}  // namespace
 
 void SymbolicSum::add(const Monomial& m) {
   for (Monomial& q : terms) {

@@ -12,6 +12,9 @@
 
 namespace gradpath::graph {
 
+// A number as every message and symbolic text writes it: six significant digits.
+std::string number_text(double v);
+
 // coeff · f1 · f2 · …, the factors sorted (a3, σ′(z1), [z2 > 0]).
 struct Monomial {
   double coeff = 1.0;
