@@ -194,3 +194,25 @@ TEST_CASE("e is Euler's number unless the network has a node named e", "[check][
   };
   CHECK(check_formula(named_e, "df/de = 2*e").verdict == Verdict::Pass);  // e is the node here
 }
+
+TEST_CASE("a branch no draw can reach makes the verdict uncovered, never pass", "[check][branches]") {
+  // relu(-exp(x)) is off at every point: its "on" branch cannot be taken.
+  auto build = [](Tape& tape) {
+    const Var x = tape.input(0.3, "x");
+    const Var z = (-exp(x)).named("z");
+    (relu(z) + x).named("f");
+  };
+  const Report r = check_formula(build, "df/dx = 1");
+  INFO(r.text());
+  CHECK(r.verdict == Verdict::Uncovered);
+  CHECK(r.uncovered == std::vector<std::string>{"z > 0"});
+  CHECK_THAT(r.text(), Catch::Contains("never taken: z > 0"));
+}
+
+TEST_CASE("a model with float32 leaves is refused by the checker", "[check][errors]") {
+  auto build = [](Tape& tape) {
+    const float values[] = {1.0f, 2.0f};
+    tape.input(std::span<const float>(values), Shape{2}, "x");
+  };
+  CHECK_THROWS_WITH(check_formula(build, "x1 = 1"), Catch::Contains("float32 leaves"));
+}
