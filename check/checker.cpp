@@ -4,6 +4,7 @@
 #include "check/notation.hpp"
 #include "check/session.hpp"
 #include "graph/symbolic.hpp"
+#include "graph/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -330,11 +331,9 @@ class FormulaCheck {
   }
 
   static std::string factors_text(const std::vector<const Expr*>& factors, bool negative) {
-    std::string s;
-    for (const Expr* x : factors) {
-      const bool sum = x->kind == ExprKind::Sum;
-      s += (s.empty() ? "" : "·") + (sum ? "(" + to_string(*x) + ")" : to_string(*x));
-    }
+    std::string s = graph::join(factors, "·", [](const Expr* x) {
+      return x->kind == ExprKind::Sum ? "(" + to_string(*x) + ")" : to_string(*x);
+    });
     if (s.empty()) s = "1";
     return negative ? "-" + s : s;
   }
@@ -481,11 +480,9 @@ class FormulaCheck {
   }
 
   void add_not_written(const std::vector<std::string>& terms) {
-    std::string list;
-    for (const std::string& t : terms) list += (list.empty() ? "" : " + ") + t;
     add(FindingKind::NotWritten, 0,
         "not written (the ellipsis): " + std::to_string(terms.size()) + (terms.size() == 1 ? " term: " : " terms: ") +
-            list);
+            graph::join(terms, " + "));
   }
 
   // One path from w to L avoiding `blocked`, shown by names (or ops).

@@ -3,6 +3,7 @@
 #include "check/formula.hpp"
 
 #include "graph/symbolic.hpp"
+#include "graph/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -1408,7 +1409,7 @@ std::string print(const Expr& e, int min_rank) {
       s = print(e.args[0], 1) + "/" + print(e.args[1], 2);
       break;
     case ExprKind::Product:
-      for (const Expr& f : e.args) s += (s.empty() ? "" : "·") + print(f, 1);
+      s = graph::join(e.args, "·", [](const Expr& f) { return print(f, 1); });
       break;
     case ExprKind::Sum:
       for (const Expr& t : e.args) {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "check/notation.hpp"
+#include "graph/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -177,20 +178,16 @@ void substitute_all(Expr& e, const std::map<char, std::string>& by) {
 }  // namespace
 
 std::string binding_text(const Binding& b) {
-  std::string s;
-  for (const auto& [letter, value] : b) s += (s.empty() ? "" : ", ") + letter + " = " + std::to_string(value);
-  return s;
+  return graph::join(b, ", ", [](const auto& bound) { return bound.first + " = " + std::to_string(bound.second); });
 }
 
 std::string bindings_text(std::span<const Binding> bindings) {
   if (bindings.empty()) return "";
-  std::string letters, values;
-  for (const auto& [letter, value] : bindings[0]) letters += (letters.empty() ? "" : ", ") + letter;
-  for (const Binding& b : bindings) {
-    std::string v;
-    for (const auto& [letter, value] : b) v += (v.empty() ? "" : ", ") + std::to_string(value);
-    values += (values.empty() ? "" : ", ") + (b.size() > 1 ? "(" + v + ")" : v);
-  }
+  const std::string letters = graph::join(bindings[0], ", ", [](const auto& bound) { return bound.first; });
+  const std::string values = graph::join(bindings, ", ", [](const Binding& b) {
+    const std::string v = graph::join(b, ", ", [](const auto& bound) { return std::to_string(bound.second); });
+    return b.size() > 1 ? "(" + v + ")" : v;
+  });
   return bindings[0].size() > 1 ? "(" + letters + ") = " + values : letters + " = " + values;
 }
 
@@ -374,7 +371,7 @@ std::optional<Formula> Notation::define(const Formula& formula, const FormulaSou
     sum.kind = ExprKind::IndexSum;
     sum.pos = lhs.pos;
     sum.written.pos = w.pos;
-    for (const std::string& p : d.params) sum.name += (sum.name.empty() ? "" : ",") + p;
+    sum.name = graph::join(d.params, ",");
     sum.args.push_back(d.body);
     expand_sum(sum, {}, src);
   }
@@ -533,11 +530,7 @@ std::string Notation::element(const WrittenName& w, const std::string& name, Sou
     if (!v) fail(src, w.pos, "cannot read the index '" + part + "' of " + written + ": write a_{2(i-1)+m}, W_{i,j}");
     at.push_back(*v);
   }
-  auto values = [&] {
-    std::string s;
-    for (long v : at) s += (s.empty() ? "" : ",") + std::to_string(v);
-    return s;
-  };
+  auto values = [&] { return graph::join(at, ",", [](long v) { return std::to_string(v); }); };
   if (at.size() == 1) {
     if (at[0] < 1 || static_cast<std::size_t>(at[0]) > n) {
       fail(src, w.pos,

@@ -5,6 +5,7 @@
 
 #include "check/checker.hpp"
 #include "graph/symbolic.hpp"
+#include "graph/text.hpp"
 
 namespace gradpath::check {
 
@@ -100,13 +101,13 @@ std::string Report::text() const {
 }
 
 std::string Report::coverage_text() const {
-  std::string ops;
-  for (const auto& [op, count] : switches_by_op) {
-    ops += (ops.empty() ? "" : ", ") + std::to_string(count) + " " + op +
+  const std::string ops = graph::join(switches_by_op, ", ", [](const auto& op_count) {
+    const std::string& op = op_count.first;
+    return std::to_string(op_count.second) + " " + op +
            (op == formula_comparisons ? ""
             : op == "max_pool2d"      ? " windows"
                                       : " units");
-  }
+  });
   std::string s = "branches: " + std::to_string(branches_covered) + " of " + std::to_string(branches) +
                   " taken at some draw (" + ops + ")";
   if (uncovered.empty()) return s;

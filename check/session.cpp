@@ -7,6 +7,7 @@
 #include <random>
 
 #include "graph/branches.hpp"
+#include "graph/text.hpp"
 
 namespace gradpath::check::detail {
 
@@ -367,10 +368,9 @@ Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {
     throw ParseError(located_message(src.text, src.start(), use.pos, what), use.pos);
   };
   if (hits.size() > 1) {
-    std::string which;
-    for (Slot s : hits)
-      which += (which.empty() ? "" : ", ") + tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
-    return fail("the name '" + use.name + "' is ambiguous: it could be " + which);
+    return fail("the name '" + use.name + "' is ambiguous: it could be " + graph::join(hits, ", ", [&](Slot s) {
+                  return tape().slot_name(s) + " (node " + std::to_string(tape().node_of(s)) + ")";
+                }));
   }
   if (names_.empty()) return fail("unknown name '" + use.name + "': the tape has no named nodes");
   std::vector<std::pair<std::size_t, std::size_t>> ranked;  // (distance, index)

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "graph/text.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
 #include "ops/pool.hpp"
@@ -479,9 +480,9 @@ Model Model::parse(std::string_view json_text, std::string source) {
     Step step{i, e["op"].get<std::string>(), {}, {}, e};
     const auto op = op_table().find(step.op);
     if (op == op_table().end()) {
-      std::string known;
-      for (const auto& [name, _] : op_table()) known += (known.empty() ? "" : ", ") + name;
-      m.fail(where, "unknown op " + quote(step.op) + " (known: " + known + ")");
+      m.fail(where, "unknown op " + quote(step.op) + " (known: " + graph::join(op_table(), ", ", [](const auto& entry) {
+                      return entry.first;
+                    }) + ")");
     }
     if (!e.contains("in") || !e["in"].is_array()) m.fail(where + " (" + step.op + ")", "expected \"in\": [names]");
     for (const Json& in : e["in"]) {
@@ -510,7 +511,9 @@ Model Model::parse(std::string_view json_text, std::string source) {
 
 // Kahn's algorithm over the entries, so a file may list them in any order: each entry
 // counts its inputs not yet made, and making a name releases the entries waiting on it.
-// Among the entries ready at once the file's order wins. O(n log n) in all.
+// Among the entries ready at once the file's order wins, so a file already in order keeps
+// it (node ids, the graph's layout). Not boost::topological_sort: its reverse DFS
+// postorder reorders independent entries. O(n log n) in all.
 void Model::order_steps() {
   std::unordered_map<std::string_view, std::size_t> producer;  // out name -> step
   for (std::size_t i = 0; i < steps_.size(); ++i) producer.emplace(steps_[i].out, i);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "graph/graph.hpp"
+#include "graph/text.hpp"
 #include "graph/walk.hpp"
 
 namespace gradpath::graph {
@@ -13,9 +14,7 @@ namespace {
 constexpr NodeId none = std::numeric_limits<NodeId>::max();
 
 std::string path_text(const TapeGraph& g, const std::vector<NodeId>& nodes) {
-  std::string text;
-  for (const NodeId v : nodes) text += (text.empty() ? "" : " -> ") + node_label(g, v);
-  return text;
+  return join(nodes, " -> ", [&](NodeId v) { return node_label(g, v); });
 }
 
 // Note [Cut check]: one pass in id order labels every node on the paths with how the
@@ -105,10 +104,8 @@ struct CutCheck {
     }
     if (clean[at(b.to)]) {
       NodeId unused = none;
-      std::string names;
-      for (const NodeId c : cut) names += (names.empty() ? "" : ", ") + node_label(g, c);
-      throw Error("decompose: not a cut: path " + path_text(g, path_to(b.to, false, unused)) + " avoids {" + names +
-                  "}");
+      throw Error("decompose: not a cut: path " + path_text(g, path_to(b.to, false, unused)) + " avoids {" +
+                  join(cut, ", ", [&](NodeId c) { return node_label(g, c); }) + "}");
     }
   }
 };

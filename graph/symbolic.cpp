@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "graph/symbolic.hpp"
+#include "graph/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -29,8 +30,10 @@ std::string SymbolicSum::text() const {
   for (const Monomial& m : terms) {
     if (m.coeff == 0.0) continue;
     const double magnitude = std::abs(m.coeff);
-    std::string body = magnitude != 1.0 || m.factors.empty() ? number_text(magnitude) : "";
-    for (const std::string& f : m.factors) body += (body.empty() ? "" : "·") + f;
+    const std::string factors = join(m.factors, "·");
+    const std::string body = m.factors.empty()  ? number_text(magnitude)
+                             : magnitude != 1.0 ? number_text(magnitude) + "·" + factors
+                                                : factors;
     s += s.empty() ? (m.coeff < 0 ? "-" : "") + body : (m.coeff < 0 ? " - " : " + ") + body;
   }
   return s.empty() ? "0" : s;

@@ -81,7 +81,7 @@ std::vector<std::pair<int, int>> true_terms(int i) {
 }
 
 std::filesystem::path note_file() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path() / "examples" / "seed_note_formulas.tex";
+  return std::filesystem::path(GRADPATH_SOURCE_DIR) / "examples" / "seed_note_formulas.tex";
 }
 
 }  // namespace

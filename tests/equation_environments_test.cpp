@@ -17,8 +17,8 @@ using namespace gradpath::check;
 namespace {
 
 const BuildFn& seed() {
-  static const cli::Model model = cli::Model::load(
-      (std::filesystem::path(__FILE__).parent_path().parent_path() / "examples" / "models" / "seed.json").string());
+  static const cli::Model model =
+      cli::Model::load((std::filesystem::path(GRADPATH_SOURCE_DIR) / "examples" / "models" / "seed.json").string());
   static const BuildFn build = [](Tape& tape) { model.build(tape); };
   return build;
 }

@@ -24,7 +24,7 @@ const BuildFn& model(const std::string& path) {
   static std::map<std::string, std::pair<cli::Model, BuildFn>> models;
   auto it = models.find(path);
   if (it == models.end()) {
-    const auto root = std::filesystem::path(__FILE__).parent_path().parent_path();
+    const std::filesystem::path root(GRADPATH_SOURCE_DIR);
     it = models.emplace(path, std::pair{cli::Model::load((root / path).string()), BuildFn()}).first;
     const cli::Model* m = &it->second.first;
     it->second.second = [m](Tape& tape) { m->build(tape); };
