@@ -188,7 +188,9 @@ class FormulaCheck {
       case ExprKind::Ellipsis:
         throw Error("check: an ellipsis has no value");
       case ExprKind::IndexSum:
-        throw Error("check: a sum over an index is written out before it is evaluated");
+      case ExprKind::Transpose:
+      case ExprKind::Hadamard:
+        throw Error("check: a sum over an index or a matrix is written out before it is evaluated");
       case ExprKind::Sum: {
         double total = 0.0;
         for (std::size_t i = 0; i < e.args.size(); ++i) total += arg(i);
@@ -1035,6 +1037,13 @@ std::optional<Report> check_one(Session& session, detail::Notation& notation, co
   } catch (const Error& e) {
     Report r = empty_report(src, options);
     r.error = e.what();
+    return r;
+  }
+  if (!instances[0].transposed.empty()) {
+    Report r = empty_report(src, options);
+    r.verdict = Verdict::Fail;
+    r.form = Form::Equation;
+    r.findings.push_back({FindingKind::Mismatch, Mistake::TransposedIndex, 0, instances[0].transposed});
     return r;
   }
   std::vector<Report> reports;

@@ -114,6 +114,8 @@ enum class Tok {
   Forall,     // \forall, ∀, \text{for}
   In,         // \in, ∈
   Let,        // let, \text{let}
+  Transpose,  // \top, \intercal after ^; ᵀ by itself
+  Hadamard,   // \odot, \circ, ⊙, ∘
   Ellipsis,
   LParen,
   RParen,
@@ -518,10 +520,12 @@ class Lexer {
     }
     if (cmd == "forall") return make(Tok::Forall, pos, spelling);
     if (cmd == "in") return make(Tok::In, pos, spelling);
-    if (cmd == "top" || cmd == "intercal" || cmd == "odot" || cmd == "circ" || cmd == "otimes") {
-      fail(pos, "the matrix form (" + spelling +
-                    ") is not read: write one element, e.g. \\frac{\\partial L}{\\partial W_{1,2}} = "
-                    "\\delta_1 x_2");
+    if (cmd == "top" || cmd == "intercal") return make(Tok::Transpose, pos, spelling);
+    if (cmd == "odot" || cmd == "circ") return make(Tok::Hadamard, pos, spelling);
+    if (cmd == "otimes") {
+      fail(pos,
+           "the outer product \\otimes is not read: write \\delta x^\\top, or one element, e.g. "
+           "\\frac{\\partial L}{\\partial W_{1,2}} = \\delta_1 x_2");
     }
     if (cmd == "geq" || cmd == "ge") return compare(pos, spelling, ">=");
     if (cmd == "leq" || cmd == "le") return compare(pos, spelling, "<=");
@@ -690,6 +694,11 @@ class Lexer {
         return make(Tok::RBrace, pos, "}");
       case U'\u2202':
         return make(Tok::Partial, pos, "∂");
+      case U'\u1D40':
+        return make(Tok::Transpose, pos, "ᵀ");
+      case U'\u2299':
+      case U'\u2218':
+        return make(Tok::Hadamard, pos, encode(c));
       case U'\u21D2':
         return make(Tok::Implies, pos, "⇒");
       case U'\u2026':
@@ -895,7 +904,7 @@ class Parser {
         ellipsis_seen_ = true;
         ++i_;
       } else {
-        term = product();
+        term = hadamard();
       }
       if (negative) term = wrap(ExprKind::Negate, std::move(term));
       s.args.push_back(std::move(term));
@@ -918,6 +927,21 @@ class Parser {
     return k == Tok::Number || k == Tok::Name || k == Tok::Derivative || k == Tok::Partial || k == Tok::Function ||
            k == Tok::Frac || k == Tok::LParen || k == Tok::LBracket || k == Tok::LBrace || k == Tok::Indicator ||
            k == Tok::BigSum;
+  }
+
+  // hadamard := product {('\\odot' | '\\circ') product}: looser than a product, so
+  // σ'(z) ⊙ V^⊤ δ is σ'(z) ⊙ (V^⊤ δ).
+  Expr hadamard() {
+    Expr h;
+    h.kind = ExprKind::Hadamard;
+    h.pos = peek().pos;
+    h.args.push_back(product());
+    while (at(Tok::Hadamard)) {
+      ++i_;
+      h.args.push_back(product());
+    }
+    if (h.args.size() == 1) return std::move(h.args[0]);
+    return h;
   }
 
   // product := unary {('*' | '/' | juxtaposition) unary}
@@ -981,17 +1005,34 @@ class Parser {
     return e;
   }
 
-  // power := primary ['^' unary]
+  // The transpose after a primary: ^\\top, ^T, ^{\\top}, ^{T}, ^\\intercal, or ᵀ; false
+  // when none follows (a power's ^ is left in place).
+  bool transpose_mark() {
+    if (at(Tok::Transpose)) {
+      ++i_;
+      return true;
+    }
+    if (!at(Tok::Caret)) return false;
+    auto is_t = [&](std::size_t k) {
+      return ahead(k).kind == Tok::Transpose || (ahead(k).kind == Tok::Name && ahead(k).text == "T");
+    };
+    if (is_t(1)) {
+      i_ += 2;
+      return true;
+    }
+    if (ahead(1).kind == Tok::LBrace && is_t(2) && ahead(3).kind == Tok::RBrace) {
+      i_ += 4;
+      return true;
+    }
+    return false;
+  }
+
+  // power := primary {transpose} ['^' unary]
   Expr power() {
     Expr base = primary();
+    while (transpose_mark()) base = wrap(ExprKind::Transpose, std::move(base));
     if (!at(Tok::Caret)) return base;
     ++i_;
-    const bool braced_t = at(Tok::LBrace) && ahead(1).text == "T" && ahead(2).kind == Tok::RBrace;
-    if ((at(Tok::Name) && peek().text == "T") || braced_t) {
-      fail(peek().pos,
-           "the matrix form (^T) is not read: write one element, e.g. \\frac{\\partial L}{\\partial "
-           "W_{1,2}} = \\delta_1 x_2");
-    }
     if (at(Tok::Star) || (at(Tok::LBrace) && ahead(1).kind == Tok::Star)) {  // w_i^*
       fail(peek().pos,
            "an updated weight (w^*) is not read: the checker checks derivatives, such as "
@@ -1367,6 +1408,7 @@ int rank(const Expr& e) {
       return 0;
     case ExprKind::Product:
     case ExprKind::Quotient:
+    case ExprKind::Hadamard:
       return 1;
     case ExprKind::Power:
       return 2;
@@ -1410,6 +1452,12 @@ std::string print(const Expr& e, int min_rank) {
       break;
     case ExprKind::Product:
       s = graph::join(e.args, "·", [](const Expr& f) { return print(f, 1); });
+      break;
+    case ExprKind::Hadamard:
+      s = graph::join(e.args, " ⊙ ", [](const Expr& f) { return print(f, 1); });
+      break;
+    case ExprKind::Transpose:
+      s = print(e.args[0], 3) + "ᵀ";
       break;
     case ExprKind::Sum:
       for (const Expr& t : e.args) {

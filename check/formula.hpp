@@ -32,6 +32,8 @@ enum class ExprKind {
   Ellipsis,    // … standing for unwritten terms of a sum
   IndexSum,    // \sum_{k=1}^{4} a: name = the subscript as written ("k=1", "k", "i,j"), wrt = the
                // upper bound as written ("" when none), args = {a}; expanded before it is checked
+  Transpose,   // a^\top, a^T, a^{\top}, aᵀ: args = {a}; read element by element before it is checked
+  Hadamard,    // a \odot b, a \circ b, a ⊙ b: the element-wise product of matrices; args are the factors
 };
 
 // A name as written, when its subscript is more than an element number: w_i, W_{1,2},

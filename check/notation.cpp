@@ -23,10 +23,6 @@ constexpr int max_index_depth = 50;
 constexpr std::size_t max_definition_nodes = 2000;
 constexpr int max_definition_depth = 300;
 
-[[noreturn]] void fail(const FormulaSource& src, SourcePos pos, const std::string& what) {
-  throw ParseError(located_message(src.text, src.start(), pos, what), pos);
-}
-
 // The nodes of an expression, and how deep it nests.
 std::pair<std::size_t, int> extent(const Expr& e) {
   std::size_t nodes = 1;
@@ -176,6 +172,10 @@ void substitute_all(Expr& e, const std::map<char, std::string>& by) {
 }
 
 }  // namespace
+
+[[noreturn]] void fail(const FormulaSource& src, SourcePos pos, const std::string& what) {
+  throw ParseError(located_message(src.text, src.start(), pos, what), pos);
+}
 
 std::string binding_text(const Binding& b) {
   return graph::join(b, ", ", [](const auto& bound) { return bound.first + " = " + std::to_string(bound.second); });
@@ -365,7 +365,11 @@ std::optional<Formula> Notation::define(const Formula& formula, const FormulaSou
   // It must read at every value of its letters, so a use never meets an error located
   // in another formula.
   if (d.params.empty()) {
-    bind(d.body, {}, src);
+    if (matrix_form(d.body)) {
+      dims(d.body, src);  // δ := ∂L/∂z: a matrix, read element by element where it is used
+    } else {
+      bind(d.body, {}, src);
+    }
   } else {
     Expr sum;
     sum.kind = ExprKind::IndexSum;
@@ -672,6 +676,12 @@ std::vector<Notation::Instance> Notation::instances(const Formula& formula, cons
     a.value = expand_definitions(a.value);
     a.claim = expand_definitions(a.claim);
   }
+  if (matrix_form(f.lhs) || matrix_form(f.rhs)) {
+    std::string transposed = element_wise(f, src);
+    if (!transposed.empty()) return {Instance{f, {}, {}, std::move(transposed)}};
+    f.lhs = expand_definitions(f.lhs);  // δ_i where δ_k := … was written bare
+    f.rhs = expand_definitions(f.rhs);
+  }
   std::vector<const Expr*> parts{&f.lhs, &f.rhs};
   for (const Annotation& a : f.annotations) parts.insert(parts.end(), {&a.value, &a.claim});
   std::vector<std::pair<std::string, SourcePos>> letters;
@@ -710,7 +720,7 @@ std::vector<Notation::Instance> Notation::instances(const Formula& formula, cons
   Binding binding;
   auto each = [&](auto&& self, std::size_t k) -> void {
     if (k == letters.size()) {
-      Instance in{f, binding, notes};
+      Instance in{f, binding, notes, {}};
       in.formula.lhs = bind(f.lhs, env, src);
       in.formula.rhs = bind(f.rhs, env, src);
       for (Annotation& a : in.formula.annotations) {

@@ -31,6 +31,9 @@ class Notation {
     Formula formula;
     Binding binding;
     std::vector<std::string> notes;  // which reading of an ambiguous name was taken
+    // Set when the formula is read but cannot hold whatever the numbers: its matrix form
+    // has the transposed shape of its left side. The message says so.
+    std::string transposed;
   };
   // One instance per value of the formula's free indices, in order. A ParseError where a
   // name, an index or a range cannot be read.
@@ -50,6 +53,13 @@ class Notation {
     Expr body;
   };
   using Env = std::map<std::string, long>;
+  // The shape of an expression in the matrix form: a tensor written bare is a matrix, or
+  // a column vector (rows x 1); 1 x 1 is a scalar.
+  struct Dims {
+    std::size_t rows = 1, cols = 1;
+    bool scalar() const { return rows == 1 && cols == 1; }
+    bool operator==(const Dims&) const = default;
+  };
   struct Range {
     long first = 1, last = 0;
     std::string where;  // the name it is read from: "w_i"; why it cannot be read when last is 0
@@ -75,11 +85,26 @@ class Notation {
   void no_definition_differentiated(const WrittenName& w, const std::string& name, SourcePos pos,
                                     const FormulaSource& src) const;
   Expr bind(const Expr& e, const Env& env, const FormulaSource& src) const;
+
+  // The matrix form (check/matrix.cpp).
+  bool matrix_form(const Expr& e) const;
+  std::optional<Dims> bare_tensor(const Expr& name, const FormulaSource& src) const;
+  Dims dims(const Expr& e, const FormulaSource& src) const;
+  Dims product_dims(const Expr& product, std::size_t factors, const FormulaSource& src) const;
+  Expr entry(const Expr& e, const std::string& row, const std::string& col, std::vector<std::string>& letters,
+             const FormulaSource& src) const;
+  Expr product_entry(const Expr& product, std::size_t factors, const std::string& row, const std::string& col,
+                     std::vector<std::string>& letters, const FormulaSource& src) const;
+  std::string fresh_letter(std::vector<std::string>& letters, SourcePos pos, const FormulaSource& src) const;
+  std::string element_wise(Formula& f, const FormulaSource& src) const;
   std::vector<Expr> expand_sum(const Expr& sum, const Env& env, const FormulaSource& src) const;
 
   const Session& session_;
   std::map<std::string, Definition> definitions_;  // by base (delta), or by whole name (delta1)
 };
+
+// A ParseError at `pos` of the formula, with its line and a caret.
+[[noreturn]] void fail(const FormulaSource& src, SourcePos pos, const std::string& what);
 
 // The report of a formula with free indices from those of its instances (one per
 // binding): the worst verdict, shown at the first binding that has it, with every binding
