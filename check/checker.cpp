@@ -190,6 +190,7 @@ class FormulaCheck {
       case ExprKind::IndexSum:
       case ExprKind::Transpose:
       case ExprKind::Hadamard:
+      case ExprKind::Updated:
         throw Error("check: a sum over an index or a matrix is written out before it is evaluated");
       case ExprKind::Sum: {
         double total = 0.0;

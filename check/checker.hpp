@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,6 +29,11 @@ struct CheckOptions {
   double rtol = 1e-9;  // two numbers agree when |a - b| <= atol + rtol * max(|a|, |b|)
   double atol = 1e-12;
   std::uint64_t seed = 1;  // redraw r uses seed + r
+  // The update rule w_i^* = w_i - α ∂L/∂w_i is checked against one gradient-descent step
+  // of the loss with this learning rate (else the number the file defines as \alpha or
+  // \eta); the loss is the node of this name (else the tape's last node).
+  std::optional<double> learning_rate;
+  std::string loss;
 };
 
 enum class Verdict {

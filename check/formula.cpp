@@ -496,7 +496,7 @@ class Lexer {
       ++i_;
       return std::nullopt;
     }
-    if (cmd == "cdot" || cmd == "times") return make(Tok::Star, pos, spelling);
+    if (cmd == "cdot" || cmd == "times" || cmd == "ast") return make(Tok::Star, pos, spelling);
     if (cmd == "Rightarrow" || cmd == "implies") return make(Tok::Implies, pos, spelling);
     if (cmd == "dots" || cmd == "ldots" || cmd == "cdots") return make(Tok::Ellipsis, pos, spelling);
     if (cmd == "frac") return make(Tok::Frac, pos, spelling);
@@ -1033,10 +1033,11 @@ class Parser {
     while (transpose_mark()) base = wrap(ExprKind::Transpose, std::move(base));
     if (!at(Tok::Caret)) return base;
     ++i_;
-    if (at(Tok::Star) || (at(Tok::LBrace) && ahead(1).kind == Tok::Star)) {  // w_i^*
-      fail(peek().pos,
-           "an updated weight (w^*) is not read: the checker checks derivatives, such as "
-           "\\frac{\\partial L}{\\partial w_i}, not update steps");
+    const bool braced_star = at(Tok::LBrace) && ahead(1).kind == Tok::Star && ahead(2).kind == Tok::RBrace;
+    if (at(Tok::Star) || braced_star) {  // w_i^*, w_i^{*}
+      if (base.kind != ExprKind::Name) fail(peek().pos, "^* marks an updated weight: write it after a name, w_i^*");
+      i_ += braced_star ? 3 : 1;
+      return wrap(ExprKind::Updated, std::move(base));
     }
     Expr p;
     p.kind = ExprKind::Power;
@@ -1458,6 +1459,9 @@ std::string print(const Expr& e, int min_rank) {
       break;
     case ExprKind::Transpose:
       s = print(e.args[0], 3) + "ᵀ";
+      break;
+    case ExprKind::Updated:
+      s = print(e.args[0], 3) + "*";
       break;
     case ExprKind::Sum:
       for (const Expr& t : e.args) {

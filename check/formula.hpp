@@ -34,6 +34,7 @@ enum class ExprKind {
                // upper bound as written ("" when none), args = {a}; expanded before it is checked
   Transpose,   // a^\top, a^T, a^{\top}, aᵀ: args = {a}; read element by element before it is checked
   Hadamard,    // a \odot b, a \circ b, a ⊙ b: the element-wise product of matrices; args are the factors
+  Updated,     // w_i^*, w^{*}, w^\ast: the weight after one gradient-descent step; args = {the name}
 };
 
 // A name as written, when its subscript is more than an element number: w_i, W_{1,2},

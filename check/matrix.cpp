@@ -134,6 +134,7 @@ Notation::Dims Notation::dims(const Expr& e, const FormulaSource& src) const {
       return product_dims(e, e.args.size(), src);
     case ExprKind::Sum:
     case ExprKind::Negate:
+    case ExprKind::Updated:
       return same(e.args, "a sum");
     case ExprKind::Hadamard:
       return same(e.args, "an element-wise product");
@@ -219,6 +220,7 @@ Expr Notation::entry(const Expr& e, const std::string& row, const std::string& c
       [[fallthrough]];
     case ExprKind::Sum:
     case ExprKind::Negate:
+    case ExprKind::Updated:
     case ExprKind::Call:
     case ExprKind::Compare:
     case ExprKind::Quotient:

@@ -423,6 +423,72 @@ Expr Notation::expand_definitions(const Expr& e) const {
   return out;
 }
 
+// ---- the update rule ----------------------------------------------------------------------
+
+// w^* on the left side of a formula is the weight after one gradient-descent step: w - lr ·
+// ∂loss/∂w, with the learning rate and the loss of the check's options, or the number the
+// file defines as \alpha or \eta and the tape's last node.
+Expr Notation::gradient_step(const Expr& e, bool whole_left_side, const FormulaSource& src) const {
+  if (e.kind != ExprKind::Updated) {
+    Expr out = e;
+    for (Expr& a : out.args) a = gradient_step(a, false, src);
+    return out;
+  }
+  if (!whole_left_side) {
+    fail(src, e.pos,
+         "an updated weight (w^*) is the left side of an update rule: w_i^* = w_i - \\alpha \\frac{\\partial "
+         "L}{\\partial w_i}");
+  }
+  const CheckOptions& options = session_.options();
+  std::optional<double> rate = options.learning_rate;
+  for (const char* name : {"alpha", "eta"}) {
+    const auto it = definitions_.find(name);
+    if (!rate && it != definitions_.end() && it->second.params.empty() && it->second.body.kind == ExprKind::Number) {
+      rate = it->second.body.number;
+    }
+  }
+  if (!rate) {
+    fail(src, e.pos,
+         "the update rule is checked against one gradient-descent step, which needs the learning rate: define it "
+         "before the rule ($$\\alpha := 0.1$$) or give it to the checker (gradpath check --lr 0.1)");
+  }
+  std::string loss = options.loss;
+  if (loss.empty()) {
+    const Tape& t = session_.tape();
+    loss = t.node_count() == 0 ? "" : t.slot_name(t.offset(t.node_count() - 1));
+    if (loss.empty() || t.size(t.node_count() - 1) != 1) {
+      fail(src, e.pos,
+           "the update rule steps down the loss, and the network's last node is no named scalar: name the loss");
+    }
+  }
+  const Expr& weight = e.args[0];
+  Expr derivative;
+  derivative.kind = ExprKind::Derivative;
+  derivative.name = loss;
+  derivative.written.base = loss;
+  derivative.pos = weight.pos;
+  derivative.wrt = weight.name;
+  derivative.wrt_written = weight.written;
+  derivative.wrt_pos = weight.pos;
+  Expr lr;
+  lr.kind = ExprKind::Number;
+  lr.number = *rate;
+  lr.pos = e.pos;
+  Expr step;
+  step.kind = ExprKind::Product;
+  step.pos = e.pos;
+  step.args = {lr, derivative};
+  Expr negated;
+  negated.kind = ExprKind::Negate;
+  negated.pos = e.pos;
+  negated.args = {step};
+  Expr out;
+  out.kind = ExprKind::Sum;
+  out.pos = e.pos;
+  out.args = {weight, negated};
+  return out;
+}
+
 // ---- free indices and their ranges -----------------------------------------------------
 
 void Notation::free_letters(const Expr& e, const Env& bound,
@@ -676,6 +742,8 @@ std::vector<Notation::Instance> Notation::instances(const Formula& formula, cons
     a.value = expand_definitions(a.value);
     a.claim = expand_definitions(a.claim);
   }
+  f.lhs = gradient_step(f.lhs, true, src);
+  f.rhs = gradient_step(f.rhs, false, src);
   if (matrix_form(f.lhs) || matrix_form(f.rhs)) {
     std::string transposed = element_wise(f, src);
     if (!transposed.empty()) return {Instance{f, {}, {}, std::move(transposed)}};

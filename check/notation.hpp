@@ -85,6 +85,7 @@ class Notation {
   void no_definition_differentiated(const WrittenName& w, const std::string& name, SourcePos pos,
                                     const FormulaSource& src) const;
   Expr bind(const Expr& e, const Env& env, const FormulaSource& src) const;
+  Expr gradient_step(const Expr& e, bool whole_left_side, const FormulaSource& src) const;
 
   // The matrix form (check/matrix.cpp).
   bool matrix_form(const Expr& e) const;

@@ -162,8 +162,8 @@ int dot_command(const std::string& path, const std::string& output, const std::v
   return 0;
 }
 
-int check_command(const std::string& model_path, const std::string& formulas_path, bool as_json, int redraws,
-                  std::size_t memory_limit) {
+int check_command(const std::string& model_path, const std::string& formulas_path, bool as_json,
+                  check::CheckOptions options, std::size_t memory_limit) {
   const cli::Model model = cli::Model::load(model_path);
   const std::string formulas = cli::read_file(formulas_path, "formula file", max_formula_bytes);
   // A model that cannot be built, or a file with no formula, is an Error from the
@@ -172,8 +172,7 @@ int check_command(const std::string& model_path, const std::string& formulas_pat
     tape.set_memory_limit(memory_limit);
     model.build(tape);
   };
-  check::CheckOptions options;
-  options.redraws = redraws;
+  options.loss = model.loss();
   const std::vector<check::Report> reports = check::check_text(build, formulas, options, formulas_path);
   if (as_json) {
     std::cout << check::json(reports).dump(2) << "\n";
@@ -203,8 +202,8 @@ int main(int argc, char** argv) {
       "gradpath: reverse-mode autodiff whose graph you can see, walk and check.\n"
       "With no command, runs the seed walkthrough."};
   app.require_subcommand(0, 1);
-  std::string out_dir = ".";
-  app.add_option("--out-dir", out_dir, "where the walkthrough writes seed.dot and seed.svg");
+  std::optional<std::string> out_dir;
+  app.add_option("--out-dir", out_dir, "write the walkthrough's graph as seed.dot and seed.svg in this folder");
 
   std::string model, formulas, output;
   bool as_json = false;
@@ -231,6 +230,10 @@ int main(int argc, char** argv) {
   check->add_option("--redraws", redraws, "random re-draws of the inputs besides the given point")
       ->check(CLI::Range(0, 1000));
   check->add_option("--memory-limit", memory_limit, memory_help);
+  check::CheckOptions check_options;
+  check->add_option(
+      "--lr", check_options.learning_rate,
+      "the learning rate an update rule w^* = w - \\alpha dL/dw is checked with (else the file's \\alpha)");
 
   try {
     app.parse(argc, argv);
@@ -241,7 +244,10 @@ int main(int argc, char** argv) {
   try {
     if (*grad) return grad_command(model, as_json, cli::memory_limit_bytes(memory_limit));
     if (*dot) return dot_command(model, output, collapse, cli::memory_limit_bytes(memory_limit));
-    if (*check) return check_command(model, formulas, as_json, redraws, cli::memory_limit_bytes(memory_limit));
+    if (*check) {
+      check_options.redraws = redraws;
+      return check_command(model, formulas, as_json, check_options, cli::memory_limit_bytes(memory_limit));
+    }
     const int status = cli::run_walkthrough(std::cout, out_dir);
     flush_stdout();
     return status;

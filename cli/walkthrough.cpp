@@ -112,10 +112,16 @@ void print_path_tables(std::ostream& out, const Tape& tape, const Network& n) {
   }
 }
 
-void write_graph(std::ostream& out, const Tape& tape, const Network& n, const std::string& out_dir) {
+// The graph as seed.dot (and seed.svg where Graphviz is installed), only when asked: a
+// run with no arguments leaves the current folder as it was.
+void write_graph(std::ostream& out, const Tape& tape, const Network& n, const std::optional<std::string>& out_dir) {
+  if (!out_dir) {
+    out << "\n(gradpath --out-dir DIR writes the graph as DIR/seed.dot and DIR/seed.svg)\n";
+    return;
+  }
   graph::DotOptions options;
   options.highlight_paths = {{n.w[0].node(), tape.node_of(n.L.offset())}};
-  const std::string dot_path = out_dir + "/seed.dot", svg_path = out_dir + "/seed.svg";
+  const std::string dot_path = *out_dir + "/seed.dot", svg_path = *out_dir + "/seed.svg";
   {
     std::ofstream file(dot_path);
     if (!file) throw Error("walkthrough: cannot write " + dot_path);
@@ -131,7 +137,7 @@ void write_graph(std::ostream& out, const Tape& tape, const Network& n, const st
 
 }  // namespace
 
-int run_walkthrough(std::ostream& out, const std::string& out_dir) {
+int run_walkthrough(std::ostream& out, const std::optional<std::string>& out_dir) {
   out << "gradpath: the seed note, run\n"
          "5x5 image a1..a25 (a_j = j/10), 3x3 filter w1..w9, stride-2 convolution to z1..z4\n"
          "(each z_k ONE sum node of nine products w_i*a_j), flatten, dense (v, b) to y,\n"

@@ -133,7 +133,7 @@ TEST_CASE("checker: the note's dL/dw1 with a13 for dL/dz2 fails at term 2 with t
 TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
   const std::vector<Report> reports = check_file(build_seed, note_file());
   INFO(text(reports));
-  REQUIRE(reports.size() == 26);
+  REQUIRE(reports.size() == 27);
   auto find = [&](std::string_view start) -> const Report& {
     auto it =
         std::find_if(reports.begin(), reports.end(), [&](const Report& r) { return r.formula.starts_with(start); });
@@ -146,6 +146,9 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
     return all;
   };
   for (const Report& r : reports) CHECK(r.verdict != Verdict::Error);
+  SECTION("the update rule holds for one step at the file's α") {
+    CHECK(find("w_i^* = w_i - \\alpha").verdict == Verdict::Pass);
+  }
   SECTION("the conv outputs: Z_2 starts at a1 instead of a3") {
     const Report& z2 = find("Z_2 = w_1 a_1 + w_2 a_3");
     CHECK(z2.verdict == Verdict::Fail);
@@ -206,8 +209,8 @@ TEST_CASE("checker: the note's file, formula by formula", "[check][note]") {
   }
   SECTION("the summary counts every verdict") {
     CHECK_THAT(text(reports),
-               Catch::EndsWith("26 formulas found, 26 checked: 12 pass, 8 fail, 6 partial, 0 uncovered, 0 error\n"));
-    CHECK(json(reports).size() == 26);
+               Catch::EndsWith("27 formulas found, 27 checked: 13 pass, 8 fail, 6 partial, 0 uncovered, 0 error\n"));
+    CHECK(json(reports).size() == 27);
   }
 }
 

@@ -167,7 +167,9 @@ TEST_CASE("notation: what is not read is an error at its column showing a spelli
              Catch::Contains("column 15: second derivatives are not read: write first derivatives"));
   CHECK_THAT(error("L = |y - t|"), Catch::Contains("column 5: write |x| as abs(x)"));
   CHECK_THAT(error(R"(w_i^* = w_i - \alpha \frac{\partial L}{\partial w_i})"),
-             Catch::Contains("column 5: an updated weight (w^*) is not read"));
+             Catch::Contains("column 1: the update rule is checked against one gradient-descent step, which needs "
+                             "the learning rate"));
+  CHECK_THAT(error(R"(w_1 = w_1^* - 0.1)"), Catch::Contains("is the left side of an update rule"));
   CHECK_THAT(error("L = z^{(1)}_1"), Catch::Contains("column 5: unknown name 'z11'"));  // layer 1 of z
 }
 
@@ -431,4 +433,38 @@ TEST_CASE(
   CHECK(verdict(mlp, R"(\frac{\partial L}{\partial W1_{i,j}} = (y - t) W2_{1,i} x_j)") == Verdict::Fail);
   // A power keeps its plain exponent: \hat{y}^2 is y squared, not a layer.
   CHECK(verdict(mlp, R"(\frac{\partial L}{\partial \hat{y}} = \hat{y}^2 / \hat{y} - t)") == Verdict::Pass);
+}
+
+TEST_CASE("notation: the update rule is checked against one gradient-descent step", "[check][notation]") {
+  // The seed: one step of w_i at rate 0.1 by hand, against the formula's value.
+  const std::vector<Report> reports = check_text(seed(), R"($$\alpha := 0.1$$
+$$w_i^* = w_i - \alpha \times \frac{\partial L}{\partial w_i}$$
+$$w_1^{*} = w_1 - 0.1 \frac{\partial L}{\partial w_1}$$
+$$w_2^\ast = w_2 + \alpha \frac{\partial L}{\partial w_2}$$
+$$w_3^* = w_3 - \alpha \frac{\partial L}{\partial z_1}$$
+$$w_4^* = w_4 - 0.01 \frac{\partial L}{\partial w_4}$$
+$$w_5^* = w_6 - \alpha \frac{\partial L}{\partial w_5}$$
+)");
+  REQUIRE(reports.size() == 6);
+  INFO(text(reports));
+  CHECK(verdicts(reports) ==
+        std::vector{Verdict::Pass, Verdict::Pass, Verdict::Fail, Verdict::Fail, Verdict::Fail, Verdict::Fail});
+  CHECK(reports[2].findings.at(0).mistake == Mistake::Sign);
+  CHECK(reports[4].findings.at(0).mistake == Mistake::ConstantFactor);
+  // The rate given to the checker wins over the file's: the step at 0.05 is another one.
+  CheckOptions at_005;
+  at_005.learning_rate = 0.05;
+  const std::string rule = R"(w_i^* = w_i - 0.05 \frac{\partial L}{\partial w_i})";
+  CHECK(check_formula(seed(), rule, at_005).verdict == Verdict::Pass);
+  CheckOptions at_01;
+  at_01.learning_rate = 0.1;
+  CHECK(check_formula(seed(), rule, at_01).verdict == Verdict::Fail);
+  // On an MLP, a wrong step through the sigmoid.
+  const std::vector<Report> mlp = check_text(sigmoid_mlp(), R"($$\eta := 0.5$$
+$$W_{1,2}^* = W_{1,2} - \eta \frac{\partial L}{\partial W_{1,2}}$$
+$$W_{1,2}^* = W_{1,2} - \eta \frac{\partial L}{\partial z_1} x_2 \sigma'(z_1)$$
+)");
+  REQUIRE(mlp.size() == 2);
+  INFO(text(mlp));
+  CHECK(verdicts(mlp) == std::vector{Verdict::Pass, Verdict::Fail});
 }
