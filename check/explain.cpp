@@ -185,6 +185,26 @@ std::string latex_escape(std::string_view s) {
   return out;
 }
 
+// A sum cut into rows of `per_row` terms, at its top-level " + " and " - " (none inside
+// brackets); the rows after the first start with their sign.
+std::vector<std::string> rows_of(const std::string& sum, std::size_t per_row) {
+  std::vector<std::string> rows{""};
+  std::size_t terms = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i < sum.size(); ++i) {
+    const char c = sum[i];
+    depth += c == '(' || c == '[' || c == '{' ? 1 : c == ')' || c == ']' || c == '}' ? -1 : 0;
+    const bool split =
+        depth == 0 && c == ' ' && i + 2 < sum.size() && (sum[i + 1] == '+' || sum[i + 1] == '-') && sum[i + 2] == ' ';
+    if (split && ++terms % per_row == 0) {
+      rows.emplace_back();
+      continue;
+    }
+    rows.back() += c;
+  }
+  return rows;
+}
+
 // The document: prose with inline math, headings and displayed equations, in one format.
 // Only displayed equations are formulas the checker reads: inline math never holds "=".
 class Doc {
@@ -211,7 +231,18 @@ class Doc {
   void equation(const std::string& lhs, const std::string& rhs) {
     if (format_ == ExplainFormat::Text) out_ += render(lhs, false) + " = " + render(rhs, false) + "\n";
     if (format_ == ExplainFormat::Markdown) out_ += "$$" + render(lhs, true) + " = " + render(rhs, true) + "$$\n\n";
-    if (format_ == ExplainFormat::Latex) out_ += "\\[ " + render(lhs, true) + " = " + render(rhs, true) + " \\]\n\n";
+    if (format_ == ExplainFormat::Latex) {
+      // A long sum is broken into rows of a few terms (multline*: a row without "=" goes
+      // on with the sum, as the checker reads it), so it stays on the page.
+      const std::vector<std::string> rows = rows_of(rhs, 3);
+      if (rows.size() == 1) {
+        out_ += "\\[ " + render(lhs, true) + " = " + render(rhs, true) + " \\]\n\n";
+        return;
+      }
+      out_ += "\\begin{multline*}\n" + render(lhs, true) + " = " + render(rows[0], true);
+      for (std::size_t r = 1; r < rows.size(); ++r) out_ += " \\\\\n  " + render(rows[r], true);
+      out_ += "\n\\end{multline*}\n\n";
+    }
   }
   void raw(const std::string& s) { out_ += s; }
   const std::string& str() const { return out_; }

@@ -25,7 +25,9 @@ std::vector<std::string> submission_files(std::span<const std::string> arguments
         if (it->is_directory(ec)) it.disable_recursion_pending();
         continue;
       }
-      if (it->is_regular_file(ec)) found.push_back(it->path().generic_string());
+      const std::string ext = it->path().extension().string();
+      const bool formulas = ext == ".txt" || ext == ".tex" || ext == ".md";
+      if (formulas && it->is_regular_file(ec)) found.push_back(it->path().generic_string());
     }
     std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
@@ -35,9 +37,11 @@ std::vector<std::string> submission_files(std::span<const std::string> arguments
 
 namespace {
 
-bool counts_terms(const Finding& f) {
-  return f.kind == FindingKind::WrongTerm || f.kind == FindingKind::MissingTerm || f.kind == FindingKind::ExtraTerm;
-}
+// A finding about one term: a wrong one, a missing one (also a path left out, which the
+// checker may report as the two sides differing), an extra one.
+bool is_missing(const Finding& f) { return f.kind == FindingKind::MissingTerm || f.mistake == Mistake::MissingPath; }
+bool is_extra(const Finding& f) { return f.kind == FindingKind::ExtraTerm || f.mistake == Mistake::ExtraTerm; }
+bool counts_terms(const Finding& f) { return f.kind == FindingKind::WrongTerm || is_missing(f) || is_extra(f); }
 bool fails(const Finding& f) { return f.kind != FindingKind::NotWritten; }
 
 // The terms written on the right side, the ellipsis not counted; 0 when it cannot be read.
@@ -97,9 +101,9 @@ double credit(const Report& r) {
   if (term_findings == 0 || other != 0) return 0.0;
   std::size_t wrong = 0, missing = 0, extra = 0, highest = 0;
   for (const Finding& f : r.findings) {
-    wrong += f.kind == FindingKind::WrongTerm;
-    missing += f.kind == FindingKind::MissingTerm;
-    extra += f.kind == FindingKind::ExtraTerm;
+    missing += is_missing(f);
+    extra += !is_missing(f) && is_extra(f);
+    wrong += !is_missing(f) && !is_extra(f) && f.kind == FindingKind::WrongTerm;
     highest = std::max(highest, f.term);
   }
   const std::size_t written = std::max(written_terms(r), highest);
@@ -135,7 +139,8 @@ std::string right_term_of(const Report& r) {
     const std::string& m = f.message;
     std::string right;
     if (const auto add = m.find(": add "); add != std::string::npos) {
-      right = m.substr(add + 6);
+      right =
+          m.substr(add + 6, m.find(". ", add) == std::string::npos ? std::string::npos : m.find(". ", add) - add - 6);
     } else if (const auto missing = m.find("missing term: "); missing != std::string::npos) {
       right = m.substr(missing + 14);
     } else if (const auto has = m.find(", the formula has"); has != std::string::npos) {

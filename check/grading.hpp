@@ -23,10 +23,11 @@ struct Submission {
   std::string error;
 };
 
-// The files to grade: each argument that is a file, and every regular file under each
-// argument that is a directory (recursively; names starting with '.' are skipped), in
-// order of their paths, so the same folder always grades the same way. An argument that
-// does not exist is kept: reading it gives the submission its error.
+// The files to grade: each argument that is not a directory, as given, and every .txt,
+// .tex and .md file under each argument that is a directory (recursively; names starting
+// with '.' are skipped), in order of their paths, so the same folder always grades the
+// same way. An argument that does not exist is kept: reading it gives the submission
+// its error.
 std::vector<std::string> submission_files(std::span<const std::string> arguments);
 
 // The share of a formula that is right. Pass and Partial (an ellipsis; every written

@@ -235,6 +235,10 @@ int main(int argc, char** argv) {
       ->required();
   std::string csv;
   check->add_option("--csv", csv, "grading: write one CSV row per submission and formula to FILE (- for stdout)");
+  bool grade = false;
+  check->add_flag("--grade", grade,
+                  "grade each file (each .txt, .tex, .md file under a directory) as a submission; implied by "
+                  "several files or --csv");
   check->add_flag("--json", as_json, "print the reports as JSON");
   check->add_option("--redraws", redraws, "random re-draws of the inputs besides the given point")
       ->check(CLI::Range(0, 1000));
@@ -261,9 +265,14 @@ int main(int argc, char** argv) {
   try {
     if (*grad) return grad_command(model, as_json, cli::memory_limit_bytes(memory_limit));
     if (*dot) return dot_command(model, output, collapse, cli::memory_limit_bytes(memory_limit));
-    if (*check && cli::is_grading(formulas, csv)) {
+    if (*check && cli::is_grading(formulas, csv, grade)) {
       return cli::grade_command(
           {model, formulas, csv, as_json, redraws, cli::memory_limit_bytes(memory_limit), max_formula_bytes});
+    }
+    if (*check && std::filesystem::is_directory(formulas[0])) {
+      throw Error(cli::escaped(formulas[0]) +
+                  ": is a directory, not a formula file; to grade the submissions in it: "
+                  "gradpath check MODEL DIR --grade (or --csv FILE)");
     }
     if (*check) return check_command(model, formulas[0], as_json, redraws, cli::memory_limit_bytes(memory_limit));
     if (*explain) {

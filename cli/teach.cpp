@@ -109,10 +109,8 @@ int explain_command(const ExplainArgs& args) {
   return 0;
 }
 
-bool is_grading(const std::vector<std::string>& submissions, const std::string& csv) {
-  std::error_code ec;
-  return submissions.size() > 1 || !csv.empty() ||
-         (submissions.size() == 1 && std::filesystem::is_directory(submissions[0], ec));
+bool is_grading(const std::vector<std::string>& submissions, const std::string& csv, bool grade) {
+  return submissions.size() > 1 || !csv.empty() || grade;
 }
 
 int grade_command(const GradeArgs& args) {
@@ -126,7 +124,9 @@ int grade_command(const GradeArgs& args) {
     build(tape);
   }
   const std::vector<std::string> files = check::submission_files(args.submissions);
-  if (files.empty()) throw Error("check: no submissions found in the directories given");
+  if (files.empty()) {
+    throw Error(escaped(args.submissions.front()) + ": holds no submission to grade (.txt, .tex or .md files)");
+  }
   check::CheckOptions options;
   options.redraws = args.redraws;
   std::vector<check::Submission> submissions;

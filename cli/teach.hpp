@@ -32,8 +32,9 @@ struct GradeArgs {
   std::size_t max_formula_bytes = 0;
 };
 // True when check's arguments ask for grading rather than one file's report: more than
-// one submission, a directory, or --csv.
-bool is_grading(const std::vector<std::string>& submissions, const std::string& csv);
+// one submission, --csv or --grade. A lone directory without them stays the error it
+// always was (with a hint), so `check MODEL FILE` and its tests never change meaning.
+bool is_grading(const std::vector<std::string>& submissions, const std::string& csv, bool grade);
 // Checks every submission; 0 when every formula of every one holds, 1 otherwise (an
 // unreadable submission included), an Error (exit 2) for a model that cannot be built.
 int grade_command(const GradeArgs& args);
