@@ -107,9 +107,8 @@ double credit(const Report& r) {
     highest = std::max(highest, f.term);
   }
   const std::size_t written = std::max(written_terms(r), highest);
-  const std::size_t due = written - std::min(written, extra) + missing;
   const std::size_t right = written - std::min(written, wrong + extra);
-  return due == 0 ? 0.0 : static_cast<double>(right) / static_cast<double>(due);
+  return written + missing == 0 ? 0.0 : static_cast<double>(right) / static_cast<double>(written + missing);
 }
 
 std::string mistake_of(const Report& r) {

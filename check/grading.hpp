@@ -31,10 +31,10 @@ struct Submission {
 std::vector<std::string> submission_files(std::span<const std::string> arguments);
 
 // The share of a formula that is right. Pass and Partial (an ellipsis; every written
-// term right) earn 1. A failing sum over terms earns (terms right) / (terms it should
-// have): a wrong term counts against it, a missing one adds to what it should have, an
-// extra one is neither right nor due. Any other failure, an error and an uncovered
-// verdict earn 0.
+// term right) earn 1. A failing sum whose findings are about single terms earns
+// (terms right) / (terms written + terms missing): a wrong or extra term is written but
+// not right, a missing one (a path left out) is counted as not right. Any other
+// failure, an error and an uncovered verdict earn 0.
 double credit(const Report& report);
 
 // The mistake a report names ("wrong index", "missing path", ..., or the kind of the

@@ -38,7 +38,7 @@ Built build(const cli::Model& model, Tape& tape) {
   return b;
 }
 
-std::string explain_model(const cli::Model& model, check::ExplainOptions options, Built& built) {
+std::string explain_model(const cli::Model& model, const check::ExplainOptions& options, Built& built) {
   Tape tape;
   built = build(model, tape);
   return check::explain(tape, built.loss, built.params, options);

@@ -118,9 +118,10 @@ TEST_CASE("grading: partial credit is the share of terms right", "[grading]") {
   r.findings.push_back({check::FindingKind::WrongTerm, check::Mistake::WrongIndex, 2, "term 2: …"});
   CHECK(check::credit(r) == Approx(0.75));
   r.findings.push_back({check::FindingKind::MissingTerm, check::Mistake::MissingPath, 0, "missing path"});
-  CHECK(check::credit(r) == Approx(3.0 / 5.0));  // 3 right of the 5 it should have
-  r.findings = {{check::FindingKind::ExtraTerm, check::Mistake::ExtraTerm, 4, "term 4: extra term"}};
-  CHECK(check::credit(r) == Approx(1.0));  // 3 right of 3: the extra one is neither right nor due
+  CHECK(check::credit(r) == Approx(3.0 / 5.0));  // 3 right of 4 written + 1 missing
+  r.formula += " + a2*dL/dz1";
+  r.findings = {{check::FindingKind::ExtraTerm, check::Mistake::ExtraTerm, 5, "term 5: extra term"}};
+  CHECK(check::credit(r) == Approx(4.0 / 5.0));  // 4 right of 5 written
   r.findings = {{check::FindingKind::Mismatch, check::Mistake::None, 0, "the sides differ"}};
   CHECK(check::credit(r) == 0.0);
   r.verdict = check::Verdict::Partial;
