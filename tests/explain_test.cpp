@@ -2,7 +2,11 @@
 // gradpath explain against the checker: every formula the writer writes, for every element
 // of every parameter of several networks, in every format, must pass gradpath check on
 // the same model, so the writer and the checker can never disagree.
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -150,4 +154,36 @@ TEST_CASE("explain: a weight whose derivation has no symbols is an error naming 
   } catch (const check::ExplainError& e) {
     CHECK(std::string(e.what()).find("sqrt") != std::string::npos);
   }
+}
+
+TEST_CASE("explain: the command writes a file check passes, and refuses what it cannot explain", "[explain][cli]") {
+  const auto run = [](const std::string& args) {
+    const std::string line = std::string(GRADPATH_COMMAND) + " " + args + " 2>&1";
+    FILE* pipe = popen(line.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string out;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+    const int status = pclose(pipe);
+    return std::pair{WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  };
+  const std::string seed = GRADPATH_SOURCE_DIR "/examples/models/seed.json";
+  const std::string out =
+      (std::filesystem::temp_directory_path() / ("gradpath_explain_test_" + std::to_string(::getpid()) + ".tex"))
+          .string();
+  const auto [status, text] = run("explain " + seed + " --wrt w1,v --format latex --standalone -o " + out);
+  CHECK(status == 0);
+  CHECK(text.empty());
+  const auto [checked, report] = run("check " + seed + " " + out);
+  CHECK(checked == 0);
+  CHECK(report.find(" 0 fail, 0 partial, 0 uncovered, 0 error") != std::string::npos);
+  std::filesystem::remove(out);
+
+  const auto [unknown, unknown_text] = run("explain " + seed + " --wrt q");
+  CHECK(unknown == 2);
+  CHECK(unknown_text.find("--wrt 'q': no tensor or element") != std::string::npos);
+  CHECK(unknown_text.find("its parameters are w, v, b") != std::string::npos);
+  const auto [format, format_text] = run("explain " + seed + " --format pdf");
+  CHECK(format == 2);
+  CHECK(format_text.find("write text, markdown or latex") != std::string::npos);
 }
