@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -323,7 +324,11 @@ class Explainer {
 
   // The named nodes first met on the paths from u to the loss (the layer below u), when
   // every path crosses exactly one of them; else the loss alone.
-  std::vector<Slot> cut_of(Slot u) const {
+  const std::vector<Slot>& cut_of(Slot u) {
+    if (const auto it = cuts_.find(u); it != cuts_.end()) return it->second;
+    return cuts_[u] = find_cut(u);
+  }
+  std::vector<Slot> find_cut(Slot u) const {
     std::vector<Slot> cut, stack{u};
     std::set<Slot> seen;
     while (!stack.empty()) {
@@ -600,6 +605,7 @@ class Explainer {
   Doc doc_;
   std::vector<std::vector<Slot>> consumers_;
   std::vector<char> reaches_loss_;
+  std::map<Slot, std::vector<Slot>> cuts_;
   std::map<Slot, std::optional<SymbolicSum>> full_;
   std::set<Slot> chained_;
 };
