@@ -518,10 +518,11 @@ class Explainer {
       doc_.equation(d(L, name), sum_text(edge(loss_, w, w)));
     } else {
       doc_.prose(doc_.text("1. The chain rule through the layer below: ") + doc_.math(name) + doc_.text(" changes ") +
-                 names_list(cut) + doc_.text(", and through them ") + doc_.math(L) + doc_.text("."));
+                 names_list(cut) + doc_.text(cut.size() == 1 ? ", and through it " : ", and through them ") +
+                 doc_.math(L) + doc_.text("."));
       doc_.equation(d(L, name), cut_sum(w, cut));
-      doc_.prose(doc_.text("2. Each of them written out, and its partial with respect to ") + doc_.math(name) +
-                 doc_.text(":"));
+      doc_.prose(doc_.text(cut.size() == 1 ? "2. It written out" : "2. Each of them written out") +
+                 doc_.text(", and its partial with respect to ") + doc_.math(name) + doc_.text(":"));
       std::vector<std::string> terms;
       for (const Slot c : cut) {
         if (const auto e = expansion(c)) doc_.equation(name_of(c), *e);
@@ -530,7 +531,8 @@ class Explainer {
         terms.push_back(times(p, d(L, name_of(c))));
       }
       doc_.prose(doc_.text("3. The derivative of ") + doc_.math(L) +
-                 doc_.text(" with respect to each of them, down the rest of the graph:"));
+                 doc_.text(cut.size() == 1 ? " with respect to it, down the rest of the graph:"
+                                           : " with respect to each of them, down the rest of the graph:"));
       for (const Slot c : cut) {
         if (chained_.count(c) != 0) {
           doc_.prose(doc_.math(d(L, name_of(c))) + doc_.text(" as above."));
