@@ -230,8 +230,8 @@ int main(int argc, char** argv) {
   check->add_option("MODEL", model, "the model (.json)")->required();
   check
       ->add_option("FORMULAS", formulas,
-                   "formulas, one per line (ASCII) or per $$ block (LaTeX); several files or a directory grade "
-                   "each as a submission")
+                   "formulas, one per line (ASCII) or per $$ block (LaTeX); several files (or --grade, --csv) are "
+                   "graded as submissions, a directory standing for its .txt, .tex and .md files")
       ->required();
   std::string csv;
   check->add_option("--csv", csv, "grading: write one CSV row per submission and formula to FILE (- for stdout)");
