@@ -14,6 +14,7 @@
 
 #include "check/checker.hpp"
 #include "cli/model.hpp"
+#include "cli/teach.hpp"
 #include "cli/walkthrough.hpp"
 #include "graph/graph.hpp"
 
@@ -205,7 +206,8 @@ int main(int argc, char** argv) {
   std::optional<std::string> out_dir;
   app.add_option("--out-dir", out_dir, "write the walkthrough's graph as seed.dot and seed.svg in this folder");
 
-  std::string model, formulas, output;
+  std::string model, output;
+  std::vector<std::string> formulas;
   bool as_json = false;
   int redraws = 5;
   std::vector<std::string> collapse;
@@ -225,7 +227,17 @@ int main(int argc, char** argv) {
   dot->add_option("--memory-limit", memory_limit, memory_help);
   auto* check = app.add_subcommand("check", "check hand-written derivations against the model");
   check->add_option("MODEL", model, "the model (.json)")->required();
-  check->add_option("FORMULAS", formulas, "formulas, one per line (ASCII) or per $$ block (LaTeX)")->required();
+  check
+      ->add_option("FORMULAS", formulas,
+                   "formulas, one per line (ASCII) or per $$ block (LaTeX); several files (or --grade, --csv) are "
+                   "graded as submissions, a directory standing for its .txt, .tex and .md files")
+      ->required();
+  std::string csv;
+  check->add_option("--csv", csv, "grading: write one CSV row per submission and formula to FILE (- for stdout)");
+  bool grade = false;
+  check->add_flag("--grade", grade,
+                  "grade each file (each .txt, .tex, .md file under a directory) as a submission; implied by "
+                  "several files or --csv");
   check->add_flag("--json", as_json, "print the reports as JSON");
   check->add_option("--redraws", redraws, "random re-draws of the inputs besides the given point")
       ->check(CLI::Range(0, 1000));
@@ -234,6 +246,18 @@ int main(int argc, char** argv) {
   check->add_option(
       "--lr", check_options.learning_rate,
       "the learning rate an update rule w^* = w - \\alpha dL/dw is checked with (else the file's \\alpha)");
+  cli::ExplainArgs explain_args;
+  auto* explain = app.add_subcommand("explain", "write the derivation of dL/dw, as text or LaTeX the checker reads");
+  explain->add_option("MODEL", explain_args.model, "the model (.json)")->required();
+  explain
+      ->add_option("--wrt", explain_args.wrt,
+                   "weights: tensors (w) or elements (w1), comma-separated; default every parameter")
+      ->delimiter(',');
+  explain->add_option("--format", explain_args.format, "text, markdown or latex")->default_val("text");
+  explain->add_option("--lr", explain_args.lr, "also write the update w* = w - lr * dL/dw (as prose)");
+  explain->add_flag("--standalone", explain_args.standalone, "latex: a complete document");
+  explain->add_option("-o,--output", explain_args.output, "write to FILE instead of standard output");
+  explain->add_option("--memory-limit", memory_limit, memory_help);
 
   try {
     app.parse(argc, argv);
@@ -244,9 +268,22 @@ int main(int argc, char** argv) {
   try {
     if (*grad) return grad_command(model, as_json, cli::memory_limit_bytes(memory_limit));
     if (*dot) return dot_command(model, output, collapse, cli::memory_limit_bytes(memory_limit));
+    if (*check && cli::is_grading(formulas, csv, grade)) {
+      return cli::grade_command({model, formulas, csv, as_json, redraws, check_options.learning_rate,
+                                 cli::memory_limit_bytes(memory_limit), max_formula_bytes});
+    }
+    if (*check && std::filesystem::is_directory(formulas[0])) {
+      throw Error(cli::escaped(formulas[0]) +
+                  ": is a directory, not a formula file; to grade the submissions in it: "
+                  "gradpath check MODEL DIR --grade (or --csv FILE)");
+    }
     if (*check) {
       check_options.redraws = redraws;
-      return check_command(model, formulas, as_json, check_options, cli::memory_limit_bytes(memory_limit));
+      return check_command(model, formulas[0], as_json, check_options, cli::memory_limit_bytes(memory_limit));
+    }
+    if (*explain) {
+      explain_args.memory_limit = cli::memory_limit_bytes(memory_limit);
+      return cli::explain_command(explain_args);
     }
     const int status = cli::run_walkthrough(std::cout, out_dir);
     flush_stdout();
