@@ -145,9 +145,11 @@ TEST_CASE("functions: the named scalar wrappers are the table's functions", "[fu
   const Var l = leaky_relu(x, 0.2) + elu(x, 0.5) + softplus(x) + gelu(x) + gelu_tanh(x) + silu(x);
   backward(l);
   double want = 0.0, grad = 0.0;
-  for (const auto& [name, p] : std::vector<std::pair<std::string_view, double>>{
-           {"leaky_relu", 0.2}, {"elu", 0.5}, {"softplus", 0}, {"gelu", 0}, {"gelu_tanh", 0}, {"silu", 0}}) {
-    const FunctionInfo& f = *function_named(name);
+  const std::vector<std::pair<std::string_view, double>> used{{"leaky_relu", 0.2}, {"elu", 0.5},     {"softplus", 0},
+                                                              {"gelu", 0},         {"gelu_tanh", 0}, {"silu", 0}};
+  for (const auto& named : used) {
+    const FunctionInfo& f = *function_named(named.first);
+    const double p = named.second;
     want += f.value(-0.6, p);
     grad += central([&](double t) { return f.value(t, p); }, -0.6);
   }
