@@ -201,103 +201,105 @@ OpBuilder function_builder(const FunctionInfo& f) {
           }};
 }
 
+// The ops listed, and every function of the table.
+std::map<std::string, OpBuilder, std::less<>> with_functions(std::map<std::string, OpBuilder, std::less<>> ops) {
+  for (const FunctionInfo& f : functions) ops.emplace(f.name, function_builder(f));
+  return ops;
+}
+
 // Every op of ops/ a model can use, by the name the C++ API gives it.
 const std::map<std::string, OpBuilder, std::less<>>& op_table() {
-  static const std::map<std::string, OpBuilder, std::less<>> table = [] {
-    std::map<std::string, OpBuilder, std::less<>> ops = {
-        {"conv2d_mac",
-         {2, 3,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            return in.size() == 3 ? ops::conv2d_mac(in[0], in[1], in[2], conv_options(e), out)
-                                  : ops::conv2d_mac(in[0], in[1], conv_options(e), out);
-          }}},
-        {"conv2d",
-         {2, 3,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            return in.size() == 3 ? ops::conv2d(in[0], in[1], in[2], conv_options(e), out)
-                                  : ops::conv2d(in[0], in[1], conv_options(e), out);
-          }}},
-        {"max_pool2d",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            return ops::max_pool2d(in[0], pool_options(e), out);
-          }}},
-        {"avg_pool2d",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            return ops::avg_pool2d(in[0], pool_options(e), out);
-          }}},
-        {"dense",
-         {2, 3,
-          [](const Inputs& in, const Json&, const std::string& out) {
-            return in.size() == 3 ? ops::dense(in[0], in[1], in[2], out) : ops::dense(in[0], in[1], out);
-          }}},
-        {"matmul",
-         {2, 2, [](const Inputs& in, const Json&, const std::string& out) { return ops::matmul(in[0], in[1], out); }}},
-        {"add", binary<ops::add>()},
-        {"sub", binary<ops::sub>()},
-        {"mul", binary<ops::mul>()},
-        {"div", binary<ops::div>()},
-        {"max", binary<ops::max>()},
-        {"min", binary<ops::min>()},
-        {"neg", unary<ops::neg>()},
-        {"softmax", unary<ops::softmax>()},
-        {"log_softmax", unary<ops::log_softmax>()},
-        {"pow",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            if (!e.contains("exponent") || !e["exponent"].is_number()) {
-              throw Error("option 'exponent' (a number) is required");
-            }
-            return ops::pow(in[0], e["exponent"].get<double>(), out);
-          }}},
-        {"flatten",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string&) {
-            return ops::flatten(in[0], size_option(e, "start_axis", 0));
-          }}},
-        {"reshape",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string&) {
-            if (!e.contains("shape")) throw Error("option 'shape' is required");
-            return ops::reshape(in[0], shape_of(e["shape"]));
-          }}},
-        {"transpose",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            if (!e.contains("axes")) return ops::transpose(in[0], out);
-            const Json& axes = e["axes"];
-            if (!axes.is_array() || axes.size() != 2)
-              throw Error("option 'axes' must be two integers, got " + brief(axes));
-            return ops::transpose(in[0], axis_of(axes[0], "option 'axes'"), axis_of(axes[1], "option 'axes'"), out);
-          }}},
-        {"sum",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            const auto keep = keepdim_option(e) ? ops::KeepDim::yes : ops::KeepDim::no;
-            if (!e.contains("axis")) return ops::sum(in[0], out);
-            return ops::sum(in[0], axis_of(e["axis"], "option 'axis'"), keep, out);
-          }}},
-        {"mean",
-         {1, 1,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            const auto keep = keepdim_option(e) ? ops::KeepDim::yes : ops::KeepDim::no;
-            if (!e.contains("axis")) return ops::mean(in[0], out);
-            return ops::mean(in[0], axis_of(e["axis"], "option 'axis'"), keep, out);
-          }}},
-        {"half_squared_error", binary_loss<ops::half_squared_error>()},
-        {"mse", binary_loss<ops::mse>()},
-        {"softmax_cross_entropy",
-         {1, 2,
-          [](const Inputs& in, const Json& e, const std::string& out) {
-            const std::vector<int> labels =
-                in.size() == 2 ? labels_of(in[1], e["in"][1].get<std::string>()) : labels_option(e);
-            return ops::softmax_cross_entropy(in[0], labels, out);
-          }}},
-    };
-    for (const FunctionInfo& f : functions) ops.emplace(f.name, function_builder(f));
-    return ops;
-  }();
+  static const std::map<std::string, OpBuilder, std::less<>> table = with_functions({
+      {"conv2d_mac",
+       {2, 3,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return in.size() == 3 ? ops::conv2d_mac(in[0], in[1], in[2], conv_options(e), out)
+                                : ops::conv2d_mac(in[0], in[1], conv_options(e), out);
+        }}},
+      {"conv2d",
+       {2, 3,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return in.size() == 3 ? ops::conv2d(in[0], in[1], in[2], conv_options(e), out)
+                                : ops::conv2d(in[0], in[1], conv_options(e), out);
+        }}},
+      {"max_pool2d",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return ops::max_pool2d(in[0], pool_options(e), out);
+        }}},
+      {"avg_pool2d",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          return ops::avg_pool2d(in[0], pool_options(e), out);
+        }}},
+      {"dense",
+       {2, 3,
+        [](const Inputs& in, const Json&, const std::string& out) {
+          return in.size() == 3 ? ops::dense(in[0], in[1], in[2], out) : ops::dense(in[0], in[1], out);
+        }}},
+      {"matmul",
+       {2, 2, [](const Inputs& in, const Json&, const std::string& out) { return ops::matmul(in[0], in[1], out); }}},
+      {"add", binary<ops::add>()},
+      {"sub", binary<ops::sub>()},
+      {"mul", binary<ops::mul>()},
+      {"div", binary<ops::div>()},
+      {"max", binary<ops::max>()},
+      {"min", binary<ops::min>()},
+      {"neg", unary<ops::neg>()},
+      {"softmax", unary<ops::softmax>()},
+      {"log_softmax", unary<ops::log_softmax>()},
+      {"pow",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          if (!e.contains("exponent") || !e["exponent"].is_number()) {
+            throw Error("option 'exponent' (a number) is required");
+          }
+          return ops::pow(in[0], e["exponent"].get<double>(), out);
+        }}},
+      {"flatten",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string&) {
+          return ops::flatten(in[0], size_option(e, "start_axis", 0));
+        }}},
+      {"reshape",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string&) {
+          if (!e.contains("shape")) throw Error("option 'shape' is required");
+          return ops::reshape(in[0], shape_of(e["shape"]));
+        }}},
+      {"transpose",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          if (!e.contains("axes")) return ops::transpose(in[0], out);
+          const Json& axes = e["axes"];
+          if (!axes.is_array() || axes.size() != 2)
+            throw Error("option 'axes' must be two integers, got " + brief(axes));
+          return ops::transpose(in[0], axis_of(axes[0], "option 'axes'"), axis_of(axes[1], "option 'axes'"), out);
+        }}},
+      {"sum",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          const auto keep = keepdim_option(e) ? ops::KeepDim::yes : ops::KeepDim::no;
+          if (!e.contains("axis")) return ops::sum(in[0], out);
+          return ops::sum(in[0], axis_of(e["axis"], "option 'axis'"), keep, out);
+        }}},
+      {"mean",
+       {1, 1,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          const auto keep = keepdim_option(e) ? ops::KeepDim::yes : ops::KeepDim::no;
+          if (!e.contains("axis")) return ops::mean(in[0], out);
+          return ops::mean(in[0], axis_of(e["axis"], "option 'axis'"), keep, out);
+        }}},
+      {"half_squared_error", binary_loss<ops::half_squared_error>()},
+      {"mse", binary_loss<ops::mse>()},
+      {"softmax_cross_entropy",
+       {1, 2,
+        [](const Inputs& in, const Json& e, const std::string& out) {
+          const std::vector<int> labels =
+              in.size() == 2 ? labels_of(in[1], e["in"][1].get<std::string>()) : labels_option(e);
+          return ops::softmax_cross_entropy(in[0], labels, out);
+        }}},
+  });
   return table;
 }
 
