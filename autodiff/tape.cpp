@@ -8,6 +8,8 @@
 #include <new>
 #include <utility>
 
+#include "autodiff/functions.hpp"
+
 namespace gradpath {
 
 namespace detail {
@@ -45,6 +47,7 @@ std::uint32_t set_last_tape_serial(std::uint32_t serial) {
 }  // namespace detail
 
 std::string_view op_name(Op op) {
+  if (const std::optional<FnId> f = function_of(op)) return function_info(*f).name;
   switch (op) {
     case Op::Input:
       return "input";
@@ -60,26 +63,8 @@ std::string_view op_name(Op op) {
       return "div";
     case Op::Neg:
       return "neg";
-    case Op::Exp:
-      return "exp";
-    case Op::Log:
-      return "log";
-    case Op::Sqrt:
-      return "sqrt";
     case Op::Pow:
       return "pow";
-    case Op::Tanh:
-      return "tanh";
-    case Op::Sigmoid:
-      return "sigmoid";
-    case Op::Relu:
-      return "relu";
-    case Op::Abs:
-      return "abs";
-    case Op::Sin:
-      return "sin";
-    case Op::Cos:
-      return "cos";
     case Op::Max:
       return "max";
     case Op::Min:
@@ -90,8 +75,9 @@ std::string_view op_name(Op op) {
       return "copy";
     case Op::Tensor:
       return "tensor";
+    default:
+      return "?";
   }
-  return "?";
 }
 
 std::string_view dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }

@@ -42,21 +42,15 @@ enum class Op : std::uint8_t {
   Mul,
   Div,
   Neg,  // scalar arithmetic
-  Exp,
-  Log,
-  Sqrt,
   Pow,
-  Tanh,
-  Sigmoid,
-  Relu,
-  Abs,
-  Sin,
-  Cos,
   Max,
   Min,
   Sum,     // n-ary sum
   Copy,    // identity (stacking scalars)
   Tensor,  // a tensor op: see TensorRecord
+  // The elementary functions (exp, σ, relu, …): Function + the FnId of the function in
+  // autodiff/functions.hpp, so the table alone lists them (function_op, function_of).
+  Function,
 };
 std::string_view op_name(Op op);
 inline bool is_leaf(Op op) { return op == Op::Input || op == Op::Param; }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The checker: draws, name resolution, the four forms and their term-by-term diagnosis.
 #include "check/checker.hpp"
+#include "autodiff/functions.hpp"
 #include "check/notation.hpp"
 #include "check/session.hpp"
 #include "graph/symbolic.hpp"
@@ -28,8 +29,6 @@ using detail::Session;
 using graph::number_text;
 
 // ---- one formula against a session ----------------------------------------------------
-
-double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
 
 class FormulaCheck {
  public:
@@ -210,30 +209,14 @@ class FormulaCheck {
       case ExprKind::Call:
         break;
     }
-    const double x = arg(0);
-    if (e.name.ends_with('\'')) return derivative_of(e.name.substr(0, e.name.size() - 1), x);
-    if (e.name == "exp") return std::exp(x);
-    if (e.name == "log") return std::log(x);
-    if (e.name == "sqrt") return std::sqrt(x);
-    if (e.name == "tanh") return std::tanh(x);
-    if (e.name == "sigmoid") return sigmoid(x);
-    if (e.name == "relu") return x > 0 ? x : 0.0;
-    if (e.name == "abs") return std::abs(x);
-    if (e.name == "sin") return std::sin(x);
-    return std::cos(x);
-  }
-
-  // f'(x) for the functions of the formula language.
-  static double derivative_of(std::string_view f, double x) {
-    if (f == "exp") return std::exp(x);
-    if (f == "log") return 1.0 / x;
-    if (f == "sqrt") return 0.5 / std::sqrt(x);
-    if (f == "tanh") return 1.0 - std::tanh(x) * std::tanh(x);
-    if (f == "sigmoid") return sigmoid(x) * (1.0 - sigmoid(x));
-    if (f == "relu") return x > 0 ? 1.0 : 0.0;
-    if (f == "abs") return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
-    if (f == "sin") return std::cos(x);
-    return -std::sin(x);
+    // A function of the table, or its derivative (name'); a parameter not written takes
+    // the function's default.
+    const bool prime = e.name.ends_with('\'');
+    const FunctionInfo* f = function_named(prime ? std::string_view(e.name).substr(0, e.name.size() - 1) : e.name);
+    if (f == nullptr) throw Error("check: unknown function '" + e.name + "'");
+    const double x = arg(0), p = e.args.size() > 1 ? arg(1) : f->parameter.fallback;
+    const double y = f->value(x, p);
+    return prime ? f->derivative(x, y, p) : y;
   }
 
   // The first draw at which two quantities differ, if any.
@@ -642,7 +625,7 @@ class FormulaCheck {
   }
 
   // ---- the formula's own branches ----------------------------------------------------
-  // [a > b], relu(a), relu'(a), abs(a), step(a) in the formula choose between two values
+  // [a > b], relu(a), relu'(a), abs(a), elu(a), step(a) in the formula choose between two values
   // too: each must come out both ways at some draw, or the formula is not checked there.
 
   struct FormulaSwitch {
@@ -653,6 +636,14 @@ class FormulaCheck {
     bool on_slots = false;  // both sides are names (or 0): the session can aim at it
     Switch as_switch;
   };
+
+  // A call of a kinked function (relu, abs, leaky_relu, elu) or of its derivative.
+  static bool kinked_call(const Expr& e) {
+    std::string_view name = e.name;
+    if (name.ends_with('\'')) name.remove_suffix(1);
+    const FunctionInfo* f = function_named(name);
+    return f != nullptr && f->kinked;
+  }
 
   std::vector<FormulaSwitch> formula_switches() {
     std::vector<FormulaSwitch> out;
@@ -668,7 +659,7 @@ class FormulaCheck {
         fs.a = &e->args[greater ? 0 : 1];
         fs.b = &e->args[greater ? 1 : 0];
         fs.strict = e->name.size() == 1;
-      } else if (e->kind == ExprKind::Call && (e->name.starts_with("relu") || e->name.starts_with("abs"))) {
+      } else if (e->kind == ExprKind::Call && kinked_call(*e)) {
         fs.a = &e->args[0];
       } else {
         continue;
@@ -725,40 +716,46 @@ class FormulaCheck {
     return number_text(c);
   }
 
-  // σ′(z1) = σ(z1)(1 − σ(z1)), tanh′(z2) = 1 − tanh²(z2), [z3 > 0]: the local derivative of
-  // every activation on the tape, named by its input.
+  // σ′(z1), tanh′(z2), [z3 > 0], leaky_relu′(z4, 0.2): the local derivative of every
+  // function of the table on the tape, named by its input.
   struct Activation {
     std::string text;
     Slot in, out;
-    char kind;  // 's' sigmoid, 't' tanh, 'r' relu
+    const FunctionInfo* f;
+    std::optional<double> p;     // the parameter, when the record keeps it (tensor ops)
+    std::optional<NodeId> node;  // a scalar node, whose recorded partial is the derivative
   };
   const std::vector<Activation>& activations() {
     if (activations_) return *activations_;
     activations_.emplace();
     const Tape& t = tape();
-    auto add_one = [&](std::string_view op, Slot in, Slot out) {
+    auto text = [&](const FunctionInfo& f, Slot in, std::optional<double> p) {
       const std::string z = name_of(in).empty() ? "#" + std::to_string(in) : name_of(in);
-      if (op == "sigmoid") activations_->push_back({"σ′(" + z + ")", in, out, 's'});
-      if (op == "tanh") activations_->push_back({"tanh′(" + z + ")", in, out, 't'});
-      if (op == "relu") activations_->push_back({"[" + z + " > 0]", in, out, 'r'});
+      if (!f.has_parameter() || p) return f.symbol_at(z, p.value_or(0.0));
+      return std::string(f.name) + "′(" + z + ", " + std::string(f.parameter.name) + ")";
     };
     for (NodeId n = 0; n < t.node_count() && activations_->size() < max_candidates; ++n) {
       if (t.op(n) == Op::Tensor) {
         const TensorRecord& r = t.tensor_record(n);
-        if (r.dtype == DType::f32) continue;
-        for (std::size_t i = 0; i < r.shape.size(); ++i)
-          add_one(r.info->name, t.tensor_args(r)[0].offset + static_cast<Slot>(i), r.output + static_cast<Slot>(i));
-      } else if (t.size(n) == 1 && !t.arg_slots(n).empty()) {
-        add_one(op_name(t.op(n)), t.arg_slots(n)[0], t.offset(n));
+        const FunctionInfo* f = function_named(r.info->name);
+        if (r.dtype == DType::f32 || f == nullptr) continue;
+        const double p = function_parameter(r);
+        for (std::size_t i = 0; i < r.shape.size(); ++i) {
+          const Slot in = t.tensor_args(r)[0].offset + static_cast<Slot>(i);
+          activations_->push_back({text(*f, in, p), in, r.output + static_cast<Slot>(i), f, p, std::nullopt});
+        }
+      } else if (const std::optional<FnId> id = function_of(t.op(n)); id && t.size(n) == 1) {
+        const FunctionInfo& f = function_info(*id);
+        const Slot in = t.arg_slots(n)[0];
+        activations_->push_back({text(f, in, std::nullopt), in, t.offset(n), &f, std::nullopt, n});
       }
     }
     return *activations_;
   }
   double activation_derivative(const Activation& a, std::size_t draw) {
     const Draw& d = s_.draw(draw);
-    if (a.kind == 'r') return d.value(a.in) > 0 ? 1.0 : 0.0;
-    const double y = d.value(a.out);
-    return a.kind == 's' ? y * (1.0 - y) : 1.0 - y * y;
+    if (a.node) return d.tape->partials(*a.node)[0];
+    return a.f->derivative(d.value(a.in), d.value(a.out), a.p.value_or(a.f->parameter.fallback));
   }
 
   // The elements of the tensor a name belongs to, by its base and number: W4 -> W1 … W6.

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "autodiff/functions.hpp"
 #include "graph/symbolic.hpp"
 
 namespace gradpath::check {
@@ -123,7 +124,8 @@ std::string render(std::string_view f, bool latex) {
     }
     return f.substr(begin, i - begin);
   };
-  static constexpr std::string_view functions[] = {"exp", "log", "tanh", "sqrt", "sin", "cos"};
+  // LaTeX has these as commands; any other function of the table is an \operatorname.
+  static constexpr std::string_view latex_commands[] = {"exp", "log", "tanh", "sqrt", "sin", "cos"};
   while (i < f.size()) {
     if (starts("∂")) {
       i += std::string_view("∂").size();
@@ -152,8 +154,16 @@ std::string render(std::string_view f, bool latex) {
     } else if (is_alpha(f[i])) {
       const std::string_view name = read_name();
       const bool call = i < f.size() && (f[i] == '(' || f.substr(i).starts_with("′"));
-      const bool function = call && std::find(std::begin(functions), std::end(functions), name) != std::end(functions);
-      out += function ? (latex ? "\\" + std::string(name) : std::string(name)) : latex ? latex_name(name) : name;
+      const bool function = call && function_spelled(name) != nullptr;
+      const bool command =
+          std::find(std::begin(latex_commands), std::end(latex_commands), name) != std::end(latex_commands);
+      if (!function) {
+        out += latex ? latex_name(name) : name;
+      } else if (!latex) {
+        out += name;
+      } else {
+        out += command ? "\\" + std::string(name) : "\\operatorname{" + std::string(name) + "}";
+      }
     } else if (is_digit(f[i])) {
       while (i < f.size() &&
              (is_digit(f[i]) || f[i] == '.' || f[i] == 'e' || ((f[i] == '-' || f[i] == '+') && f[i - 1] == 'e'))) {

@@ -2,6 +2,7 @@
 // Lexer and recursive-descent parser of the formula language, and the file splitter.
 #include "check/formula.hpp"
 
+#include "autodiff/functions.hpp"
 #include "graph/symbolic.hpp"
 #include "graph/text.hpp"
 
@@ -143,16 +144,13 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Function names; max, min and step are read into comparisons. Only the spellings in
-// `capitalised` may differ in case, so a node called Max or Exp stays a name.
-constexpr std::array functions{"exp", "log", "sqrt", "tanh",  "sigmoid", "relu", "abs",
-                               "sin", "cos", "ln",   "sigma", "max",     "min",  "step"};
-constexpr std::array capitalised{"ReLU", "Relu", "ReLu", "Tanh", "Sigmoid"};
+// A function: one of the table (autodiff/functions.hpp) by its name or a listed spelling,
+// exactly (only a listed spelling may differ in case, so a node called Max or Exp stays a
+// name), or max, min and step, which are read into comparisons.
+constexpr std::array comparisons{"max", "min", "step"};
 bool is_function(std::string_view name) {
-  const bool other_case = std::find(capitalised.begin(), capitalised.end(), name) != capitalised.end();
-  const std::string l = lower(name);
-  if (l != name && !other_case) return false;
-  return std::find(functions.begin(), functions.end(), l) != functions.end();
+  return function_spelled(name) != nullptr ||
+         std::find(comparisons.begin(), comparisons.end(), name) != comparisons.end();
 }
 
 // Greek letters are names (δ_k, \alpha); σ is the sigmoid and Σ a sum.
@@ -543,12 +541,28 @@ class Lexer {
     return t;
   }
 
-  // A function name, canonical (ln is log, σ is sigmoid), with a prime when one follows:
+  // A function whose name holds an underscore (leaky_relu, gelu_tanh), here as a whole
+  // word: read before the name, which would take _relu for a subscript.
+  std::optional<std::string_view> underscored_function() const {
+    for (const FunctionInfo& f : functions) {
+      auto whole_word = [&](std::string_view w) {
+        return w.find('_') != std::string_view::npos && at_word(w) && !is_digit(peek(w.size())) &&
+               peek(w.size()) != U'_';
+      };
+      if (whole_word(f.name)) return f.name;
+      for (const std::string_view w : f.spellings) {
+        if (whole_word(w)) return w;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A function name, canonical (ln is log, σ is sigmoid, ReLU is relu), with a prime when one follows:
   // sigmoid'(z) is the derivative of sigmoid at z.
   Token function(SourcePos pos, std::string spelling, std::string_view name) {
     Token t = make(Tok::Function, pos, std::move(spelling));
-    const std::string l = lower(name);
-    t.text = l == "ln" ? "log" : l == "sigma" || name == "σ" ? "sigmoid" : l;
+    const FunctionInfo* f = function_spelled(name);
+    t.text = f != nullptr ? std::string(f->name) : std::string(name);
     if (peek() == U'\'' || peek() == U'\u2032') {
       ++i_;
       t.text += "'";
@@ -632,6 +646,10 @@ class Lexer {
         t = make(Tok::Name, pos, "y");
         t.text = subscripted("y", written);
       } else {
+        if (const std::optional<std::string_view> f = underscored_function()) {
+          i_ += f->size();
+          return function(pos, std::string(*f), *f);
+        }
         std::string name = name_run(written);
         if (written.subscript.empty() && is_function(name)) return function(pos, name, name);
         t = make(Tok::Name, pos, name);
@@ -1108,6 +1126,7 @@ class Parser {
         if (!starts_primary(peek().kind)) fail(peek().pos, "expected the argument of " + t.spelling);
         e.kind = ExprKind::Call;
         e.name = t.text;
+        if (parameterised(t) && (at(Tok::LParen) || at(Tok::LBrace))) return as_written(with_parameter(t, e), t);
         e.args.push_back(primary());
         return as_written(std::move(e), t);
       }
@@ -1142,6 +1161,29 @@ class Parser {
     const bool word = t.spelling == "max" || t.spelling == "min" || t.spelling == "step";
     const Tok next = ahead(1).kind;
     return word && next != Tok::LParen && next != Tok::LBrace && next != Tok::LBracket;
+  }
+
+  // A function of the table with a parameter (leaky_relu's slope, elu's alpha), or its derivative.
+  static bool parameterised(const Token& t) {
+    std::string_view name = t.text;
+    if (name.ends_with('\'')) name.remove_suffix(1);
+    const FunctionInfo* f = function_named(name);
+    return f != nullptr && f->has_parameter();
+  }
+  // leaky_relu(z1) or leaky_relu(z1, 0.2): the argument, then the parameter when written
+  // (the function's default when not).
+  Expr with_parameter(const Token& t, Expr call) {
+    const Token open = peek();
+    ++i_;
+    call.args.push_back(sum());
+    if (at(Tok::Comma)) {
+      ++i_;
+      call.args.push_back(sum());
+    }
+    if (at(Tok::Comma))
+      fail(peek().pos, t.spelling + " takes an argument and its parameter: " + t.spelling + "(z, 0.2)");
+    expect_close(open.kind == Tok::LParen ? Tok::RParen : Tok::RBrace, open);
+    return call;
   }
 
   // \tanh^2(z) = (\tanh(z))^2, as derivations write it.

@@ -252,9 +252,17 @@ void Notation::no_name_as_index(const std::string& letter, SourcePos pos, const 
   }
 }
 
-// How many elements the tensor `base` has: base1, base2, … on the tape.
+// How many elements the tensor `base` has: base1, base2, … on the tape, spelled exactly
+// as written; in another case only when the network has no tensor of that exact spelling
+// (u and U are two tensors when both are there).
 std::size_t Notation::elements(const std::string& base) const {
+  auto exactly = [&](const std::string& name) {
+    return std::any_of(session_.names().begin(), session_.names().end(),
+                       [&](const auto& n) { return n.first == name; });
+  };
   std::size_t n = 0;
+  while (exactly(base + std::to_string(n + 1))) ++n;
+  if (n > 0) return n;
   while (known(base + std::to_string(n + 1))) ++n;
   return n;
 }
@@ -265,10 +273,12 @@ std::optional<std::pair<std::size_t, std::size_t>> Notation::matrix_shape(const 
   const std::size_t n = elements(base);
   if (n == 0) return std::nullopt;
   const std::string first = base + "1";
-  std::optional<Slot> slot;
+  std::optional<Slot> slot, folded;
   for (const auto& [name, s] : session_.names()) {
-    if (lower(name) == lower(first)) slot = s;
+    if (name == first) slot = s;
+    if (lower(name) == lower(first)) folded = s;
   }
+  if (!slot) slot = folded;
   const Tape& t = session_.tape();
   auto matrix = [&](const Shape& shape, Slot offset) -> std::optional<std::pair<std::size_t, std::size_t>> {
     if (offset != *slot || shape.size() != n) return std::nullopt;

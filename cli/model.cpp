@@ -15,6 +15,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "autodiff/functions.hpp"
 #include "graph/text.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
@@ -184,9 +185,32 @@ std::vector<int> labels_of(const TensorVar& t, const std::string& name) {
   return labels;
 }
 
+// A function of the table (autodiff/functions.hpp) by its name; a function with a parameter
+// takes it as the option named after it: {"op": "leaky_relu", "slope": 0.2}.
+OpBuilder function_builder(const FunctionInfo& f) {
+  return {1, 1, [&f](const Inputs& in, const Json& e, const std::string& out) {
+            std::optional<double> p;
+            if (f.has_parameter() && e.contains(f.parameter.name)) {
+              const Json& v = e[std::string(f.parameter.name)];
+              if (!v.is_number()) {
+                throw Error(std::string(f.name) + ": option '" + std::string(f.parameter.name) +
+                            "' must be a number, got " + brief(v));
+              }
+              p = v.get<double>();
+            }
+            return ops::apply_function(f.id, in[0], p, out);
+          }};
+}
+
+// The ops listed, and every function of the table.
+std::map<std::string, OpBuilder, std::less<>> with_functions(std::map<std::string, OpBuilder, std::less<>> ops) {
+  for (const FunctionInfo& f : functions) ops.emplace(f.name, function_builder(f));
+  return ops;
+}
+
 // Every op of ops/ a model can use, by the name the C++ API gives it.
 const std::map<std::string, OpBuilder, std::less<>>& op_table() {
-  static const std::map<std::string, OpBuilder, std::less<>> table = {
+  static const std::map<std::string, OpBuilder, std::less<>> table = with_functions({
       {"conv2d_mac",
        {2, 3,
         [](const Inputs& in, const Json& e, const std::string& out) {
@@ -220,13 +244,8 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
       {"sub", binary<ops::sub>()},
       {"mul", binary<ops::mul>()},
       {"div", binary<ops::div>()},
-      {"relu", unary<ops::relu>()},
-      {"tanh", unary<ops::tanh>()},
-      {"sigmoid", unary<ops::sigmoid>()},
-      {"exp", unary<ops::exp>()},
-      {"log", unary<ops::log>()},
-      {"sqrt", unary<ops::sqrt>()},
-      {"abs", unary<ops::abs>()},
+      {"max", binary<ops::max>()},
+      {"min", binary<ops::min>()},
       {"neg", unary<ops::neg>()},
       {"softmax", unary<ops::softmax>()},
       {"log_softmax", unary<ops::log_softmax>()},
@@ -281,7 +300,7 @@ const std::map<std::string, OpBuilder, std::less<>>& op_table() {
               in.size() == 2 ? labels_of(in[1], e["in"][1].get<std::string>()) : labels_option(e);
           return ops::softmax_cross_entropy(in[0], labels, out);
         }}},
-  };
+  });
   return table;
 }
 

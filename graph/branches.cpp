@@ -3,20 +3,24 @@
 
 #include <algorithm>
 
+#include "autodiff/functions.hpp"
+
 namespace gradpath::graph {
 
 namespace {
 
-// A scalar relu or abs turns at zero; max and min pick the operand that is larger or
-// smaller. Tensor ops describe their own switches next to their rules in ops/.
+// A kinked function (relu, abs, leaky_relu, elu) turns at zero; max and min pick the
+// operand that is larger or smaller. Tensor ops describe their own switches next to their
+// rules in ops/.
 void scalar_switches(const Tape& tape, NodeId n, std::vector<Switch>& out) {
   const auto args = tape.arg_slots(n);
-  switch (tape.op(n)) {
-    case Op::Relu:
-    case Op::Abs:
-      // Above zero, or at or below it (where the rules give the zero partial).
+  if (const std::optional<FnId> f = function_of(tape.op(n))) {
+    // Above zero, or at or below it (where the function takes its x <= 0 side).
+    if (function_info(*f).kinked)
       out.push_back({n, 0, {Branch{{Condition{args[0], {}, false}}}, Branch{{Condition{{}, args[0], true}}}}});
-      break;
+    return;
+  }
+  switch (tape.op(n)) {
     case Op::Max:  // a tie goes to the first operand
       if (args.size() == 2 && args[0] != args[1])
         out.push_back(

@@ -11,9 +11,10 @@
 
 namespace gradpath::graph {
 
-// Every switch on the tape, in tape order: one per scalar relu, abs, max and min node,
-// and those a tensor op declares (TensorOpInfo::switches: one per relu or abs element,
-// one per max-pool window). Float32 nodes declare none.
+// Every switch on the tape, in tape order: one per scalar node of a kinked function (relu,
+// abs, leaky_relu, elu) and per max and min node, and those a tensor op declares
+// (TensorOpInfo::switches: one per element of a kinked function, max or min, one per
+// max-pool window). Float32 nodes declare none.
 std::vector<Switch> switches(const Tape& tape);
 
 // value(greater) - value(less): the condition holds when this is above zero (or zero,

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <map>
 
+#include "autodiff/functions.hpp"
+
 namespace gradpath::graph {
 
 std::string number_text(double v) {
@@ -48,6 +50,13 @@ std::optional<Monomial> symbolic_partial(const Tape& tape, NodeId n, std::size_t
     if (name.empty()) return std::nullopt;
     return make(name);
   };
+  // A function's partial is its symbol at the input's name. A parameterised one (leaky_relu's
+  // slope) gets none: a scalar record does not keep its parameter.
+  if (const std::optional<FnId> f = function_of(tape.op(n))) {
+    const FunctionInfo& info = function_info(*f);
+    if (info.has_parameter()) return std::nullopt;
+    return named(0, [&](const std::string& z) { return Monomial{1.0, {info.symbol_at(z, 0.0)}}; });
+  }
   switch (tape.op(n)) {
     case Op::Add:
     case Op::Sub:
@@ -58,16 +67,6 @@ std::optional<Monomial> symbolic_partial(const Tape& tape, NodeId n, std::size_t
     case Op::Mul:
       if (args.size() == 1) return Monomial{partial, {}};  // times a constant
       return named(1 - j, [](const std::string& other) { return Monomial{1.0, {other}}; });
-    case Op::Sigmoid:
-      return named(0, [](const std::string& z) { return Monomial{1.0, {"σ′(" + z + ")"}}; });
-    case Op::Tanh:
-      return named(0, [](const std::string& z) { return Monomial{1.0, {"tanh′(" + z + ")"}}; });
-    case Op::Relu:
-      return named(0, [](const std::string& z) { return Monomial{1.0, {"[" + z + " > 0]"}}; });
-    case Op::Exp:
-      return named(0, [](const std::string& z) { return Monomial{1.0, {"exp(" + z + ")"}}; });
-    case Op::Log:
-      return named(0, [](const std::string& z) { return Monomial{1.0, {"1/" + z}}; });
     case Op::Max:
     case Op::Min: {
       if (args.size() != 2) return std::nullopt;

@@ -30,8 +30,9 @@ struct SymbolicSum {
 
 // The partial of scalar node n with respect to its operand j in symbols, when the op
 // has one and the names it needs exist: sum, add, sub and neg give their constant,
-// mul the other operand's name, σ σ′(z), tanh tanh′(z), relu [z > 0], exp exp(z),
-// log 1/z, max [a ≥ b]. None for a tensor node or an unnamed operand.
+// mul the other operand's name, a function its symbol (σ σ′(z), relu [z > 0], exp exp(z),
+// log 1/z), max [a ≥ b]. None for a tensor node, an unnamed operand or a function with a
+// parameter (the scalar record does not keep it).
 std::optional<Monomial> symbolic_partial(const Tape& tape, NodeId n, std::size_t j);
 
 // d of / d wrt as a sum over the paths between them of the products of their symbolic

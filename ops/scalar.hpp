@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <utility>
 
+#include "autodiff/functions.hpp"
 #include "autodiff/tape.hpp"
 
 namespace gradpath {
@@ -85,24 +87,47 @@ inline Var& operator-=(Var& a, double c) { return a = a - c; }
 inline Var& operator*=(Var& a, double c) { return a = a * c; }
 inline Var& operator/=(Var& a, double c) { return a = a / c; }
 
-// ---- elementary functions -------------------------------------------------------------
-inline Var exp(const Var& a) {
-  return detail::unary(Op::Exp, "exp", a, [](double x) {
-    const double e = std::exp(x);
-    return std::pair{e, e};
+// ---- elementary functions (autodiff/functions.hpp) --------------------------------------
+namespace detail {
+// Records F at a with parameter p: its value and, from the table, its derivative.
+template <typename F>
+inline Var function(const Var& a, double p = F::parameter.fallback) {
+  return unary(function_op(fn::id_of<F>), F::name.data(), a, [p](double x) {
+    const double y = F::value(x, p);
+    return std::pair{y, F::derivative(x, y, p)};
   });
 }
-// log of a negative number is NaN (value and partial), log(0) is -inf with partial +inf.
-inline Var log(const Var& a) {
-  return detail::unary(Op::Log, "log", a, [](double x) { return std::pair{std::log(x), 1.0 / x}; });
-}
-// sqrt of a negative number is NaN; sqrt(0) has partial +inf.
-inline Var sqrt(const Var& a) {
-  return detail::unary(Op::Sqrt, "sqrt", a, [](double x) {
-    const double r = std::sqrt(x);
-    return std::pair{r, 0.5 / r};
+}  // namespace detail
+
+// Any function of the table by its id (the model loader, tests over every function);
+// p is its parameter, the function's default when none is given.
+inline Var apply_function(FnId f, const Var& a, std::optional<double> p = std::nullopt) {
+  const FunctionInfo& info = function_info(f);
+  const double q = p.value_or(info.parameter.fallback);
+  return detail::unary(function_op(f), info.name.data(), a, [&info, q](double x) {
+    const double y = info.value(x, q);
+    return std::pair{y, info.derivative(x, y, q)};
   });
 }
+
+inline Var exp(const Var& a) { return detail::function<fn::Exp>(a); }
+inline Var log(const Var& a) { return detail::function<fn::Log>(a); }
+inline Var sqrt(const Var& a) { return detail::function<fn::Sqrt>(a); }
+inline Var tanh(const Var& a) { return detail::function<fn::Tanh>(a); }
+inline Var sigmoid(const Var& a) { return detail::function<fn::Sigmoid>(a); }
+inline Var relu(const Var& a) { return detail::function<fn::Relu>(a); }
+inline Var abs(const Var& a) { return detail::function<fn::Abs>(a); }
+inline Var sin(const Var& a) { return detail::function<fn::Sin>(a); }
+inline Var cos(const Var& a) { return detail::function<fn::Cos>(a); }
+inline Var leaky_relu(const Var& a, double slope = fn::LeakyRelu::parameter.fallback) {
+  return detail::function<fn::LeakyRelu>(a, slope);
+}
+inline Var elu(const Var& a, double alpha = fn::Elu::parameter.fallback) { return detail::function<fn::Elu>(a, alpha); }
+inline Var softplus(const Var& a) { return detail::function<fn::Softplus>(a); }
+inline Var gelu(const Var& a) { return detail::function<fn::Gelu>(a); }
+inline Var gelu_tanh(const Var& a) { return detail::function<fn::GeluTanh>(a); }
+inline Var silu(const Var& a) { return detail::function<fn::Silu>(a); }
+
 inline Var pow(const Var& a, double p) {
   return detail::unary(Op::Pow, "pow", a, [p](double x) {
     return std::pair{std::pow(x, p), p == 0.0 ? 0.0 : p * std::pow(x, p - 1.0)};
@@ -122,35 +147,6 @@ inline Var pow(double c, const Var& b) {
     const double v = std::pow(c, y);
     return std::pair{v, c == 0.0 ? 0.0 : v * std::log(c)};
   });
-}
-inline Var tanh(const Var& a) {
-  return detail::unary(Op::Tanh, "tanh", a, [](double x) {
-    const double t = std::tanh(x);
-    return std::pair{t, 1.0 - t * t};
-  });
-}
-// Written so that neither branch overflows for large |x|.
-inline Var sigmoid(const Var& a) {
-  return detail::unary(Op::Sigmoid, "sigmoid", a, [](double x) {
-    const double s = x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-    return std::pair{s, s * (1.0 - s)};
-  });
-}
-// relu'(0) is taken as 0, as PyTorch does.
-inline Var relu(const Var& a) {
-  return detail::unary(Op::Relu, "relu", a, [](double x) { return std::pair{x > 0 ? x : 0.0, x > 0 ? 1.0 : 0.0}; });
-}
-// abs'(0) is taken as 0 (the subgradient PyTorch uses).
-inline Var abs(const Var& a) {
-  return detail::unary(Op::Abs, "abs", a, [](double x) {
-    return std::pair{std::abs(x), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0)};
-  });
-}
-inline Var sin(const Var& a) {
-  return detail::unary(Op::Sin, "sin", a, [](double x) { return std::pair{std::sin(x), std::cos(x)}; });
-}
-inline Var cos(const Var& a) {
-  return detail::unary(Op::Cos, "cos", a, [](double x) { return std::pair{std::cos(x), -std::sin(x)}; });
 }
 // On a tie the whole gradient goes to the first operand.
 inline Var max(const Var& a, const Var& b) {

@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <climits>
 #include <cmath>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "ops/threads.hpp"
 
@@ -240,6 +243,90 @@ bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std
 template <template <typename> class Rule>
 constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
 
+// max and min: a tie gives the whole gradient to the first operand, as the scalar ops do.
+template <typename T>
+struct MaxRule {
+  static constexpr std::string_view name = "max";
+  static T value(T x, T y) { return x >= y ? x : y; }
+  static T dx(T x, T y) { return x >= y ? T(1) : T(0); }
+  static T dy(T x, T y) { return x >= y ? T(0) : T(1); }
+};
+template <typename T>
+struct MinRule {
+  static constexpr std::string_view name = "min";
+  static T value(T x, T y) { return x <= y ? x : y; }
+  static T dx(T x, T y) { return x <= y ? T(1) : T(0); }
+  static T dy(T x, T y) { return x <= y ? T(0) : T(1); }
+};
+// The two operand elements output element e of an elementwise binary op reads: a slot, or
+// none for a constant operand, with the constant.
+struct ElementOperands {
+  std::array<std::optional<Slot>, 2> slot;
+  double constant = 0.0;
+};
+ElementOperands element_operands(const Tape& tape, const TensorRecord& r, std::size_t e) {
+  const auto args = tape.tensor_args(r);
+  const int constant = static_cast<int>(r.attrs[0]);  // 1: the left operand is a constant, 2: the right
+  ElementOperands out;
+  out.constant = std::bit_cast<double>(r.attrs[1]);
+  std::size_t next = 0;
+  for (int side = 0; side < 2; ++side) {
+    if (constant == side + 1) continue;
+    const TensorArg& a = args[next++];
+    const detail::Strides strides = detail::broadcast_strides(a.shape, r.shape);
+    std::size_t rest = e, index = 0;
+    for (std::size_t axis = r.shape.rank(); axis-- > 0;) {
+      index += (rest % r.shape[axis]) * strides[axis];
+      rest /= r.shape[axis];
+    }
+    out.slot[static_cast<std::size_t>(side)] = a.offset + static_cast<Slot>(index);
+  }
+  return out;
+}
+// Each output element of max is a switch between its operands (branch 0: the first wins,
+// ties included), as relu's is between its input and 0. A constant operand other than 0
+// cannot be written as a condition on slots: such an element gets no switch.
+template <bool is_max>
+void max_min_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
+  if (r.dtype == DType::f32) return;
+  for (std::size_t e = 0; e < r.shape.size(); ++e) {
+    const ElementOperands o = element_operands(tape, r, e);
+    if ((!o.slot[0] || !o.slot[1]) && o.constant != 0.0) continue;
+    if (o.slot[0] == o.slot[1]) continue;
+    const std::optional<Slot> a = o.slot[0], b = o.slot[1];
+    out.push_back(is_max ? Switch{r.node, e, {Branch{{Condition{a, b, true}}}, Branch{{Condition{b, a, false}}}}}
+                         : Switch{r.node, e, {Branch{{Condition{b, a, true}}}, Branch{{Condition{a, b, false}}}}});
+  }
+}
+// The partial of max in symbols is the Iverson bracket of its branch: [a ≥ b] for the
+// first operand, [b > a] for the second (min: ≤ and <).
+template <bool is_max>
+bool max_min_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const ElementOperands o = element_operands(tape, r, e);
+  std::array<std::string, 2> text;
+  for (std::size_t side = 0; side < 2; ++side) {
+    text[side] = o.slot[side] ? tape.slot_name(*o.slot[side]) : std::string();
+    if (!o.slot[side]) {
+      std::array<char, 32> buf{};
+      text[side].assign(buf.data(), std::to_chars(buf.data(), buf.data() + buf.size(), o.constant).ptr);
+    }
+    if (text[side].empty()) return false;
+  }
+  for (std::size_t side = 0; side < 2; ++side) {
+    if (!o.slot[side]) continue;
+    const char* op = is_max ? (side == 0 ? " ≥ " : " > ") : (side == 0 ? " ≤ " : " < ");
+    out.push_back({*o.slot[side], 1.0, {"[" + text[side] + op + text[1 - side] + "]"}});
+  }
+  return true;
+}
+template <>
+constexpr TensorOpInfo binary_info<MaxRule>{"max", &binary_backward<MaxRule>, &max_min_switches<true>,
+                                            &max_min_symbolic<true>};
+template <>
+constexpr TensorOpInfo binary_info<MinRule>{"min", &binary_backward<MinRule>, &max_min_switches<false>,
+                                            &max_min_symbolic<false>};
+
 template <template <typename> class Rule>
 TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
   const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule<double>::name);
@@ -257,101 +344,59 @@ TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
 }
 
 // ---- elementwise unary ops ----------------------------------------------------------------
-// value(x, p) and deriv(x, y = value, p); p is pow's exponent, unused by the others.
-template <typename T>
-struct ExpRule {
-  static constexpr std::string_view name = "exp";
-  static T value(T x, T) { return std::exp(x); }
-  static T deriv(T, T y, T) { return y; }
-  static constexpr std::string_view partial_symbol = "exp(%)";  // % stands for the input
+// The elementary functions come from the table (autodiff/functions.hpp), instantiated on
+// the element type, so a kernel makes no indirect call per element. neg and pow have the
+// same shape but are not functions of the table: neg has a constant partial, pow's
+// exponent is an operand of the scalar op.
+struct Neg {
+  static constexpr std::string_view name = "neg", symbol = "";
+  static constexpr bool kinked = false;
+  template <typename T>
+  static T value(T x, T) {
+    return -x;
+  }
+  template <typename T>
+  static T derivative(T, T, T) {
+    return T(-1);
+  }
 };
-template <typename T>
-struct LogRule {
-  static constexpr std::string_view name = "log";
-  static T value(T x, T) { return std::log(x); }
-  static T deriv(T x, T, T) { return T(1) / x; }
-  static constexpr std::string_view partial_symbol = "1/%";  // % stands for the input
-};
-template <typename T>
-struct SqrtRule {
-  static constexpr std::string_view name = "sqrt";
-  static T value(T x, T) { return std::sqrt(x); }
-  static T deriv(T, T y, T) { return T(0.5) / y; }
-  static constexpr std::string_view partial_symbol = "1/(2·sqrt(%))";  // % stands for the input
-};
-template <typename T>
-struct TanhRule {
-  static constexpr std::string_view name = "tanh";
-  static T value(T x, T) { return std::tanh(x); }
-  static T deriv(T, T y, T) { return T(1) - y * y; }
-  static constexpr std::string_view partial_symbol = "tanh′(%)";  // % stands for the input
-};
-template <typename T>
-struct SigmoidRule {
-  static constexpr std::string_view name = "sigmoid";
-  // Neither branch overflows for large |x|.
-  static T value(T x, T) { return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x)); }
-  static T deriv(T, T y, T) { return y * (T(1) - y); }
-  static constexpr std::string_view partial_symbol = "σ′(%)";  // % stands for the input
-};
-template <typename T>
-struct ReluRule {
-  static constexpr std::string_view name = "relu";
-  static T value(T x, T) { return x > 0 ? x : T(0); }
-  static T deriv(T x, T, T) { return x > 0 ? T(1) : T(0); }
-  static constexpr bool kinked_at_zero = true;
-  static constexpr std::string_view partial_symbol = "[% > 0]";  // % stands for the input
-};
-template <typename T>
-struct AbsRule {
-  static constexpr std::string_view name = "abs";
-  static T value(T x, T) { return std::abs(x); }
-  static T deriv(T x, T, T) { return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0)); }
-  static constexpr bool kinked_at_zero = true;
-  static constexpr std::string_view partial_symbol = "abs′(%)";  // % stands for the input
-};
-template <typename T>
-struct NegRule {
-  static constexpr std::string_view name = "neg";
-  static T value(T x, T) { return -x; }
-  static T deriv(T, T, T) { return T(-1); }
-  static constexpr std::string_view partial_symbol = "";  // % stands for the input
-};
-template <typename T>
-struct PowRule {
-  static constexpr std::string_view name = "pow";
-  static T value(T x, T p) { return std::pow(x, p); }
-  static T deriv(T x, T, T p) { return p == 0 ? T(0) : p * std::pow(x, p - T(1)); }
+struct Pow {
+  static constexpr std::string_view name = "pow", symbol = "";
+  static constexpr bool kinked = false;
+  template <typename T>
+  static T value(T x, T p) {
+    return std::pow(x, p);
+  }
+  template <typename T>
+  static T derivative(T x, T, T p) {
+    return p == 0 ? T(0) : p * std::pow(x, p - T(1));
+  }
 };
 
-template <typename Rule, typename T>
+template <typename F, typename T>
 void unary_kernel(std::size_t n, const T* x, T* y, T p) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = Rule::value(x[i], p);
+  for (std::size_t i = 0; i < n; ++i) y[i] = F::template value<T>(x[i], p);
 }
-template <typename Rule, typename T>
+template <typename F, typename T>
 void unary_vjp_kernel(std::size_t n, const T* x, const T* y, const T* gy, T* gx, T p) {
-  for (std::size_t i = 0; i < n; ++i) gx[i] += gy[i] * Rule::deriv(x[i], y[i], p);
+  for (std::size_t i = 0; i < n; ++i) gx[i] += gy[i] * F::template derivative<T>(x[i], y[i], p);
 }
 
 // attrs[0]: the bits of p.
-template <template <typename> class Rule>
+template <typename F>
 void unary_backward(Tape& tape, const TensorRecord& r) {
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
     const TensorArg& x = tape.tensor_args(r)[0];
     const T* values = detail::values<T>(tape);
     T* grads = detail::grads<T>(tape);
-    unary_vjp_kernel<Rule<T>>(r.shape.size(), values + x.offset, values + r.output, grads + r.output, grads + x.offset,
-                              static_cast<T>(std::bit_cast<double>(r.attrs[0])));
+    unary_vjp_kernel<F, T>(r.shape.size(), values + x.offset, values + r.output, grads + r.output, grads + x.offset,
+                           static_cast<T>(function_parameter(r)));
   });
 }
-template <template <typename> class Rule>
-constexpr bool kinked_at_zero = requires {
-  Rule<double>::kinked_at_zero;
-};
 
-// relu and abs change rule at zero: element i takes one branch or the other by the sign
-// of input element i (zero itself goes with the zero partial).
+// A kinked function (relu, abs, leaky_relu, elu) changes rule at zero: element i takes
+// one branch or the other by the sign of input element i (zero goes with the x <= 0 side).
 void sign_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
   const TensorArg& x = tape.tensor_args(r)[0];
   if (r.dtype == DType::f32) return;
@@ -360,45 +405,49 @@ void sign_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>&
     out.push_back({r.node, i, {Branch{{Condition{in, {}, false}}}, Branch{{Condition{{}, in, true}}}}});
   }
 }
-// An elementwise op's partial in symbols: its rule's pattern with the input's name
-// (σ′(z1), [z1 > 0]); neg is the constant -1.
-template <template <typename> class Rule>
+// An elementwise op's partial in symbols: the function's symbol at the input's name (and
+// its parameter): σ′(z1), [z1 > 0], leaky_relu′(z1, 0.2); neg is the constant -1, pow has none.
+template <typename F>
 bool unary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if constexpr (!requires { Rule<double>::partial_symbol; }) {
+  if (r.dtype == DType::f32) return false;
+  const Slot in = tape.tensor_args(r)[0].offset + static_cast<Slot>(e);
+  if constexpr (std::is_same_v<F, Neg>) {
+    out.push_back({in, -1.0, {}});
+    return true;
+  } else if constexpr (std::is_same_v<F, Pow>) {
     return false;
   } else {
-    if (r.dtype == DType::f32) return false;
-    const Slot in = tape.tensor_args(r)[0].offset + static_cast<Slot>(e);
-    constexpr std::string_view pattern = Rule<double>::partial_symbol;
-    if (pattern.empty()) {
-      out.push_back({in, -1.0, {}});
-      return true;
-    }
     const std::string z = tape.slot_name(in);
     if (z.empty()) return false;
-    std::string factor(pattern);
-    factor.replace(factor.find('%'), 1, z);
-    out.push_back({in, 1.0, {factor}});
+    out.push_back({in, 1.0, {function_info(fn::id_of<F>).symbol_at(z, function_parameter(r))}});
     return true;
   }
 }
-template <template <typename> class Rule>
-constexpr TensorOpInfo unary_info{Rule<double>::name, &unary_backward<Rule>,
-                                  kinked_at_zero<Rule> ? &sign_switches : nullptr, &unary_symbolic<Rule>};
+template <typename F>
+constexpr TensorOpInfo unary_info{F::name, &unary_backward<F>, F::kinked ? &sign_switches : nullptr,
+                                  &unary_symbolic<F>};
 
-template <template <typename> class Rule>
+template <typename F>
 TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
-  Tape& tape = Tape::of(x.first(), Rule<double>::name);
+  Tape& tape = Tape::of(x.first(), F::name);
   const TensorArg arg = x.arg();
-  TensorVar out = detail::record(tape, unary_info<Rule>, x.shape(), std::span(&arg, 1), name,
+  TensorVar out = detail::record(tape, unary_info<F>, x.shape(), std::span(&arg, 1), name,
                                  std::array<std::int64_t, 8>{std::bit_cast<std::int64_t>(p)});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    unary_kernel<Rule<T>>(x.size(), detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + out.offset(),
-                          static_cast<T>(p));
+    unary_kernel<F, T>(x.size(), detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + out.offset(),
+                       static_cast<T>(p));
   });
   return out;
 }
+
+// The table's functions by id: one recording function each, chosen once per op.
+using FunctionOp = TensorVar (*)(const TensorVar&, std::string_view, double);
+template <std::size_t... I>
+constexpr std::array<FunctionOp, fn::count> function_ops(std::index_sequence<I...>) {
+  return {&unary<std::tuple_element_t<I, fn::All>>...};
+}
+constexpr std::array<FunctionOp, fn::count> function_op_table = function_ops(std::make_index_sequence<fn::count>{});
 
 // ---- matmul ---------------------------------------------------------------------------------
 // attrs: batch, m, k, n, and the batch strides of the right and the left operand (0
@@ -574,16 +623,31 @@ TensorVar add(const Operand& a, const Operand& b, std::string_view name) { retur
 TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule>(a, b, name); }
 TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule>(a, b, name); }
 TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule>(a, b, name); }
+TensorVar max(const Operand& a, const Operand& b, std::string_view name) { return binary<MaxRule>(a, b, name); }
+TensorVar min(const Operand& a, const Operand& b, std::string_view name) { return binary<MinRule>(a, b, name); }
 
-TensorVar exp(const TensorVar& x, std::string_view name) { return unary<ExpRule>(x, name); }
-TensorVar log(const TensorVar& x, std::string_view name) { return unary<LogRule>(x, name); }
-TensorVar sqrt(const TensorVar& x, std::string_view name) { return unary<SqrtRule>(x, name); }
-TensorVar tanh(const TensorVar& x, std::string_view name) { return unary<TanhRule>(x, name); }
-TensorVar sigmoid(const TensorVar& x, std::string_view name) { return unary<SigmoidRule>(x, name); }
-TensorVar relu(const TensorVar& x, std::string_view name) { return unary<ReluRule>(x, name); }
-TensorVar abs(const TensorVar& x, std::string_view name) { return unary<AbsRule>(x, name); }
-TensorVar neg(const TensorVar& x, std::string_view name) { return unary<NegRule>(x, name); }
-TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<PowRule>(x, name, p); }
+TensorVar apply_function(FnId f, const TensorVar& x, std::optional<double> p, std::string_view name) {
+  return function_op_table.at(static_cast<std::size_t>(f))(x, name, p.value_or(function_info(f).parameter.fallback));
+}
+TensorVar exp(const TensorVar& x, std::string_view name) { return unary<fn::Exp>(x, name); }
+TensorVar log(const TensorVar& x, std::string_view name) { return unary<fn::Log>(x, name); }
+TensorVar sqrt(const TensorVar& x, std::string_view name) { return unary<fn::Sqrt>(x, name); }
+TensorVar tanh(const TensorVar& x, std::string_view name) { return unary<fn::Tanh>(x, name); }
+TensorVar sigmoid(const TensorVar& x, std::string_view name) { return unary<fn::Sigmoid>(x, name); }
+TensorVar relu(const TensorVar& x, std::string_view name) { return unary<fn::Relu>(x, name); }
+TensorVar abs(const TensorVar& x, std::string_view name) { return unary<fn::Abs>(x, name); }
+TensorVar sin(const TensorVar& x, std::string_view name) { return unary<fn::Sin>(x, name); }
+TensorVar cos(const TensorVar& x, std::string_view name) { return unary<fn::Cos>(x, name); }
+TensorVar leaky_relu(const TensorVar& x, double slope, std::string_view name) {
+  return unary<fn::LeakyRelu>(x, name, slope);
+}
+TensorVar elu(const TensorVar& x, double alpha, std::string_view name) { return unary<fn::Elu>(x, name, alpha); }
+TensorVar softplus(const TensorVar& x, std::string_view name) { return unary<fn::Softplus>(x, name); }
+TensorVar gelu(const TensorVar& x, std::string_view name) { return unary<fn::Gelu>(x, name); }
+TensorVar gelu_tanh(const TensorVar& x, std::string_view name) { return unary<fn::GeluTanh>(x, name); }
+TensorVar silu(const TensorVar& x, std::string_view name) { return unary<fn::Silu>(x, name); }
+TensorVar neg(const TensorVar& x, std::string_view name) { return unary<Neg>(x, name); }
+TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<Pow>(x, name, p); }
 
 TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) {
   Tape& tape = Tape::of(a.first(), b.first(), "matmul");

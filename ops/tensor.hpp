@@ -9,10 +9,12 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <type_traits>
 
+#include "autodiff/functions.hpp"
 #include "autodiff/tensor.hpp"
 
 namespace gradpath::ops {
@@ -47,15 +49,30 @@ TensorVar add(const Operand& a, const Operand& b, std::string_view name = {});
 TensorVar sub(const Operand& a, const Operand& b, std::string_view name = {});
 TensorVar mul(const Operand& a, const Operand& b, std::string_view name = {});
 TensorVar div(const Operand& a, const Operand& b, std::string_view name = {});
+// The larger (smaller) operand; a tie gives the whole gradient to the first, as for scalars.
+TensorVar max(const Operand& a, const Operand& b, std::string_view name = {});
+TensorVar min(const Operand& a, const Operand& b, std::string_view name = {});
 
-// ---- elementwise functions (derivative choices as in ops/scalar.hpp) -------------------
+// ---- elementwise functions (the table of autodiff/functions.hpp; derivative choices as
+// there: relu'(0) = abs'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha) ------------------
 TensorVar exp(const TensorVar& x, std::string_view name = {});
 TensorVar log(const TensorVar& x, std::string_view name = {});   // log(<0) NaN, log(0) -inf
 TensorVar sqrt(const TensorVar& x, std::string_view name = {});  // sqrt'(0) = +inf
 TensorVar tanh(const TensorVar& x, std::string_view name = {});
 TensorVar sigmoid(const TensorVar& x, std::string_view name = {});
-TensorVar relu(const TensorVar& x, std::string_view name = {});  // relu'(0) = 0
-TensorVar abs(const TensorVar& x, std::string_view name = {});   // abs'(0) = 0
+TensorVar relu(const TensorVar& x, std::string_view name = {});
+TensorVar abs(const TensorVar& x, std::string_view name = {});
+TensorVar sin(const TensorVar& x, std::string_view name = {});
+TensorVar cos(const TensorVar& x, std::string_view name = {});
+TensorVar leaky_relu(const TensorVar& x, double slope = fn::LeakyRelu::parameter.fallback, std::string_view name = {});
+TensorVar elu(const TensorVar& x, double alpha = fn::Elu::parameter.fallback, std::string_view name = {});
+TensorVar softplus(const TensorVar& x, std::string_view name = {});
+TensorVar gelu(const TensorVar& x, std::string_view name = {});
+TensorVar gelu_tanh(const TensorVar& x, std::string_view name = {});
+TensorVar silu(const TensorVar& x, std::string_view name = {});
+// Any function of the table by id; p its parameter, the function's default when none.
+TensorVar apply_function(FnId f, const TensorVar& x, std::optional<double> p = std::nullopt,
+                         std::string_view name = {});
 TensorVar neg(const TensorVar& x, std::string_view name = {});
 TensorVar pow(const TensorVar& x, double p, std::string_view name = {});
 

@@ -510,7 +510,7 @@ TEST_CASE("property: the generators are reproducible from the seed", "[property]
 TEST_CASE("property: the check catches a wrong partial", "[property]") {
   // sin recorded with the partial of cos: gradcheck must notice
   const auto wrong_sin = [](Tape& tape, std::span<const Var> v) {
-    return tape.record(Op::Sin, std::sin(v[0].value()), v[0].slot(), -std::sin(v[0].value()));
+    return tape.record(function_op(fn::id_of<fn::Sin>), std::sin(v[0].value()), v[0].slot(), -std::sin(v[0].value()));
   };
   CHECK_FALSE(gradcheck(wrong_sin, std::vector<double>{0.4}, tolerance).ok);
 }
