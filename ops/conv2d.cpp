@@ -81,7 +81,7 @@ struct GemmDims {
 Conv2dGeometry record_geometry(const Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
   return detail::conv2d_geometry("conv2d", args[0].shape, args[1].shape, args.size() > 2 ? &args[2].shape : nullptr,
-                                 {static_cast<std::size_t>(r.attrs[0]), static_cast<std::size_t>(r.attrs[1])});
+                                 options<Conv2dOptions>(r));
 }
 
 template <typename T>
@@ -174,8 +174,7 @@ TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b
                         " bytes (Tape::set_memory_limit)");
   }
   const TensorArg args[] = {x.arg(), w.arg(), b ? b->arg() : TensorArg{}};
-  const TensorVar y = detail::record(tape, conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2), name,
-                                     {static_cast<std::int64_t>(g.stride), static_cast<std::int64_t>(g.padding)});
+  const TensorVar y = detail::record(tape, conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2), name, options);
   detail::dispatch(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* values = detail::values<T>(tape);  // read after recording: the arena may have moved

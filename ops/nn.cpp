@@ -2,7 +2,6 @@
 // Network layers and losses: each forward is followed by its vector-Jacobian rule.
 #include "ops/nn.hpp"
 
-#include <bit>
 #include <cstdio>
 
 #include <algorithm>
@@ -14,10 +13,12 @@ namespace gradpath::ops {
 
 namespace {
 
-using Attrs = std::array<std::int64_t, 8>;
-
 // ---- dense ----------------------------------------------------------------------------------
-// attrs: batch, in, out, and 1 when there is a bias (the third operand).
+struct DenseOptions {
+  static constexpr std::string_view op = "dense";
+  std::size_t batch, in, out;
+  bool has_bias;  // the third operand
+};
 template <typename T>
 void add_bias_kernel(std::size_t batch, std::size_t out, const T* b, T* y) {
   for (std::size_t i = 0; i < batch; ++i)
@@ -31,8 +32,8 @@ void bias_vjp_kernel(std::size_t batch, std::size_t out, const T* gy, T* gb) {
 
 void dense_backward(Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
-  const auto batch = static_cast<std::size_t>(r.attrs[0]), in = static_cast<std::size_t>(r.attrs[1]),
-             out = static_cast<std::size_t>(r.attrs[2]);
+  const DenseOptions o = options<DenseOptions>(r);
+  const std::size_t batch = o.batch, in = o.in, out = o.out;
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
     T* grads = detail::grads<T>(tape);
@@ -41,7 +42,7 @@ void dense_backward(Tape& tape, const TensorRecord& r) {
     const T* w = detail::values<T>(tape) + args[1].offset;
     detail::gemm(false, false, batch, in, out, gy, w, grads + args[0].offset, T(1), "dense");  // dX += dY W
     detail::gemm(true, false, out, in, batch, gy, x, grads + args[1].offset, T(1), "dense");   // dW += dY^T X
-    if (r.attrs[3]) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
+    if (o.has_bias) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
   });
 }
 // y(b, o) = Σ_i x(b, i) W(o, i) + bias(o): the partial with respect to an x or a W element
@@ -49,7 +50,8 @@ void dense_backward(Tape& tape, const TensorRecord& r) {
 bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
   if (r.dtype == DType::f32) return false;
   const auto args = tape.tensor_args(r);
-  const auto in = static_cast<std::size_t>(r.attrs[1]), outs = static_cast<std::size_t>(r.attrs[2]);
+  const DenseOptions dense = options<DenseOptions>(r);
+  const std::size_t in = dense.in, outs = dense.out;
   const std::size_t b = e / outs, o = e % outs;
   for (std::size_t i = 0; i < in; ++i) {
     const auto x = static_cast<Slot>(args[0].offset + b * in + i), w = static_cast<Slot>(args[1].offset + o * in + i);
@@ -58,7 +60,7 @@ bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std:
     out.push_back({x, 1.0, {w_name}});
     out.push_back({w, 1.0, {x_name}});
   }
-  if (r.attrs[3]) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
+  if (dense.has_bias) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
   return true;
 }
 constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic};
@@ -87,8 +89,7 @@ TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<Tenso
   if (sw.rank() == 2) shape.push_back(out);
   std::array<TensorArg, 3> args{x.arg(), w.arg(), b.value_or(TensorArg{})};
   TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
-                               Attrs{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(in),
-                                     static_cast<std::int64_t>(out), b.has_value()});
+                               DenseOptions{batch, in, out, b.has_value()});
   detail::dispatch(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* values = detail::values<T>(tape);
@@ -187,12 +188,13 @@ bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t
   const std::size_t n = args[0].shape.size();
   const double twice_scale = 2.0 * squared_error_scale(r, n);
   const bool constant = args.size() == 1;
+  const double target = options<detail::ElementwiseOptions>(r).constant;
   if (!constant && args[1].shape.size() != n && args[1].shape.size() != 1) return false;
   for (std::size_t i = 0; i < n; ++i) {
     const auto y = static_cast<Slot>(args[0].offset + i);
     const auto t = static_cast<Slot>(constant ? 0 : args[1].offset + (args[1].shape.size() == 1 ? 0 : i));
     char constant_text[32];
-    std::snprintf(constant_text, sizeof constant_text, "%.6g", std::bit_cast<double>(r.attrs[1]));
+    std::snprintf(constant_text, sizeof constant_text, "%.6g", target);
     const std::string y_name = tape.slot_name(y), t_name = constant ? constant_text : tape.slot_name(t);
     if (y_name.empty() || t_name.empty()) return false;
     const std::string residual = "(" + y_name + " - " + t_name + ")";
@@ -243,9 +245,14 @@ void squared_error_backward(Tape& tape, const TensorRecord& r) {
 
 // ---- softmax cross-entropy -------------------------------------------------------------------------
 // saved: the log-softmax of the logits (N * C, in double for either dtype), then the N
-// labels. attrs: N, C.
+// labels.
+struct CrossEntropyOptions {
+  static constexpr std::string_view op = "softmax_cross_entropy";
+  std::size_t n, c;  // N rows of C classes
+};
 void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
-  const auto n = static_cast<std::size_t>(r.attrs[0]), c = static_cast<std::size_t>(r.attrs[1]);
+  const CrossEntropyOptions o = options<CrossEntropyOptions>(r);
+  const std::size_t n = o.n, c = o.c;
   const auto saved = tape.saved(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -303,8 +310,8 @@ TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> la
     }
   }
   const TensorArg arg = logits.arg();
-  TensorVar loss = detail::record(tape, cross_entropy_info, Shape{}, std::span(&arg, 1), name,
-                                  Attrs{static_cast<std::int64_t>(n), static_cast<std::int64_t>(c)}, n * c + n);
+  TensorVar loss =
+      detail::record(tape, cross_entropy_info, Shape{}, std::span(&arg, 1), name, CrossEntropyOptions{n, c}, n * c + n);
   const auto saved = tape.saved(tape.tensor_records().back());
   detail::dispatch(loss.dtype(), [&](auto zero) {
     using T = decltype(zero);

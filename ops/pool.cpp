@@ -84,14 +84,8 @@ void for_each_window_cell(const PoolGeometry& g, Visit visit) {
     }
 }
 
-std::array<std::int64_t, 8> pool_attrs(const PoolGeometry& g) {
-  return {static_cast<std::int64_t>(g.kernel), static_cast<std::int64_t>(g.stride),
-          static_cast<std::int64_t>(g.padding)};
-}
 PoolGeometry record_geometry(std::string_view op, const Tape& tape, const TensorRecord& r) {
-  return pool_geometry(op, tape.tensor_args(r)[0].shape,
-                       {static_cast<std::size_t>(r.attrs[0]), static_cast<std::size_t>(r.attrs[1]),
-                        static_cast<std::size_t>(r.attrs[2])});
+  return pool_geometry(op, tape.tensor_args(r)[0].shape, options<Pool2dOptions>(r));
 }
 
 // Records the pooled node of x and returns it with the geometry.
@@ -104,7 +98,7 @@ Pooled record_pool(const TensorOpInfo& info, const TensorVar& x, const Pool2dOpt
   Tape& tape = Tape::of(x.first(), info.name);
   const PoolGeometry g = pool_geometry(info.name, x.shape(), options);
   const TensorArg args[] = {x.arg()};
-  return {detail::record(tape, info, g.out_shape, args, name, pool_attrs(g), saved_per_output * g.out_shape.size()), g};
+  return {detail::record(tape, info, g.out_shape, args, name, options, saved_per_output * g.out_shape.size()), g};
 }
 
 // ---- max ----------------------------------------------------------------------------

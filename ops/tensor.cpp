@@ -31,11 +31,10 @@ DType common_dtype(std::span<const TensorArg> args, std::string_view op) {
 
 namespace {
 TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                    std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size,
-                    DType dtype) {
+                    std::string_view name, const OpOptions& options, std::size_t saved_size, DType dtype) {
   NodeId node = 0;
   try {
-    node = tape.record_tensor(info, shape, args, attrs, saved_size, dtype);
+    node = tape.record_tensor(info, shape, args, options, saved_size, dtype);
   } catch (const CapacityError& e) {  // say which shapes asked for more than the tape can give
     std::string shapes;
     for (const TensorArg& a : args) shapes += (shapes.empty() ? "" : ", ") + a.shape.str();
@@ -50,8 +49,8 @@ TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, st
 }  // namespace
 
 TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                 std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size) {
-  return record_as(tape, info, shape, args, name, attrs, saved_size, common_dtype(args, info.name));
+                 std::string_view name, const OpOptions& options, std::size_t saved_size) {
+  return record_as(tape, info, shape, args, name, options, saved_size, common_dtype(args, info.name));
 }
 
 TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
@@ -66,10 +65,9 @@ TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const O
   for (const Operand* o : {&a, &b}) {
     if (!o->is_constant()) args[count++] = o->arg();
   }
-  std::array<std::int64_t, 8> attrs{};
-  attrs[0] = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
-  attrs[1] = std::bit_cast<std::int64_t>(a.is_constant() ? a.constant() : b.constant());
-  return record(tape, info, shape, std::span(args.data(), count), name, attrs);
+  const int constant_side = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
+  const ElementwiseOptions options{constant_side, a.is_constant() ? a.constant() : b.constant()};
+  return record(tape, info, shape, std::span(args.data(), count), name, options);
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
@@ -203,8 +201,7 @@ bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std
   if constexpr (op != "add" && op != "sub" && op != "mul") return false;
   if (r.dtype == DType::f32) return false;
   const auto args = tape.tensor_args(r);
-  const int constant = static_cast<int>(r.attrs[0]);  // 1: the left operand is a constant, 2: the right
-  const double c = std::bit_cast<double>(r.attrs[1]);
+  const auto [constant, c] = options<detail::ElementwiseOptions>(r);  // constant: 1 the left operand, 2 the right
   // The element of operand `side` (0 left, 1 right) output element e reads: its slot, or
   // none for the constant.
   std::size_t next = 0;
@@ -401,13 +398,10 @@ TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
 }
 
 // ---- matmul ---------------------------------------------------------------------------------
-// attrs: batch, m, k, n, and the batch strides of the right and the left operand (0
-// when that operand is shared by every batch entry).
 void matmul_backward(Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
-  const auto batch = static_cast<std::size_t>(r.attrs[0]), m = static_cast<std::size_t>(r.attrs[1]),
-             k = static_cast<std::size_t>(r.attrs[2]), n = static_cast<std::size_t>(r.attrs[3]),
-             b_stride = static_cast<std::size_t>(r.attrs[4]), a_stride = static_cast<std::size_t>(r.attrs[5]);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const std::size_t m = o.m, k = o.k, n = o.n;
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* a = detail::values<T>(tape) + args[0].offset;
@@ -415,10 +409,10 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
     T* ga = detail::grads<T>(tape) + args[0].offset;
     T* gb = detail::grads<T>(tape) + args[1].offset;
     const T* gc = detail::grads<T>(tape) + r.output;
-    for (std::size_t i = 0; i < batch; ++i) {
+    for (std::size_t i = 0; i < o.batch; ++i) {
       // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
-      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * a_stride, T(1), "matmul");
-      detail::gemm(true, false, k, n, m, a + i * a_stride, gc + i * m * n, gb + i * b_stride, T(1), "matmul");
+      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * o.b_stride, ga + i * o.a_stride, T(1), "matmul");
+      detail::gemm(true, false, k, n, m, a + i * o.a_stride, gc + i * m * n, gb + i * o.b_stride, T(1), "matmul");
     }
   });
 }
@@ -426,9 +420,8 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
 bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
   if (r.dtype == DType::f32) return false;
   const auto args = tape.tensor_args(r);
-  const auto m = static_cast<std::size_t>(r.attrs[1]), k = static_cast<std::size_t>(r.attrs[2]),
-             n = static_cast<std::size_t>(r.attrs[3]), b_stride = static_cast<std::size_t>(r.attrs[4]),
-             a_stride = static_cast<std::size_t>(r.attrs[5]);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const std::size_t m = o.m, k = o.k, n = o.n, b_stride = o.b_stride, a_stride = o.a_stride;
   const std::size_t batch = e / (m * n), i = e / n % m, j = e % n;
   for (std::size_t p = 0; p < k; ++p) {
     const auto a = static_cast<Slot>(args[0].offset + batch * a_stride + i * k + p);
@@ -443,8 +436,12 @@ bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std
 constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
 
 // ---- reductions -----------------------------------------------------------------------------
-// The input is viewed as (outer, n, inner) and reduced over n. attrs: outer, n, inner,
-// and 1 for mean (scale 1/n).
+// The input is viewed as (outer, n, inner) and reduced over n.
+struct ReduceOptions {
+  static constexpr std::string_view op = "sum or mean";
+  std::size_t outer, n, inner;
+  bool is_mean;  // scale 1/n
+};
 template <typename T>
 void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* x, T* y) {
   for (std::size_t o = 0; o < outer; ++o) {
@@ -465,20 +462,20 @@ void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T sc
 }
 
 void reduce_backward(Tape& tape, const TensorRecord& r) {
-  const auto outer = static_cast<std::size_t>(r.attrs[0]), n = static_cast<std::size_t>(r.attrs[1]),
-             inner = static_cast<std::size_t>(r.attrs[2]);
+  const ReduceOptions o = options<ReduceOptions>(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T scale = r.attrs[3] ? T(1) / static_cast<T>(n) : T(1);
-    reduce_vjp_kernel(outer, n, inner, scale, detail::grads<T>(tape) + r.output,
+    const T scale = o.is_mean ? T(1) / static_cast<T>(o.n) : T(1);
+    reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output,
                       detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
   });
 }
 // Each input element of the reduced run, with 1 (sum) or 1/n (mean).
 bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
   if (r.dtype == DType::f32) return false;
-  const auto n = static_cast<std::size_t>(r.attrs[1]), inner = static_cast<std::size_t>(r.attrs[2]);
-  const double scale = r.attrs[3] ? 1.0 / static_cast<double>(n) : 1.0;
+  const ReduceOptions reduced = options<ReduceOptions>(r);
+  const std::size_t n = reduced.n, inner = reduced.inner;
+  const double scale = reduced.is_mean ? 1.0 / static_cast<double>(n) : 1.0;
   const std::size_t o = e / inner, i = e % inner;
   for (std::size_t j = 0; j < n; ++j) {
     out.push_back({static_cast<Slot>(tape.tensor_args(r)[0].offset + (o * n + j) * inner + i), scale, {}});
@@ -505,10 +502,7 @@ TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool
     }
   }
   const TensorArg arg = x.arg();
-  TensorVar out =
-      detail::record(tape, info, shape, std::span(&arg, 1), name,
-                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(outer), static_cast<std::int64_t>(n),
-                                                 static_cast<std::int64_t>(inner), is_mean});
+  TensorVar out = detail::record(tape, info, shape, std::span(&arg, 1), name, ReduceOptions{outer, n, inner, is_mean});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     reduce_kernel(outer, n, inner, is_mean ? T(1) / static_cast<T>(n) : T(1), detail::values<T>(tape) + arg.offset,
@@ -519,7 +513,10 @@ TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool
 
 // ---- transpose --------------------------------------------------------------------------------
 // Output index i reads input offset ix: the input's strides with the two axes swapped.
-// attrs: the two axes.
+struct TransposeOptions {
+  static constexpr std::string_view op = "transpose";
+  std::size_t axis0, axis1;
+};
 Strides swapped_strides(const Shape& in, std::size_t axis0, std::size_t axis1) {
   Strides s = contiguous_strides(in);
   std::swap(s[axis0], s[axis1]);
@@ -539,9 +536,10 @@ void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, con
 
 void transpose_backward(Tape& tape, const TensorRecord& r) {
   const TensorArg& x = tape.tensor_args(r)[0];
+  const TransposeOptions o = options<TransposeOptions>(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, r.attrs[0], r.attrs[1]), detail::grads<T>(tape) + r.output,
+    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output,
                          detail::grads<T>(tape) + x.offset);
   });
 }
@@ -607,11 +605,8 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   shape.push_back(n);
   const std::array args{a.arg(), b.arg()};
   const std::size_t a_stride = batched && sa.rank() == 3 ? m * k : 0, b_stride = batched ? k * n : 0;
-  TensorVar out = detail::record(
-      tape, matmul_info, shape, args, name,
-      std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
-                                  static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
-                                  static_cast<std::int64_t>(b_stride), static_cast<std::int64_t>(a_stride)});
+  TensorVar out =
+      detail::record(tape, matmul_info, shape, args, name, detail::MatmulOptions{batch, m, k, n, b_stride, a_stride});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* va = detail::values<T>(tape) + a.offset();
@@ -664,9 +659,7 @@ TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view n
   Shape shape;
   for (std::size_t i = 0; i < x.rank(); ++i) shape.push_back(x.shape()[i == a0 ? a1 : i == a1 ? a0 : i]);
   const TensorArg arg = x.arg();
-  TensorVar out =
-      detail::record(tape, transpose_info, shape, std::span(&arg, 1), name,
-                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(a0), static_cast<std::int64_t>(a1)});
+  TensorVar out = detail::record(tape, transpose_info, shape, std::span(&arg, 1), name, TransposeOptions{a0, a1});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     transpose_kernel(shape, swapped_strides(x.shape(), a0, a1), detail::values<T>(tape) + arg.offset,
