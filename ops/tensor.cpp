@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Tensor ops: each forward kernel is followed by its vector-Jacobian rule.
+// Tensor ops. Each op reads top to bottom: its options, its TensorOpInfo (the backward
+// and symbolic rules it names are declared just above it), its forward (the public
+// function), then its vector-Jacobian rule and its symbolic partials.
 #include "ops/tensor.hpp"
 
 #include <cblas.h>
@@ -172,6 +174,29 @@ void binary_kernel(const Shape& shape, const T* a, const Strides& sa, const T* b
   detail::for_each_index(shape, sa, sb,
                          [&](std::size_t i, std::size_t ia, std::size_t ib) { out[i] = Rule::value(a[ia], b[ib]); });
 }
+template <template <typename> class Rule>
+void binary_backward(Tape& tape, const TensorRecord& r);
+template <template <typename> class Rule>
+bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+template <template <typename> class Rule>
+constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
+
+template <template <typename> class Rule>
+TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
+  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule<double>::name);
+  TensorVar out = detail::record_elementwise(binary_info<Rule>, a, b, shape, name);
+  Tape& tape = out.tape();
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* values = detail::values<T>(tape) + out.offset();
+    detail::with_operands<T>(tape, tape.tensor_records().back(), shape, false,
+                             [&](const auto& v, const auto&, const auto& s) {
+                               binary_kernel<Rule<T>>(shape, v[0], s[0], v[1], s[1], values);
+                             });
+  });
+  return out;
+}
+
 // A broadcast operand is read at many output indices; += sums its grad over them.
 // A null grad pointer is a constant operand.
 template <typename Rule, typename T>
@@ -234,24 +259,15 @@ bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std
   }
   return true;
 }
-template <template <typename> class Rule>
-constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
 
-template <template <typename> class Rule>
-TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
-  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule<double>::name);
-  TensorVar out = detail::record_elementwise(binary_info<Rule>, a, b, shape, name);
-  Tape& tape = out.tape();
-  detail::dispatch(out.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* values = detail::values<T>(tape) + out.offset();
-    detail::with_operands<T>(tape, tape.tensor_records().back(), shape, false,
-                             [&](const auto& v, const auto&, const auto& s) {
-                               binary_kernel<Rule<T>>(shape, v[0], s[0], v[1], s[1], values);
-                             });
-  });
-  return out;
-}
+}  // namespace
+
+TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule>(a, b, name); }
+TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule>(a, b, name); }
+TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule>(a, b, name); }
+TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule>(a, b, name); }
+
+namespace {
 
 // ---- elementwise unary ops ----------------------------------------------------------------
 // value(x, p) and deriv(x, y = value, p); p is pow's exponent, unused by the others.
@@ -397,181 +413,7 @@ TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
   return out;
 }
 
-// ---- matmul ---------------------------------------------------------------------------------
-void matmul_backward(Tape& tape, const TensorRecord& r) {
-  const auto args = tape.tensor_args(r);
-  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
-  const std::size_t m = o.m, k = o.k, n = o.n;
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const T* a = detail::values<T>(tape) + args[0].offset;
-    const T* b = detail::values<T>(tape) + args[1].offset;
-    T* ga = detail::grads<T>(tape) + args[0].offset;
-    T* gb = detail::grads<T>(tape) + args[1].offset;
-    const T* gc = detail::grads<T>(tape) + r.output;
-    for (std::size_t i = 0; i < o.batch; ++i) {
-      // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
-      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * o.b_stride, ga + i * o.a_stride, T(1), "matmul");
-      detail::gemm(true, false, k, n, m, a + i * o.a_stride, gc + i * m * n, gb + i * o.b_stride, T(1), "matmul");
-    }
-  });
-}
-// C(i, j) = Σ_p A(i, p) B(p, j): the partial with respect to one factor is the other's name.
-bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
-  const std::size_t m = o.m, k = o.k, n = o.n, b_stride = o.b_stride, a_stride = o.a_stride;
-  const std::size_t batch = e / (m * n), i = e / n % m, j = e % n;
-  for (std::size_t p = 0; p < k; ++p) {
-    const auto a = static_cast<Slot>(args[0].offset + batch * a_stride + i * k + p);
-    const auto b = static_cast<Slot>(args[1].offset + batch * b_stride + p * n + j);
-    const std::string a_name = tape.slot_name(a), b_name = tape.slot_name(b);
-    if (a_name.empty() || b_name.empty()) return false;
-    out.push_back({a, 1.0, {b_name}});
-    out.push_back({b, 1.0, {a_name}});
-  }
-  return true;
-}
-constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
-
-// ---- reductions -----------------------------------------------------------------------------
-// The input is viewed as (outer, n, inner) and reduced over n.
-struct ReduceOptions {
-  static constexpr std::string_view op = "sum or mean";
-  std::size_t outer, n, inner;
-  bool is_mean;  // scale 1/n
-};
-template <typename T>
-void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* x, T* y) {
-  for (std::size_t o = 0; o < outer; ++o) {
-    for (std::size_t i = 0; i < inner; ++i) {
-      T total = 0;
-      for (std::size_t j = 0; j < n; ++j) total += x[(o * n + j) * inner + i];
-      y[o * inner + i] = total * scale;
-    }
-  }
-}
-template <typename T>
-void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* gy, T* gx) {
-  for (std::size_t o = 0; o < outer; ++o) {
-    for (std::size_t j = 0; j < n; ++j) {
-      for (std::size_t i = 0; i < inner; ++i) gx[(o * n + j) * inner + i] += gy[o * inner + i] * scale;
-    }
-  }
-}
-
-void reduce_backward(Tape& tape, const TensorRecord& r) {
-  const ReduceOptions o = options<ReduceOptions>(r);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const T scale = o.is_mean ? T(1) / static_cast<T>(o.n) : T(1);
-    reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output,
-                      detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
-  });
-}
-// Each input element of the reduced run, with 1 (sum) or 1/n (mean).
-bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const ReduceOptions reduced = options<ReduceOptions>(r);
-  const std::size_t n = reduced.n, inner = reduced.inner;
-  const double scale = reduced.is_mean ? 1.0 / static_cast<double>(n) : 1.0;
-  const std::size_t o = e / inner, i = e % inner;
-  for (std::size_t j = 0; j < n; ++j) {
-    out.push_back({static_cast<Slot>(tape.tensor_args(r)[0].offset + (o * n + j) * inner + i), scale, {}});
-  }
-  return true;
-}
-constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic};
-constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic};
-
-TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
-  const TensorOpInfo& info = is_mean ? mean_info : sum_info;
-  Tape& tape = Tape::of(x.first(), info.name);
-  const Shape& in = x.shape();
-  std::size_t outer = 1, n = x.size(), inner = 1;
-  Shape shape;
-  if (axis) {
-    const std::size_t ax = detail::normalize_axis(*axis, in, info.name);
-    n = in[ax];
-    for (std::size_t i = 0; i < in.rank(); ++i) {
-      if (i < ax) outer *= in[i];
-      if (i > ax) inner *= in[i];
-      if (i != ax) shape.push_back(in[i]);
-      if (i == ax && keep == KeepDim::yes) shape.push_back(1);
-    }
-  }
-  const TensorArg arg = x.arg();
-  TensorVar out = detail::record(tape, info, shape, std::span(&arg, 1), name, ReduceOptions{outer, n, inner, is_mean});
-  detail::dispatch(out.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    reduce_kernel(outer, n, inner, is_mean ? T(1) / static_cast<T>(n) : T(1), detail::values<T>(tape) + arg.offset,
-                  detail::values<T>(tape) + out.offset());
-  });
-  return out;
-}
-
-// ---- transpose --------------------------------------------------------------------------------
-// Output index i reads input offset ix: the input's strides with the two axes swapped.
-struct TransposeOptions {
-  static constexpr std::string_view op = "transpose";
-  std::size_t axis0, axis1;
-};
-Strides swapped_strides(const Shape& in, std::size_t axis0, std::size_t axis1) {
-  Strides s = contiguous_strides(in);
-  std::swap(s[axis0], s[axis1]);
-  return s;
-}
-
-template <typename T>
-void transpose_kernel(const Shape& out_shape, const Strides& in_strides, const T* x, T* y) {
-  detail::for_each_index(out_shape, in_strides, in_strides,
-                         [&](std::size_t i, std::size_t ix, std::size_t) { y[i] = x[ix]; });
-}
-template <typename T>
-void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, const T* gy, T* gx) {
-  detail::for_each_index(out_shape, in_strides, in_strides,
-                         [&](std::size_t i, std::size_t ix, std::size_t) { gx[ix] += gy[i]; });
-}
-
-void transpose_backward(Tape& tape, const TensorRecord& r) {
-  const TensorArg& x = tape.tensor_args(r)[0];
-  const TransposeOptions o = options<TransposeOptions>(r);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output,
-                         detail::grads<T>(tape) + x.offset);
-  });
-}
-constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
-
-// ---- cast ---------------------------------------------------------------------------------------
-template <typename From, typename To>
-void convert_kernel(std::size_t n, const From* x, To* y) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
-}
-template <typename From, typename To>
-void convert_add_kernel(std::size_t n, const From* gy, To* gx) {
-  for (std::size_t i = 0; i < n; ++i) gx[i] += static_cast<To>(gy[i]);
-}
-
-void cast_backward(Tape& tape, const TensorRecord& r) {
-  const std::size_t n = r.shape.size();
-  const Slot x = tape.tensor_args(r)[0].offset;
-  if (r.dtype == DType::f32) {
-    convert_add_kernel(n, tape.grads_f32().data() + r.output, tape.grads().data() + x);
-  } else {
-    convert_add_kernel(n, tape.grads().data() + r.output, tape.grads_f32().data() + x);
-  }
-}
-constexpr TensorOpInfo cast_info{"cast", &cast_backward};
-
 }  // namespace
-
-TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule>(a, b, name); }
-TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule>(a, b, name); }
-TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule>(a, b, name); }
-TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule>(a, b, name); }
 
 TensorVar exp(const TensorVar& x, std::string_view name) { return unary<ExpRule>(x, name); }
 TensorVar log(const TensorVar& x, std::string_view name) { return unary<LogRule>(x, name); }
@@ -582,6 +424,14 @@ TensorVar relu(const TensorVar& x, std::string_view name) { return unary<ReluRul
 TensorVar abs(const TensorVar& x, std::string_view name) { return unary<AbsRule>(x, name); }
 TensorVar neg(const TensorVar& x, std::string_view name) { return unary<NegRule>(x, name); }
 TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<PowRule>(x, name, p); }
+
+// ---- matmul ---------------------------------------------------------------------------------
+// Its options: detail::MatmulOptions (ops/tensor.hpp).
+namespace {
+void matmul_backward(Tape& tape, const TensorRecord& r);
+bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
+}  // namespace
 
 TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) {
   Tape& tape = Tape::of(a.first(), b.first(), "matmul");
@@ -619,6 +469,126 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   return out;
 }
 
+namespace {
+void matmul_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const std::size_t m = o.m, k = o.k, n = o.n;
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* a = detail::values<T>(tape) + args[0].offset;
+    const T* b = detail::values<T>(tape) + args[1].offset;
+    T* ga = detail::grads<T>(tape) + args[0].offset;
+    T* gb = detail::grads<T>(tape) + args[1].offset;
+    const T* gc = detail::grads<T>(tape) + r.output;
+    for (std::size_t i = 0; i < o.batch; ++i) {
+      // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
+      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * o.b_stride, ga + i * o.a_stride, T(1), "matmul");
+      detail::gemm(true, false, k, n, m, a + i * o.a_stride, gc + i * m * n, gb + i * o.b_stride, T(1), "matmul");
+    }
+  });
+}
+// C(i, j) = Σ_p A(i, p) B(p, j): the partial with respect to one factor is the other's name.
+bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const std::size_t m = o.m, k = o.k, n = o.n, b_stride = o.b_stride, a_stride = o.a_stride;
+  const std::size_t batch = e / (m * n), i = e / n % m, j = e % n;
+  for (std::size_t p = 0; p < k; ++p) {
+    const auto a = static_cast<Slot>(args[0].offset + batch * a_stride + i * k + p);
+    const auto b = static_cast<Slot>(args[1].offset + batch * b_stride + p * n + j);
+    const std::string a_name = tape.slot_name(a), b_name = tape.slot_name(b);
+    if (a_name.empty() || b_name.empty()) return false;
+    out.push_back({a, 1.0, {b_name}});
+    out.push_back({b, 1.0, {a_name}});
+  }
+  return true;
+}
+}  // namespace
+
+// ---- reductions -----------------------------------------------------------------------------
+namespace {
+// The input is viewed as (outer, n, inner) and reduced over n.
+struct ReduceOptions {
+  static constexpr std::string_view op = "sum or mean";
+  std::size_t outer, n, inner;
+  bool is_mean;  // scale 1/n
+};
+template <typename T>
+void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* x, T* y) {
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t i = 0; i < inner; ++i) {
+      T total = 0;
+      for (std::size_t j = 0; j < n; ++j) total += x[(o * n + j) * inner + i];
+      y[o * inner + i] = total * scale;
+    }
+  }
+}
+void reduce_backward(Tape& tape, const TensorRecord& r);
+bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic};
+constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic};
+
+TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
+  const TensorOpInfo& info = is_mean ? mean_info : sum_info;
+  Tape& tape = Tape::of(x.first(), info.name);
+  const Shape& in = x.shape();
+  std::size_t outer = 1, n = x.size(), inner = 1;
+  Shape shape;
+  if (axis) {
+    const std::size_t ax = detail::normalize_axis(*axis, in, info.name);
+    n = in[ax];
+    for (std::size_t i = 0; i < in.rank(); ++i) {
+      if (i < ax) outer *= in[i];
+      if (i > ax) inner *= in[i];
+      if (i != ax) shape.push_back(in[i]);
+      if (i == ax && keep == KeepDim::yes) shape.push_back(1);
+    }
+  }
+  const TensorArg arg = x.arg();
+  TensorVar out = detail::record(tape, info, shape, std::span(&arg, 1), name, ReduceOptions{outer, n, inner, is_mean});
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    reduce_kernel(outer, n, inner, is_mean ? T(1) / static_cast<T>(n) : T(1), detail::values<T>(tape) + arg.offset,
+                  detail::values<T>(tape) + out.offset());
+  });
+  return out;
+}
+
+template <typename T>
+void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* gy, T* gx) {
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t j = 0; j < n; ++j) {
+      for (std::size_t i = 0; i < inner; ++i) gx[(o * n + j) * inner + i] += gy[o * inner + i] * scale;
+    }
+  }
+}
+
+void reduce_backward(Tape& tape, const TensorRecord& r) {
+  const ReduceOptions o = options<ReduceOptions>(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T scale = o.is_mean ? T(1) / static_cast<T>(o.n) : T(1);
+    reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output,
+                      detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
+  });
+}
+// Each input element of the reduced run, with 1 (sum) or 1/n (mean).
+bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const ReduceOptions reduced = options<ReduceOptions>(r);
+  const std::size_t n = reduced.n, inner = reduced.inner;
+  const double scale = reduced.is_mean ? 1.0 / static_cast<double>(n) : 1.0;
+  const std::size_t o = e / inner, i = e % inner;
+  for (std::size_t j = 0; j < n; ++j) {
+    out.push_back({static_cast<Slot>(tape.tensor_args(r)[0].offset + (o * n + j) * inner + i), scale, {}});
+  }
+  return true;
+}
+
+}  // namespace
+
 TensorVar sum(const TensorVar& x, std::string_view name) { return reduce(x, std::nullopt, KeepDim::no, false, name); }
 TensorVar mean(const TensorVar& x, std::string_view name) { return reduce(x, std::nullopt, KeepDim::no, true, name); }
 TensorVar sum(const TensorVar& x, int axis, KeepDim keep, std::string_view name) {
@@ -628,6 +598,7 @@ TensorVar mean(const TensorVar& x, int axis, KeepDim keep, std::string_view name
   return reduce(x, axis, keep, true, name);
 }
 
+// ---- views ---------------------------------------------------------------------------------
 TensorVar reshape(const TensorVar& x, const Shape& shape) { return x.reshape(shape); }
 
 TensorVar flatten(const TensorVar& x, std::size_t start_axis) {
@@ -646,6 +617,28 @@ TensorVar flatten(const TensorVar& x, std::size_t start_axis) {
   shape.push_back(rest);
   return x.reshape(shape);
 }
+
+// ---- transpose --------------------------------------------------------------------------------
+namespace {
+// Output index i reads input offset ix: the input's strides with the two axes swapped.
+struct TransposeOptions {
+  static constexpr std::string_view op = "transpose";
+  std::size_t axis0, axis1;
+};
+Strides swapped_strides(const Shape& in, std::size_t axis0, std::size_t axis1) {
+  Strides s = contiguous_strides(in);
+  std::swap(s[axis0], s[axis1]);
+  return s;
+}
+
+template <typename T>
+void transpose_kernel(const Shape& out_shape, const Strides& in_strides, const T* x, T* y) {
+  detail::for_each_index(out_shape, in_strides, in_strides,
+                         [&](std::size_t i, std::size_t ix, std::size_t) { y[i] = x[ix]; });
+}
+void transpose_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
+}  // namespace
 
 TensorVar transpose(const TensorVar& x, std::string_view name) {
   if (x.rank() != 2) throw Error("transpose: expects a 2-D tensor, got shape " + x.shape().str() + "; name two axes");
@@ -668,6 +661,34 @@ TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view n
   return out;
 }
 
+namespace {
+template <typename T>
+void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, const T* gy, T* gx) {
+  detail::for_each_index(out_shape, in_strides, in_strides,
+                         [&](std::size_t i, std::size_t ix, std::size_t) { gx[ix] += gy[i]; });
+}
+
+void transpose_backward(Tape& tape, const TensorRecord& r) {
+  const TensorArg& x = tape.tensor_args(r)[0];
+  const TransposeOptions o = options<TransposeOptions>(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output,
+                         detail::grads<T>(tape) + x.offset);
+  });
+}
+}  // namespace
+
+// ---- cast ---------------------------------------------------------------------------------------
+namespace {
+template <typename From, typename To>
+void convert_kernel(std::size_t n, const From* x, To* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
+}
+void cast_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo cast_info{"cast", &cast_backward};
+}  // namespace
+
 TensorVar cast(const TensorVar& x, DType dtype, std::string_view name) {
   Tape& tape = Tape::of(x.first(), "cast");
   if (x.dtype() == dtype) return x;
@@ -680,6 +701,23 @@ TensorVar cast(const TensorVar& x, DType dtype, std::string_view name) {
   }
   return out;
 }
+
+namespace {
+template <typename From, typename To>
+void convert_add_kernel(std::size_t n, const From* gy, To* gx) {
+  for (std::size_t i = 0; i < n; ++i) gx[i] += static_cast<To>(gy[i]);
+}
+
+void cast_backward(Tape& tape, const TensorRecord& r) {
+  const std::size_t n = r.shape.size();
+  const Slot x = tape.tensor_args(r)[0].offset;
+  if (r.dtype == DType::f32) {
+    convert_add_kernel(n, tape.grads_f32().data() + r.output, tape.grads().data() + x);
+  } else {
+    convert_add_kernel(n, tape.grads().data() + r.output, tape.grads_f32().data() + x);
+  }
+}
+}  // namespace
 
 }  // namespace gradpath::ops
 
