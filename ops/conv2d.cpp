@@ -101,59 +101,8 @@ void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry&
   detail::parallel_for(g.batch, d.o * d.k * d.p, image);
 }
 
-// dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
-template <typename T>
-void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
-  const GemmDims d(g);
-  // dX: each image's own cells, so the images may run on any thread.
-  auto image_dx = [&](std::size_t n) {
-    Scratch<T>& s = Scratch<T>::get();
-    T* dcols = s.reserve(s.dcols, d.k * d.p);
-    detail::gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, dcols, T(0), "conv2d");
-    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
-  };
-  detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
-  // dW and db sum over the images: in image order on this thread, the same sum at any thread count.
-  Scratch<T>& s = Scratch<T>::get();
-  T* cols = s.reserve(s.cols, d.k * d.p);
-  for (std::size_t n = 0; n < g.batch; ++n) {
-    const T* dyn = dy + n * d.o * d.p;
-    im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
-    detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
-    if (db != nullptr) {
-      for (std::size_t o = 0; o < d.o; ++o)
-        for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
-    }
-  }
-}
-
 void conv2d_backward(Tape& tape, const TensorRecord& r);
-// y(n, o, oy, ox) = Σ_{c, ky, kx} x(n, c, iy, ix) w(o, c, ky, kx) + b(o), padding taps
-// left out: the partial with respect to an input or a filter element is the other's name.
-bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const Conv2dGeometry g = record_geometry(tape, r);
-  const std::size_t ox = e % g.out_w, oy = e / g.out_w % g.out_h, o = e / (g.out_w * g.out_h) % g.out_channels,
-                    n = e / (g.out_w * g.out_h * g.out_channels);
-  for (std::size_t c = 0; c < g.channels; ++c) {
-    for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
-      for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
-        const std::size_t py = oy * g.stride + ky, px = ox * g.stride + kx;  // in padded coordinates
-        if (py < g.padding || px < g.padding || py - g.padding >= g.height || px - g.padding >= g.width) continue;
-        const auto x = static_cast<Slot>(args[0].offset + ((n * g.channels + c) * g.height + py - g.padding) * g.width +
-                                         px - g.padding);
-        const auto w = static_cast<Slot>(args[1].offset + ((o * g.channels + c) * g.kernel_h + ky) * g.kernel_w + kx);
-        const std::string x_name = tape.slot_name(x), w_name = tape.slot_name(w);
-        if (x_name.empty() || w_name.empty()) return false;
-        out.push_back({x, 1.0, {w_name}});
-        out.push_back({w, 1.0, {x_name}});
-      }
-    }
-  }
-  if (args.size() > 2) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
-  return true;
-}
+bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
 constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward, nullptr, &conv2d_symbolic};
 
 TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
@@ -184,6 +133,44 @@ TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b
   return y;
 }
 
+}  // namespace
+
+TensorVar conv2d(const TensorVar& x, const TensorVar& w, Conv2dOptions options, std::string_view name) {
+  return conv2d_impl(x, w, nullptr, options, name);
+}
+TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Conv2dOptions options,
+                 std::string_view name) {
+  return conv2d_impl(x, w, &b, options, name);
+}
+
+namespace {
+
+// dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
+template <typename T>
+void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
+  const GemmDims d(g);
+  // dX: each image's own cells, so the images may run on any thread.
+  auto image_dx = [&](std::size_t n) {
+    Scratch<T>& s = Scratch<T>::get();
+    T* dcols = s.reserve(s.dcols, d.k * d.p);
+    detail::gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, dcols, T(0), "conv2d");
+    col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
+  };
+  detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
+  // dW and db sum over the images: in image order on this thread, the same sum at any thread count.
+  Scratch<T>& s = Scratch<T>::get();
+  T* cols = s.reserve(s.cols, d.k * d.p);
+  for (std::size_t n = 0; n < g.batch; ++n) {
+    const T* dyn = dy + n * d.o * d.p;
+    im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
+    detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
+    if (db != nullptr) {
+      for (std::size_t o = 0; o < d.o; ++o)
+        for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
+    }
+  }
+}
+
 void conv2d_backward(Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
   detail::dispatch(r.dtype, [&](auto zero) {
@@ -198,14 +185,33 @@ void conv2d_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 
-}  // namespace
+// y(n, o, oy, ox) = Σ_{c, ky, kx} x(n, c, iy, ix) w(o, c, ky, kx) + b(o), padding taps
+// left out: the partial with respect to an input or a filter element is the other's name.
+bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const Conv2dGeometry g = record_geometry(tape, r);
+  const std::size_t ox = e % g.out_w, oy = e / g.out_w % g.out_h, o = e / (g.out_w * g.out_h) % g.out_channels,
+                    n = e / (g.out_w * g.out_h * g.out_channels);
+  for (std::size_t c = 0; c < g.channels; ++c) {
+    for (std::size_t ky = 0; ky < g.kernel_h; ++ky) {
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::size_t py = oy * g.stride + ky, px = ox * g.stride + kx;  // in padded coordinates
+        if (py < g.padding || px < g.padding || py - g.padding >= g.height || px - g.padding >= g.width) continue;
+        const auto x = static_cast<Slot>(args[0].offset + ((n * g.channels + c) * g.height + py - g.padding) * g.width +
+                                         px - g.padding);
+        const auto w = static_cast<Slot>(args[1].offset + ((o * g.channels + c) * g.kernel_h + ky) * g.kernel_w + kx);
+        const std::string x_name = tape.slot_name(x), w_name = tape.slot_name(w);
+        if (x_name.empty() || w_name.empty()) return false;
+        out.push_back({x, 1.0, {w_name}});
+        out.push_back({w, 1.0, {x_name}});
+      }
+    }
+  }
+  if (args.size() > 2) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
+  return true;
+}
 
-TensorVar conv2d(const TensorVar& x, const TensorVar& w, Conv2dOptions options, std::string_view name) {
-  return conv2d_impl(x, w, nullptr, options, name);
-}
-TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Conv2dOptions options,
-                 std::string_view name) {
-  return conv2d_impl(x, w, &b, options, name);
-}
+}  // namespace
 
 }  // namespace gradpath::ops

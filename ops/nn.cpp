@@ -24,6 +24,61 @@ void add_bias_kernel(std::size_t batch, std::size_t out, const T* b, T* y) {
   for (std::size_t i = 0; i < batch; ++i)
     for (std::size_t o = 0; o < out; ++o) y[i * out + o] += b[o];
 }
+void dense_backward(Tape& tape, const TensorRecord& r);
+bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic};
+
+TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), w.first(), "dense");
+  const Shape &sx = x.shape(), &sw = w.shape();
+  if (sx.rank() < 1) throw Error("dense: x must be (in) or (..., in), got " + sx.str());
+  if (sw.rank() < 1 || sw.rank() > 2) throw Error("dense: W must be (out, in) or (in), got " + sw.str());
+  // Every leading axis of x is a batch axis, as for PyTorch's nn.Linear.
+  Shape shape;
+  std::size_t batch = 1;
+  for (std::size_t i = 0; i + 1 < sx.rank(); ++i) {
+    shape.push_back(sx[i]);
+    batch *= sx[i];
+  }
+  const std::size_t in = sx[sx.rank() - 1];
+  const std::size_t out = sw.rank() == 2 ? sw[0] : 1;
+  if (sw[sw.rank() - 1] != in) {
+    throw Error("dense: input sizes differ: x " + sx.str() + " and W " + sw.str() + " (W is (out, in))");
+  }
+  if (b && (b->shape.rank() > 1 || b->shape.size() != out)) {
+    throw Error("dense: bias " + b->shape.str() + " does not match the " + std::to_string(out) + " outputs of W " +
+                sw.str());
+  }
+  if (sw.rank() == 2) shape.push_back(out);
+  std::array<TensorArg, 3> args{x.arg(), w.arg(), b.value_or(TensorArg{})};
+  TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
+                               DenseOptions{batch, in, out, b.has_value()});
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* values = detail::values<T>(tape);
+    detail::gemm(false, true, batch, out, in, values + x.offset(), values + w.offset(), values + y.offset(), T(0),
+                 "dense");  // Y = X W^T
+    if (b) add_bias_kernel(batch, out, values + b->offset, values + y.offset());
+  });
+  return y;
+}
+
+}  // namespace
+
+TensorVar dense(const TensorVar& x, const TensorVar& w, const TensorVar& b, std::string_view name) {
+  Tape::of(x.first(), b.first(), "dense");
+  return dense_impl(x, w, b.arg(), name);
+}
+TensorVar dense(const TensorVar& x, const TensorVar& w, const Var& b, std::string_view name) {
+  Tape::of(x.first(), b, "dense");
+  return dense_impl(x, w, TensorArg{b.slot(), Shape{}}, name);
+}
+TensorVar dense(const TensorVar& x, const TensorVar& w, std::string_view name) {
+  return dense_impl(x, w, std::nullopt, name);
+}
+
+namespace {
+
 template <typename T>
 void bias_vjp_kernel(std::size_t batch, std::size_t out, const T* gy, T* gb) {
   for (std::size_t i = 0; i < batch; ++i)
@@ -63,42 +118,6 @@ bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std:
   if (dense.has_bias) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
   return true;
 }
-constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic};
-
-TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
-  Tape& tape = Tape::of(x.first(), w.first(), "dense");
-  const Shape &sx = x.shape(), &sw = w.shape();
-  if (sx.rank() < 1) throw Error("dense: x must be (in) or (..., in), got " + sx.str());
-  if (sw.rank() < 1 || sw.rank() > 2) throw Error("dense: W must be (out, in) or (in), got " + sw.str());
-  // Every leading axis of x is a batch axis, as for PyTorch's nn.Linear.
-  Shape shape;
-  std::size_t batch = 1;
-  for (std::size_t i = 0; i + 1 < sx.rank(); ++i) {
-    shape.push_back(sx[i]);
-    batch *= sx[i];
-  }
-  const std::size_t in = sx[sx.rank() - 1];
-  const std::size_t out = sw.rank() == 2 ? sw[0] : 1;
-  if (sw[sw.rank() - 1] != in) {
-    throw Error("dense: input sizes differ: x " + sx.str() + " and W " + sw.str() + " (W is (out, in))");
-  }
-  if (b && (b->shape.rank() > 1 || b->shape.size() != out)) {
-    throw Error("dense: bias " + b->shape.str() + " does not match the " + std::to_string(out) + " outputs of W " +
-                sw.str());
-  }
-  if (sw.rank() == 2) shape.push_back(out);
-  std::array<TensorArg, 3> args{x.arg(), w.arg(), b.value_or(TensorArg{})};
-  TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
-                               DenseOptions{batch, in, out, b.has_value()});
-  detail::dispatch(y.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* values = detail::values<T>(tape);
-    detail::gemm(false, true, batch, out, in, values + x.offset(), values + w.offset(), values + y.offset(), T(0),
-                 "dense");  // Y = X W^T
-    if (b) add_bias_kernel(batch, out, values + b->offset, values + y.offset());
-  });
-  return y;
-}
 
 // ---- softmax and log_softmax ------------------------------------------------------------------
 // Both work on rows: the tensor viewed as (size / C, C) with C the last axis; a rank-0
@@ -117,6 +136,31 @@ void softmax_kernel(std::size_t rows, std::size_t cols, const T* x, T* y, bool l
     for (std::size_t c = 0; c < cols; ++c) yr[c] = log ? xr[c] - shift - log_total : std::exp(xr[c] - shift) / total;
   }
 }
+template <bool Log>
+void softmax_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
+constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
+
+TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), info.name);
+  const std::size_t cols = row_length(x.shape());
+  const TensorArg arg = x.arg();
+  TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    softmax_kernel(x.size() / cols, cols, detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + y.offset(),
+                   &info == &log_softmax_info);
+  });
+  return y;
+}
+
+}  // namespace
+
+TensorVar softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, softmax_info, name); }
+TensorVar log_softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, log_softmax_info, name); }
+
+namespace {
+
 // softmax: dx = y * (dy - <dy, y>) per row.
 template <typename T>
 void softmax_vjp_kernel(std::size_t rows, std::size_t cols, const T* y, const T* gy, T* gx) {
@@ -151,21 +195,6 @@ void softmax_backward(Tape& tape, const TensorRecord& r) {
     }
   });
 }
-constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
-constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
-
-TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
-  Tape& tape = Tape::of(x.first(), info.name);
-  const std::size_t cols = row_length(x.shape());
-  const TensorArg arg = x.arg();
-  TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
-  detail::dispatch(y.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    softmax_kernel(x.size() / cols, cols, detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + y.offset(),
-                   &info == &log_softmax_info);
-  });
-  return y;
-}
 
 // ---- squared errors -------------------------------------------------------------------------------
 // L = scale * sum (y - t)^2 with t broadcast to y's shape; half_squared_error has
@@ -178,30 +207,6 @@ constexpr TensorOpInfo mse_info{"mse", &squared_error_backward, nullptr, &square
 
 double squared_error_scale(const TensorRecord& r, std::size_t size) {
   return r.info == &half_squared_error_info ? 0.5 : 1.0 / static_cast<double>(size);
-}
-
-// dL/dy_i = 2 scale (y_i - t_i), dL/dt_i its negative: "(y1 - t)", or "(y1 - 0.3)" for a
-// constant target. A target broadcast over y (one value) pairs with every y_i.
-bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const std::size_t n = args[0].shape.size();
-  const double twice_scale = 2.0 * squared_error_scale(r, n);
-  const bool constant = args.size() == 1;
-  const double target = options<detail::ElementwiseOptions>(r).constant;
-  if (!constant && args[1].shape.size() != n && args[1].shape.size() != 1) return false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto y = static_cast<Slot>(args[0].offset + i);
-    const auto t = static_cast<Slot>(constant ? 0 : args[1].offset + (args[1].shape.size() == 1 ? 0 : i));
-    char constant_text[32];
-    std::snprintf(constant_text, sizeof constant_text, "%.6g", target);
-    const std::string y_name = tape.slot_name(y), t_name = constant ? constant_text : tape.slot_name(t);
-    if (y_name.empty() || t_name.empty()) return false;
-    const std::string residual = "(" + y_name + " - " + t_name + ")";
-    out.push_back({y, twice_scale, {residual}});
-    if (!constant) out.push_back({t, -twice_scale, {residual}});
-  }
-  return true;
 }
 
 TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorOpInfo& info, std::string_view name) {
@@ -228,6 +233,17 @@ TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorO
   return loss;
 }
 
+}  // namespace
+
+TensorVar half_squared_error(const TensorVar& y, const Operand& target, std::string_view name) {
+  return squared_error(y, target, half_squared_error_info, name);
+}
+TensorVar mse(const TensorVar& y, const Operand& target, std::string_view name) {
+  return squared_error(y, target, mse_info, name);
+}
+
+namespace {
+
 void squared_error_backward(Tape& tape, const TensorRecord& r) {
   const Shape& shape = tape.tensor_args(r)[0].shape;
   detail::dispatch(r.dtype, [&](auto zero) {
@@ -243,6 +259,30 @@ void squared_error_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 
+// dL/dy_i = 2 scale (y_i - t_i), dL/dt_i its negative: "(y1 - t)", or "(y1 - 0.3)" for a
+// constant target. A target broadcast over y (one value) pairs with every y_i.
+bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const std::size_t n = args[0].shape.size();
+  const double twice_scale = 2.0 * squared_error_scale(r, n);
+  const bool constant = args.size() == 1;
+  const double target = options<detail::ElementwiseOptions>(r).constant;
+  if (!constant && args[1].shape.size() != n && args[1].shape.size() != 1) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto y = static_cast<Slot>(args[0].offset + i);
+    const auto t = static_cast<Slot>(constant ? 0 : args[1].offset + (args[1].shape.size() == 1 ? 0 : i));
+    char constant_text[32];
+    std::snprintf(constant_text, sizeof constant_text, "%.6g", target);
+    const std::string y_name = tape.slot_name(y), t_name = constant ? constant_text : tape.slot_name(t);
+    if (y_name.empty() || t_name.empty()) return false;
+    const std::string residual = "(" + y_name + " - " + t_name + ")";
+    out.push_back({y, twice_scale, {residual}});
+    if (!constant) out.push_back({t, -twice_scale, {residual}});
+  }
+  return true;
+}
+
 // ---- softmax cross-entropy -------------------------------------------------------------------------
 // saved: the log-softmax of the logits (N * C, in double for either dtype), then the N
 // labels.
@@ -250,47 +290,10 @@ struct CrossEntropyOptions {
   static constexpr std::string_view op = "softmax_cross_entropy";
   std::size_t n, c;  // N rows of C classes
 };
-void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
-  const CrossEntropyOptions o = options<CrossEntropyOptions>(r);
-  const std::size_t n = o.n, c = o.c;
-  const auto saved = tape.saved(r);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const double g = static_cast<double>(detail::grads<T>(tape)[r.output]) / static_cast<double>(n);
-    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto label = static_cast<std::size_t>(saved[n * c + i]);
-      for (std::size_t j = 0; j < c; ++j) {
-        gx[i * c + j] += static_cast<T>(g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0)));
-      }
-    }
-  });
-}
+void cross_entropy_backward(Tape& tape, const TensorRecord& r);
 constexpr TensorOpInfo cross_entropy_info{"softmax_cross_entropy", &cross_entropy_backward};
 
 }  // namespace
-
-TensorVar dense(const TensorVar& x, const TensorVar& w, const TensorVar& b, std::string_view name) {
-  Tape::of(x.first(), b.first(), "dense");
-  return dense_impl(x, w, b.arg(), name);
-}
-TensorVar dense(const TensorVar& x, const TensorVar& w, const Var& b, std::string_view name) {
-  Tape::of(x.first(), b, "dense");
-  return dense_impl(x, w, TensorArg{b.slot(), Shape{}}, name);
-}
-TensorVar dense(const TensorVar& x, const TensorVar& w, std::string_view name) {
-  return dense_impl(x, w, std::nullopt, name);
-}
-
-TensorVar softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, softmax_info, name); }
-TensorVar log_softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, log_softmax_info, name); }
-
-TensorVar half_squared_error(const TensorVar& y, const Operand& target, std::string_view name) {
-  return squared_error(y, target, half_squared_error_info, name);
-}
-TensorVar mse(const TensorVar& y, const Operand& target, std::string_view name) {
-  return squared_error(y, target, mse_info, name);
-}
 
 TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> labels, std::string_view name) {
   const std::string_view op = cross_entropy_info.name;
@@ -327,5 +330,26 @@ TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> la
   });
   return loss;
 }
+
+namespace {
+
+void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
+  const CrossEntropyOptions o = options<CrossEntropyOptions>(r);
+  const std::size_t n = o.n, c = o.c;
+  const auto saved = tape.saved(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const double g = static_cast<double>(detail::grads<T>(tape)[r.output]) / static_cast<double>(n);
+    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto label = static_cast<std::size_t>(saved[n * c + i]);
+      for (std::size_t j = 0; j < c; ++j) {
+        gx[i * c + j] += static_cast<T>(g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0)));
+      }
+    }
+  });
+}
+
+}  // namespace
 
 }  // namespace gradpath::ops
