@@ -39,6 +39,6 @@ const FunctionInfo* function_spelled(std::string_view word) {
   return it == functions.end() ? nullptr : &*it;
 }
 
-double function_parameter(const TensorRecord& record) { return std::bit_cast<double>(record.attrs[0]); }
+double function_parameter(const TensorRecord& record) { return options<FunctionOptions>(record).parameter; }
 
 }  // namespace gradpath

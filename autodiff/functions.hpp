@@ -400,7 +400,13 @@ constexpr std::optional<FnId> function_of(Op op) {
   if (code < base || code - base >= static_cast<int>(fn::count)) return std::nullopt;
   return FnId{static_cast<std::uint8_t>(code - base)};
 }
-// A tensor function's parameter, kept in attrs[0] as the bits of a double.
+// The options a tensor function records: its parameter (leaky_relu's slope, pow's exponent;
+// unused by the others).
+struct FunctionOptions {
+  static constexpr std::string_view op = "an elementwise function";
+  double parameter = 0.0;
+};
+// A tensor function's parameter, from its FunctionOptions.
 double function_parameter(const TensorRecord& record);
 
 }  // namespace gradpath

@@ -44,6 +44,14 @@ std::uint32_t set_last_tape_serial(std::uint32_t serial) {
   std::lock_guard lock(registry_mutex);
   return std::exchange(last_serial, serial);
 }
+
+void throw_wrong_options(const TensorRecord& record, const OptionsType& wanted) {
+  const std::string op(record.info != nullptr ? record.info->name : "tensor op");
+  const OptionsType* held = record.options.type();
+  throw Error("options: node " + std::to_string(record.node) + " is a " + op + ", which recorded " +
+              (held != nullptr ? "the options of " + std::string(held->op) : std::string("no options")) +
+              "; read as the options of " + std::string(wanted.op));
+}
 }  // namespace detail
 
 std::string_view op_name(Op op) {
@@ -179,7 +187,7 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
 }
 
 NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                           const std::array<std::int64_t, 8>& attrs, std::size_t saved_size, DType dtype) {
+                           const OpOptions& options, std::size_t saved_size, DType dtype) {
   const std::size_t n = shape.size();
   const bool f32 = dtype == DType::f32;
   if (n == 0) throw Error(std::string(info.name) + ": empty tensor of shape " + shape.str());
@@ -203,7 +211,7 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   r.saved_begin = static_cast<std::uint32_t>(saved_.size());
   saved_.resize(saved_.size() + saved_size);
   r.saved_end = static_cast<std::uint32_t>(saved_.size());
-  r.attrs = attrs;
+  r.options = options;
   r.dtype = dtype;
   const auto offset = static_cast<Slot>(values_.size());
   nodes_.append({offset, static_cast<std::uint32_t>(arg_slot_.size())});

@@ -4,7 +4,9 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -12,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "autodiff/column.hpp"
@@ -123,6 +126,56 @@ struct TensorArg {
   DType dtype = DType::f64;
 };
 
+// What a record's options are: one object per options struct (detail::options_type<T>),
+// so its address tells the structs apart and its text names the op(s) in errors.
+struct OptionsType {
+  std::string_view op;  // "matmul", "sum or mean"
+};
+namespace detail {
+template <typename T>
+inline constexpr OptionsType options_type{T::op};
+}  // namespace detail
+
+// A tensor op's options (matmul's sizes, conv2d's stride and padding), kept by value in
+// its record: a trivially copyable struct T of at most `capacity` bytes with
+// `static constexpr std::string_view op`, the op it is for. Copied in and out with
+// memcpy, so reading needs no cast and recording allocates nothing. Write it with
+// ops::detail::record(..., T{...}), read it with options<T>(record): an Error naming both
+// ops when the record holds another struct.
+class OpOptions {
+ public:
+  static constexpr std::size_t capacity = 56;  // 64 bytes with the type pointer
+
+  OpOptions() = default;
+  template <typename T>
+  static OpOptions of(const T& options) {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "op options are copied as bytes: make the struct trivially copyable");
+    static_assert(sizeof(T) <= capacity, "op options must fit OpOptions::capacity bytes");
+    static_assert(alignof(T) <= alignof(std::int64_t), "op options must not need more than 8-byte alignment");
+    OpOptions o;
+    o.type_ = &detail::options_type<T>;
+    std::memcpy(o.bytes_.data(), &options, sizeof(T));
+    return o;
+  }
+  const OptionsType* type() const { return type_; }  // null: the op has no options
+  template <typename T>
+  bool holds() const {
+    return type_ == &detail::options_type<T>;
+  }
+  // The struct, unchecked: options<T>(record) checks holds<T>() first.
+  template <typename T>
+  T unchecked() const {
+    T options;
+    std::memcpy(&options, bytes_.data(), sizeof(T));
+    return options;
+  }
+
+ private:
+  const OptionsType* type_ = nullptr;
+  alignas(std::int64_t) std::array<std::byte, capacity> bytes_{};
+};
+
 // The extra record a tensor node carries. Operands and saved data live in flat
 // arrays on the tape, so recording a tensor op allocates nothing in a steady loop.
 struct TensorRecord {
@@ -133,8 +186,20 @@ struct TensorRecord {
   Slot output = 0;                               // its first element, in the arena of dtype
   std::uint32_t arg_begin = 0, arg_end = 0;      // into Tape::tensor_args()
   std::uint32_t saved_begin = 0, saved_end = 0;  // into Tape::saved()
-  std::array<std::int64_t, 8> attrs{};           // op options (stride, padding, ...)
+  OpOptions options;                             // the op's options struct: read it with options<T>(record)
 };
+
+namespace detail {
+[[noreturn]] void throw_wrong_options(const TensorRecord& record, const OptionsType& wanted);
+}
+// The options struct T that `record`'s op recorded; an Error naming both ops when the
+// record holds another struct (or none), never a read of the wrong bytes.
+template <typename T>
+T options(const TensorRecord& record) {
+  if (!record.options.holds<T>()) [[unlikely]]
+    detail::throw_wrong_options(record, detail::options_type<T>);
+  return record.options.unchecked<T>();
+}
 
 // Bytes a tape holds in one group of columns: `used` counts what is stored (size()),
 // `reserved` what is allocated (capacity(), kept by reset() for the next step).
@@ -319,10 +384,9 @@ class Tape {
   Var record(Op op, double value, std::span<const Slot> args, std::span<const double> partials);
 
   // Tensor records: a node owning `shape.size()` elements of the arena of `dtype`, whose
-  // values the caller fills, with its operands, a block of saved doubles and op attributes.
+  // values the caller fills, with its operands, a block of saved doubles and its options.
   NodeId record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                       const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0,
-                       DType dtype = DType::f64);
+                       const OpOptions& options = {}, std::size_t saved_size = 0, DType dtype = DType::f64);
   const TensorRecord& tensor_record(NodeId n) const;
   // d (element `element` of tensor node n) / d (each slot of its operands), in operand
   // order: one run of the node's backward rule with a unit seed (a vector-Jacobian

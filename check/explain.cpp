@@ -379,7 +379,8 @@ class Explainer {
     if (r.info->name != "softmax_cross_entropy" || r.dtype != DType::f64) return std::nullopt;
     const TensorArg& logits = tape_.tensor_args(r)[0];
     if (wrt < logits.offset || wrt >= logits.offset + logits.shape.size()) return std::nullopt;
-    const auto rows = static_cast<std::size_t>(r.attrs[0]), classes = static_cast<std::size_t>(r.attrs[1]);
+    // The op reads its logits as rows of the last axis's classes.
+    const std::size_t classes = logits.shape[logits.shape.rank() - 1], rows = logits.shape.size() / classes;
     const std::size_t k = wrt - logits.offset, row = k / classes;
     const auto label = static_cast<std::size_t>(tape_.saved(r)[rows * classes + row]);
     std::string total;
@@ -602,7 +603,7 @@ class Explainer {
       if (r.info->name != "dense" || r.dtype != DType::f64) continue;
       const auto args = tape_.tensor_args(r);
       if (args[1].offset != t.slots.front() || args[1].shape.size() != t.slots.size() || args[1].shape.rank() != 2 ||
-          args[0].shape.size() != static_cast<std::size_t>(r.attrs[1]))
+          args[0].shape.size() != args[1].shape[1])
         continue;
       const std::string x = stem(name_of(args[0].offset)), y = stem(name_of(r.output));
       if (x.size() != 1 || y.size() != 1 || x == name_of(args[0].offset) || y == name_of(r.output)) continue;

@@ -11,6 +11,8 @@
 namespace gradpath::ops {
 
 struct Conv2dOptions {
+  // The op whose records hold these options (options<Conv2dOptions>(record)).
+  static constexpr std::string_view op = "conv2d";
   std::size_t stride = 1;
   std::size_t padding = 0;  // zeros on every side; any size, as in PyTorch
 };

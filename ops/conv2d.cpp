@@ -81,7 +81,7 @@ struct GemmDims {
 Conv2dGeometry record_geometry(const Tape& tape, const TensorRecord& r) {
   const auto args = tape.tensor_args(r);
   return detail::conv2d_geometry("conv2d", args[0].shape, args[1].shape, args.size() > 2 ? &args[2].shape : nullptr,
-                                 {static_cast<std::size_t>(r.attrs[0]), static_cast<std::size_t>(r.attrs[1])});
+                                 options<Conv2dOptions>(r));
 }
 
 template <typename T>
@@ -100,6 +100,50 @@ void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry&
   };
   detail::parallel_for(g.batch, d.o * d.k * d.p, image);
 }
+
+void conv2d_backward(Tape& tape, const TensorRecord& r);
+bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward, nullptr, &conv2d_symbolic};
+
+TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
+                      std::string_view name) {
+  Tape& tape = Tape::of(x.first(), w.first(), "conv2d");
+  if (b != nullptr) Tape::of(x.first(), b->first(), "conv2d");
+  const Conv2dGeometry g = detail::conv2d_geometry("conv2d", x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
+  // The im2col buffers (cols forward, dcols backward: K x P each) live outside the tape,
+  // but they are what a large convolution costs most, so the tape's limit bounds them too.
+  const GemmDims d(g);
+  const auto cols = checked_mul(d.k, d.p);
+  const auto bytes =
+      cols ? checked_mul(*cols, 2 * (x.dtype() == DType::f32 ? sizeof(float) : sizeof(double))) : std::nullopt;
+  if (!bytes || (tape.memory_limit() != 0 && *bytes > tape.memory_limit())) {
+    throw CapacityError("conv2d: input " + x.shape().str() + ", filter " + w.shape().str() +
+                        ": the im2col buffers need " + (bytes ? std::to_string(*bytes) : "more than 2^64") +
+                        " bytes, the limit is " + std::to_string(tape.memory_limit()) +
+                        " bytes (Tape::set_memory_limit)");
+  }
+  const TensorArg args[] = {x.arg(), w.arg(), b ? b->arg() : TensorArg{}};
+  const TensorVar y = detail::record(tape, conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2), name, options);
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* values = detail::values<T>(tape);  // read after recording: the arena may have moved
+    conv2d_forward(values + x.offset(), values + w.offset(), b ? values + b->offset() : nullptr, g,
+                   detail::values<T>(tape) + y.offset());
+  });
+  return y;
+}
+
+}  // namespace
+
+TensorVar conv2d(const TensorVar& x, const TensorVar& w, Conv2dOptions options, std::string_view name) {
+  return conv2d_impl(x, w, nullptr, options, name);
+}
+TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Conv2dOptions options,
+                 std::string_view name) {
+  return conv2d_impl(x, w, &b, options, name);
+}
+
+namespace {
 
 // dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
 template <typename T>
@@ -127,7 +171,20 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
   }
 }
 
-void conv2d_backward(Tape& tape, const TensorRecord& r);
+void conv2d_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* dy = detail::grads<T>(tape) + r.output;
+    if (std::all_of(dy, dy + r.shape.size(), [](T v) { return v == T(0); })) return;  // nothing flows back
+    const Conv2dGeometry g = record_geometry(tape, r);
+    const T* values = detail::values<T>(tape);
+    T* grads = detail::grads<T>(tape);
+    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
+                           grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
+  });
+}
+
 // y(n, o, oy, ox) = Σ_{c, ky, kx} x(n, c, iy, ix) w(o, c, ky, kx) + b(o), padding taps
 // left out: the partial with respect to an input or a filter element is the other's name.
 bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
@@ -154,59 +211,7 @@ bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std
   if (args.size() > 2) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
   return true;
 }
-constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward, nullptr, &conv2d_symbolic};
-
-TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
-                      std::string_view name) {
-  Tape& tape = Tape::of(x.first(), w.first(), "conv2d");
-  if (b != nullptr) Tape::of(x.first(), b->first(), "conv2d");
-  const Conv2dGeometry g = detail::conv2d_geometry("conv2d", x.shape(), w.shape(), b ? &b->shape() : nullptr, options);
-  // The im2col buffers (cols forward, dcols backward: K x P each) live outside the tape,
-  // but they are what a large convolution costs most, so the tape's limit bounds them too.
-  const GemmDims d(g);
-  const auto cols = checked_mul(d.k, d.p);
-  const auto bytes =
-      cols ? checked_mul(*cols, 2 * (x.dtype() == DType::f32 ? sizeof(float) : sizeof(double))) : std::nullopt;
-  if (!bytes || (tape.memory_limit() != 0 && *bytes > tape.memory_limit())) {
-    throw CapacityError("conv2d: input " + x.shape().str() + ", filter " + w.shape().str() +
-                        ": the im2col buffers need " + (bytes ? std::to_string(*bytes) : "more than 2^64") +
-                        " bytes, the limit is " + std::to_string(tape.memory_limit()) +
-                        " bytes (Tape::set_memory_limit)");
-  }
-  const TensorArg args[] = {x.arg(), w.arg(), b ? b->arg() : TensorArg{}};
-  const TensorVar y = detail::record(tape, conv2d_info, g.out_shape(), std::span(args, b ? 3 : 2), name,
-                                     {static_cast<std::int64_t>(g.stride), static_cast<std::int64_t>(g.padding)});
-  detail::dispatch(y.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* values = detail::values<T>(tape);  // read after recording: the arena may have moved
-    conv2d_forward(values + x.offset(), values + w.offset(), b ? values + b->offset() : nullptr, g,
-                   detail::values<T>(tape) + y.offset());
-  });
-  return y;
-}
-
-void conv2d_backward(Tape& tape, const TensorRecord& r) {
-  const auto args = tape.tensor_args(r);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const T* dy = detail::grads<T>(tape) + r.output;
-    if (std::all_of(dy, dy + r.shape.size(), [](T v) { return v == T(0); })) return;  // nothing flows back
-    const Conv2dGeometry g = record_geometry(tape, r);
-    const T* values = detail::values<T>(tape);
-    T* grads = detail::grads<T>(tape);
-    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
-                           grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
-  });
-}
 
 }  // namespace
-
-TensorVar conv2d(const TensorVar& x, const TensorVar& w, Conv2dOptions options, std::string_view name) {
-  return conv2d_impl(x, w, nullptr, options, name);
-}
-TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Conv2dOptions options,
-                 std::string_view name) {
-  return conv2d_impl(x, w, &b, options, name);
-}
 
 }  // namespace gradpath::ops

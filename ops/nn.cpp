@@ -2,7 +2,6 @@
 // Network layers and losses: each forward is followed by its vector-Jacobian rule.
 #include "ops/nn.hpp"
 
-#include <bit>
 #include <cstdio>
 
 #include <algorithm>
@@ -14,53 +13,19 @@ namespace gradpath::ops {
 
 namespace {
 
-using Attrs = std::array<std::int64_t, 8>;
-
 // ---- dense ----------------------------------------------------------------------------------
-// attrs: batch, in, out, and 1 when there is a bias (the third operand).
+struct DenseOptions {
+  static constexpr std::string_view op = "dense";
+  std::size_t batch, in, out;
+  bool has_bias;  // the third operand
+};
 template <typename T>
 void add_bias_kernel(std::size_t batch, std::size_t out, const T* b, T* y) {
   for (std::size_t i = 0; i < batch; ++i)
     for (std::size_t o = 0; o < out; ++o) y[i * out + o] += b[o];
 }
-template <typename T>
-void bias_vjp_kernel(std::size_t batch, std::size_t out, const T* gy, T* gb) {
-  for (std::size_t i = 0; i < batch; ++i)
-    for (std::size_t o = 0; o < out; ++o) gb[o] += gy[i * out + o];
-}
-
-void dense_backward(Tape& tape, const TensorRecord& r) {
-  const auto args = tape.tensor_args(r);
-  const auto batch = static_cast<std::size_t>(r.attrs[0]), in = static_cast<std::size_t>(r.attrs[1]),
-             out = static_cast<std::size_t>(r.attrs[2]);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    T* grads = detail::grads<T>(tape);
-    const T* gy = grads + r.output;
-    const T* x = detail::values<T>(tape) + args[0].offset;
-    const T* w = detail::values<T>(tape) + args[1].offset;
-    detail::gemm(false, false, batch, in, out, gy, w, grads + args[0].offset, T(1), "dense");  // dX += dY W
-    detail::gemm(true, false, out, in, batch, gy, x, grads + args[1].offset, T(1), "dense");   // dW += dY^T X
-    if (r.attrs[3]) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
-  });
-}
-// y(b, o) = Σ_i x(b, i) W(o, i) + bias(o): the partial with respect to an x or a W element
-// is the other's name; with respect to the bias, 1.
-bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const auto in = static_cast<std::size_t>(r.attrs[1]), outs = static_cast<std::size_t>(r.attrs[2]);
-  const std::size_t b = e / outs, o = e % outs;
-  for (std::size_t i = 0; i < in; ++i) {
-    const auto x = static_cast<Slot>(args[0].offset + b * in + i), w = static_cast<Slot>(args[1].offset + o * in + i);
-    const std::string x_name = tape.slot_name(x), w_name = tape.slot_name(w);
-    if (x_name.empty() || w_name.empty()) return false;
-    out.push_back({x, 1.0, {w_name}});
-    out.push_back({w, 1.0, {x_name}});
-  }
-  if (r.attrs[3]) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
-  return true;
-}
+void dense_backward(Tape& tape, const TensorRecord& r);
+bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
 constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic};
 
 TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
@@ -87,8 +52,7 @@ TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<Tenso
   if (sw.rank() == 2) shape.push_back(out);
   std::array<TensorArg, 3> args{x.arg(), w.arg(), b.value_or(TensorArg{})};
   TensorVar y = detail::record(tape, dense_info, shape, std::span(args.data(), b ? 3 : 2), name,
-                               Attrs{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(in),
-                                     static_cast<std::int64_t>(out), b.has_value()});
+                               DenseOptions{batch, in, out, b.has_value()});
   detail::dispatch(y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* values = detail::values<T>(tape);
@@ -97,6 +61,62 @@ TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<Tenso
     if (b) add_bias_kernel(batch, out, values + b->offset, values + y.offset());
   });
   return y;
+}
+
+}  // namespace
+
+TensorVar dense(const TensorVar& x, const TensorVar& w, const TensorVar& b, std::string_view name) {
+  Tape::of(x.first(), b.first(), "dense");
+  return dense_impl(x, w, b.arg(), name);
+}
+TensorVar dense(const TensorVar& x, const TensorVar& w, const Var& b, std::string_view name) {
+  Tape::of(x.first(), b, "dense");
+  return dense_impl(x, w, TensorArg{b.slot(), Shape{}}, name);
+}
+TensorVar dense(const TensorVar& x, const TensorVar& w, std::string_view name) {
+  return dense_impl(x, w, std::nullopt, name);
+}
+
+namespace {
+
+template <typename T>
+void bias_vjp_kernel(std::size_t batch, std::size_t out, const T* gy, T* gb) {
+  for (std::size_t i = 0; i < batch; ++i)
+    for (std::size_t o = 0; o < out; ++o) gb[o] += gy[i * out + o];
+}
+
+void dense_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  const DenseOptions o = options<DenseOptions>(r);
+  const std::size_t batch = o.batch, in = o.in, out = o.out;
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* grads = detail::grads<T>(tape);
+    const T* gy = grads + r.output;
+    const T* x = detail::values<T>(tape) + args[0].offset;
+    const T* w = detail::values<T>(tape) + args[1].offset;
+    detail::gemm(false, false, batch, in, out, gy, w, grads + args[0].offset, T(1), "dense");  // dX += dY W
+    detail::gemm(true, false, out, in, batch, gy, x, grads + args[1].offset, T(1), "dense");   // dW += dY^T X
+    if (o.has_bias) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
+  });
+}
+// y(b, o) = Σ_i x(b, i) W(o, i) + bias(o): the partial with respect to an x or a W element
+// is the other's name; with respect to the bias, 1.
+bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const DenseOptions dense = options<DenseOptions>(r);
+  const std::size_t in = dense.in, outs = dense.out;
+  const std::size_t b = e / outs, o = e % outs;
+  for (std::size_t i = 0; i < in; ++i) {
+    const auto x = static_cast<Slot>(args[0].offset + b * in + i), w = static_cast<Slot>(args[1].offset + o * in + i);
+    const std::string x_name = tape.slot_name(x), w_name = tape.slot_name(w);
+    if (x_name.empty() || w_name.empty()) return false;
+    out.push_back({x, 1.0, {w_name}});
+    out.push_back({w, 1.0, {x_name}});
+  }
+  if (dense.has_bias) out.push_back({static_cast<Slot>(args[2].offset + o), 1.0, {}});
+  return true;
 }
 
 // ---- softmax and log_softmax ------------------------------------------------------------------
@@ -116,6 +136,31 @@ void softmax_kernel(std::size_t rows, std::size_t cols, const T* x, T* y, bool l
     for (std::size_t c = 0; c < cols; ++c) yr[c] = log ? xr[c] - shift - log_total : std::exp(xr[c] - shift) / total;
   }
 }
+template <bool Log>
+void softmax_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
+constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
+
+TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
+  Tape& tape = Tape::of(x.first(), info.name);
+  const std::size_t cols = row_length(x.shape());
+  const TensorArg arg = x.arg();
+  TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
+  detail::dispatch(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    softmax_kernel(x.size() / cols, cols, detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + y.offset(),
+                   &info == &log_softmax_info);
+  });
+  return y;
+}
+
+}  // namespace
+
+TensorVar softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, softmax_info, name); }
+TensorVar log_softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, log_softmax_info, name); }
+
+namespace {
+
 // softmax: dx = y * (dy - <dy, y>) per row.
 template <typename T>
 void softmax_vjp_kernel(std::size_t rows, std::size_t cols, const T* y, const T* gy, T* gx) {
@@ -150,21 +195,6 @@ void softmax_backward(Tape& tape, const TensorRecord& r) {
     }
   });
 }
-constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
-constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
-
-TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
-  Tape& tape = Tape::of(x.first(), info.name);
-  const std::size_t cols = row_length(x.shape());
-  const TensorArg arg = x.arg();
-  TensorVar y = detail::record(tape, info, x.shape(), std::span(&arg, 1), name);
-  detail::dispatch(y.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    softmax_kernel(x.size() / cols, cols, detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + y.offset(),
-                   &info == &log_softmax_info);
-  });
-  return y;
-}
 
 // ---- squared errors -------------------------------------------------------------------------------
 // L = scale * sum (y - t)^2 with t broadcast to y's shape; half_squared_error has
@@ -177,29 +207,6 @@ constexpr TensorOpInfo mse_info{"mse", &squared_error_backward, nullptr, &square
 
 double squared_error_scale(const TensorRecord& r, std::size_t size) {
   return r.info == &half_squared_error_info ? 0.5 : 1.0 / static_cast<double>(size);
-}
-
-// dL/dy_i = 2 scale (y_i - t_i), dL/dt_i its negative: "(y1 - t)", or "(y1 - 0.3)" for a
-// constant target. A target broadcast over y (one value) pairs with every y_i.
-bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const std::size_t n = args[0].shape.size();
-  const double twice_scale = 2.0 * squared_error_scale(r, n);
-  const bool constant = args.size() == 1;
-  if (!constant && args[1].shape.size() != n && args[1].shape.size() != 1) return false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto y = static_cast<Slot>(args[0].offset + i);
-    const auto t = static_cast<Slot>(constant ? 0 : args[1].offset + (args[1].shape.size() == 1 ? 0 : i));
-    char constant_text[32];
-    std::snprintf(constant_text, sizeof constant_text, "%.6g", std::bit_cast<double>(r.attrs[1]));
-    const std::string y_name = tape.slot_name(y), t_name = constant ? constant_text : tape.slot_name(t);
-    if (y_name.empty() || t_name.empty()) return false;
-    const std::string residual = "(" + y_name + " - " + t_name + ")";
-    out.push_back({y, twice_scale, {residual}});
-    if (!constant) out.push_back({t, -twice_scale, {residual}});
-  }
-  return true;
 }
 
 TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorOpInfo& info, std::string_view name) {
@@ -226,6 +233,17 @@ TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorO
   return loss;
 }
 
+}  // namespace
+
+TensorVar half_squared_error(const TensorVar& y, const Operand& target, std::string_view name) {
+  return squared_error(y, target, half_squared_error_info, name);
+}
+TensorVar mse(const TensorVar& y, const Operand& target, std::string_view name) {
+  return squared_error(y, target, mse_info, name);
+}
+
+namespace {
+
 void squared_error_backward(Tape& tape, const TensorRecord& r) {
   const Shape& shape = tape.tensor_args(r)[0].shape;
   detail::dispatch(r.dtype, [&](auto zero) {
@@ -241,49 +259,41 @@ void squared_error_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 
+// dL/dy_i = 2 scale (y_i - t_i), dL/dt_i its negative: "(y1 - t)", or "(y1 - 0.3)" for a
+// constant target. A target broadcast over y (one value) pairs with every y_i.
+bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const std::size_t n = args[0].shape.size();
+  const double twice_scale = 2.0 * squared_error_scale(r, n);
+  const bool constant = args.size() == 1;
+  const double target = options<detail::ElementwiseOptions>(r).constant;
+  if (!constant && args[1].shape.size() != n && args[1].shape.size() != 1) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto y = static_cast<Slot>(args[0].offset + i);
+    const auto t = static_cast<Slot>(constant ? 0 : args[1].offset + (args[1].shape.size() == 1 ? 0 : i));
+    char constant_text[32];
+    std::snprintf(constant_text, sizeof constant_text, "%.6g", target);
+    const std::string y_name = tape.slot_name(y), t_name = constant ? constant_text : tape.slot_name(t);
+    if (y_name.empty() || t_name.empty()) return false;
+    const std::string residual = "(" + y_name + " - " + t_name + ")";
+    out.push_back({y, twice_scale, {residual}});
+    if (!constant) out.push_back({t, -twice_scale, {residual}});
+  }
+  return true;
+}
+
 // ---- softmax cross-entropy -------------------------------------------------------------------------
 // saved: the log-softmax of the logits (N * C, in double for either dtype), then the N
-// labels. attrs: N, C.
-void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
-  const auto n = static_cast<std::size_t>(r.attrs[0]), c = static_cast<std::size_t>(r.attrs[1]);
-  const auto saved = tape.saved(r);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const double g = static_cast<double>(detail::grads<T>(tape)[r.output]) / static_cast<double>(n);
-    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto label = static_cast<std::size_t>(saved[n * c + i]);
-      for (std::size_t j = 0; j < c; ++j) {
-        gx[i * c + j] += static_cast<T>(g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0)));
-      }
-    }
-  });
-}
+// labels.
+struct CrossEntropyOptions {
+  static constexpr std::string_view op = "softmax_cross_entropy";
+  std::size_t n, c;  // N rows of C classes
+};
+void cross_entropy_backward(Tape& tape, const TensorRecord& r);
 constexpr TensorOpInfo cross_entropy_info{"softmax_cross_entropy", &cross_entropy_backward};
 
 }  // namespace
-
-TensorVar dense(const TensorVar& x, const TensorVar& w, const TensorVar& b, std::string_view name) {
-  Tape::of(x.first(), b.first(), "dense");
-  return dense_impl(x, w, b.arg(), name);
-}
-TensorVar dense(const TensorVar& x, const TensorVar& w, const Var& b, std::string_view name) {
-  Tape::of(x.first(), b, "dense");
-  return dense_impl(x, w, TensorArg{b.slot(), Shape{}}, name);
-}
-TensorVar dense(const TensorVar& x, const TensorVar& w, std::string_view name) {
-  return dense_impl(x, w, std::nullopt, name);
-}
-
-TensorVar softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, softmax_info, name); }
-TensorVar log_softmax(const TensorVar& x, std::string_view name) { return softmax_impl(x, log_softmax_info, name); }
-
-TensorVar half_squared_error(const TensorVar& y, const Operand& target, std::string_view name) {
-  return squared_error(y, target, half_squared_error_info, name);
-}
-TensorVar mse(const TensorVar& y, const Operand& target, std::string_view name) {
-  return squared_error(y, target, mse_info, name);
-}
 
 TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> labels, std::string_view name) {
   const std::string_view op = cross_entropy_info.name;
@@ -303,8 +313,8 @@ TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> la
     }
   }
   const TensorArg arg = logits.arg();
-  TensorVar loss = detail::record(tape, cross_entropy_info, Shape{}, std::span(&arg, 1), name,
-                                  Attrs{static_cast<std::int64_t>(n), static_cast<std::int64_t>(c)}, n * c + n);
+  TensorVar loss =
+      detail::record(tape, cross_entropy_info, Shape{}, std::span(&arg, 1), name, CrossEntropyOptions{n, c}, n * c + n);
   const auto saved = tape.saved(tape.tensor_records().back());
   detail::dispatch(loss.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -320,5 +330,26 @@ TensorVar softmax_cross_entropy(const TensorVar& logits, std::span<const int> la
   });
   return loss;
 }
+
+namespace {
+
+void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
+  const CrossEntropyOptions o = options<CrossEntropyOptions>(r);
+  const std::size_t n = o.n, c = o.c;
+  const auto saved = tape.saved(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const double g = static_cast<double>(detail::grads<T>(tape)[r.output]) / static_cast<double>(n);
+    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto label = static_cast<std::size_t>(saved[n * c + i]);
+      for (std::size_t j = 0; j < c; ++j) {
+        gx[i * c + j] += static_cast<T>(g * (std::exp(saved[i * c + j]) - (j == label ? 1.0 : 0.0)));
+      }
+    }
+  });
+}
+
+}  // namespace
 
 }  // namespace gradpath::ops

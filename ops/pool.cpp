@@ -84,14 +84,8 @@ void for_each_window_cell(const PoolGeometry& g, Visit visit) {
     }
 }
 
-std::array<std::int64_t, 8> pool_attrs(const PoolGeometry& g) {
-  return {static_cast<std::int64_t>(g.kernel), static_cast<std::int64_t>(g.stride),
-          static_cast<std::int64_t>(g.padding)};
-}
 PoolGeometry record_geometry(std::string_view op, const Tape& tape, const TensorRecord& r) {
-  return pool_geometry(op, tape.tensor_args(r)[0].shape,
-                       {static_cast<std::size_t>(r.attrs[0]), static_cast<std::size_t>(r.attrs[1]),
-                        static_cast<std::size_t>(r.attrs[2])});
+  return pool_geometry(op, tape.tensor_args(r)[0].shape, options<Pool2dOptions>(r));
 }
 
 // Records the pooled node of x and returns it with the geometry.
@@ -104,7 +98,7 @@ Pooled record_pool(const TensorOpInfo& info, const TensorVar& x, const Pool2dOpt
   Tape& tape = Tape::of(x.first(), info.name);
   const PoolGeometry g = pool_geometry(info.name, x.shape(), options);
   const TensorArg args[] = {x.arg()};
-  return {detail::record(tape, info, g.out_shape, args, name, pool_attrs(g), saved_per_output * g.out_shape.size()), g};
+  return {detail::record(tape, info, g.out_shape, args, name, options, saved_per_output * g.out_shape.size()), g};
 }
 
 // ---- max ----------------------------------------------------------------------------
@@ -160,6 +154,35 @@ void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
 }
 
 void max_pool2d_backward(Tape& tape, const TensorRecord& r);
+void max_pool2d_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out);
+bool max_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward, &max_pool2d_switches, &max_pool2d_symbolic};
+
+}  // namespace
+
+TensorVar max_pool2d(const TensorVar& x, Pool2dOptions options, std::string_view name) {
+  const Pooled p = record_pool(max_pool2d_info, x, options, name, 1);
+  Tape& tape = x.tape();
+  detail::dispatch(p.y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    max_pool_kernel(detail::values<T>(tape) + x.offset(), p.g, detail::values<T>(tape) + p.y.offset(),
+                    tape.saved(tape.tensor_records().back()).data());
+  });
+  return p.y;
+}
+
+namespace {
+
+void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
+  const std::span<const double> argmax = tape.saved(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    const T* dy = detail::grads<T>(tape) + r.output;
+    for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+  });
+}
+
 // Each window's branch is which of its cells is the largest.
 void max_pool2d_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out) {
   if (r.dtype == DType::f32) return;
@@ -198,28 +221,6 @@ bool max_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e,
   });
   return named;
 }
-constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward, &max_pool2d_switches, &max_pool2d_symbolic};
-
-TensorVar max_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
-  const Pooled p = record_pool(max_pool2d_info, x, options, name, 1);
-  Tape& tape = x.tape();
-  detail::dispatch(p.y.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    max_pool_kernel(detail::values<T>(tape) + x.offset(), p.g, detail::values<T>(tape) + p.y.offset(),
-                    tape.saved(tape.tensor_records().back()).data());
-  });
-  return p.y;
-}
-
-void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
-  const std::span<const double> argmax = tape.saved(r);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
-    const T* dy = detail::grads<T>(tape) + r.output;
-    for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
-  });
-}
 
 // ---- average --------------------------------------------------------------------------
 
@@ -233,20 +234,12 @@ void avg_pool_kernel(const T* x, const PoolGeometry& g, T* y) {
 }
 
 void avg_pool2d_backward(Tape& tape, const TensorRecord& r);
-// Each cell of the window with 1/area (padding counts in the area, as in the forward).
-bool avg_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
-  const Slot x = tape.tensor_args(r)[0].offset;
-  const double area = static_cast<double>(g.kernel * g.kernel);
-  for_each_window_cell(g, [&](std::size_t k, std::size_t i) {
-    if (k == e) out.push_back({x + static_cast<Slot>(i), 1.0 / area, {}});
-  });
-  return true;
-}
+bool avg_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
 constexpr TensorOpInfo avg_pool2d_info{"avg_pool2d", &avg_pool2d_backward, nullptr, &avg_pool2d_symbolic};
 
-TensorVar avg_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, std::string_view name) {
+}  // namespace
+
+TensorVar avg_pool2d(const TensorVar& x, Pool2dOptions options, std::string_view name) {
   const Pooled p = record_pool(avg_pool2d_info, x, options, name, 0);
   Tape& tape = x.tape();
   detail::dispatch(p.y.dtype(), [&](auto zero) {
@@ -255,6 +248,8 @@ TensorVar avg_pool2d_forward(const TensorVar& x, const Pool2dOptions& options, s
   });
   return p.y;
 }
+
+namespace {
 
 void avg_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
@@ -267,13 +262,18 @@ void avg_pool2d_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 
-}  // namespace
+// Each cell of the window with 1/area (padding counts in the area, as in the forward).
+bool avg_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
+  const Slot x = tape.tensor_args(r)[0].offset;
+  const double area = static_cast<double>(g.kernel * g.kernel);
+  for_each_window_cell(g, [&](std::size_t k, std::size_t i) {
+    if (k == e) out.push_back({x + static_cast<Slot>(i), 1.0 / area, {}});
+  });
+  return true;
+}
 
-TensorVar max_pool2d(const TensorVar& x, Pool2dOptions options, std::string_view name) {
-  return max_pool2d_forward(x, options, name);
-}
-TensorVar avg_pool2d(const TensorVar& x, Pool2dOptions options, std::string_view name) {
-  return avg_pool2d_forward(x, options, name);
-}
+}  // namespace
 
 }  // namespace gradpath::ops

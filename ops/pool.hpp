@@ -11,6 +11,8 @@
 namespace gradpath::ops {
 
 struct Pool2dOptions {
+  // The ops whose records hold these options (options<Pool2dOptions>(record)).
+  static constexpr std::string_view op = "max_pool2d or avg_pool2d";
   std::size_t kernel = 2;                            // square window, kernel x kernel
   std::optional<std::size_t> stride = std::nullopt;  // defaults to the kernel: windows do not overlap
   std::size_t padding = 0;                           // on every side; at most kernel / 2

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Tensor ops: each forward kernel is followed by its vector-Jacobian rule.
+// Tensor ops. Each op reads top to bottom: its options, its TensorOpInfo (the backward
+// and symbolic rules it names are declared just above it), its forward (the public
+// function), then its vector-Jacobian rule and its symbolic partials.
 #include "ops/tensor.hpp"
 
 #include <cblas.h>
@@ -34,11 +36,10 @@ DType common_dtype(std::span<const TensorArg> args, std::string_view op) {
 
 namespace {
 TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                    std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size,
-                    DType dtype) {
+                    std::string_view name, const OpOptions& options, std::size_t saved_size, DType dtype) {
   NodeId node = 0;
   try {
-    node = tape.record_tensor(info, shape, args, attrs, saved_size, dtype);
+    node = tape.record_tensor(info, shape, args, options, saved_size, dtype);
   } catch (const CapacityError& e) {  // say which shapes asked for more than the tape can give
     std::string shapes;
     for (const TensorArg& a : args) shapes += (shapes.empty() ? "" : ", ") + a.shape.str();
@@ -53,8 +54,8 @@ TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, st
 }  // namespace
 
 TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                 std::string_view name, const std::array<std::int64_t, 8>& attrs, std::size_t saved_size) {
-  return record_as(tape, info, shape, args, name, attrs, saved_size, common_dtype(args, info.name));
+                 std::string_view name, const OpOptions& options, std::size_t saved_size) {
+  return record_as(tape, info, shape, args, name, options, saved_size, common_dtype(args, info.name));
 }
 
 TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
@@ -69,10 +70,9 @@ TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const O
   for (const Operand* o : {&a, &b}) {
     if (!o->is_constant()) args[count++] = o->arg();
   }
-  std::array<std::int64_t, 8> attrs{};
-  attrs[0] = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
-  attrs[1] = std::bit_cast<std::int64_t>(a.is_constant() ? a.constant() : b.constant());
-  return record(tape, info, shape, std::span(args.data(), count), name, attrs);
+  const int constant_side = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
+  const ElementwiseOptions options{constant_side, a.is_constant() ? a.constant() : b.constant()};
+  return record(tape, info, shape, std::span(args.data(), count), name, options);
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
@@ -177,6 +177,29 @@ void binary_kernel(const Shape& shape, const T* a, const Strides& sa, const T* b
   detail::for_each_index(shape, sa, sb,
                          [&](std::size_t i, std::size_t ia, std::size_t ib) { out[i] = Rule::value(a[ia], b[ib]); });
 }
+template <template <typename> class Rule>
+void binary_backward(Tape& tape, const TensorRecord& r);
+template <template <typename> class Rule>
+bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+template <template <typename> class Rule>
+constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
+
+template <template <typename> class Rule>
+TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
+  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule<double>::name);
+  TensorVar out = detail::record_elementwise(binary_info<Rule>, a, b, shape, name);
+  Tape& tape = out.tape();
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* values = detail::values<T>(tape) + out.offset();
+    detail::with_operands<T>(tape, tape.tensor_records().back(), shape, false,
+                             [&](const auto& v, const auto&, const auto& s) {
+                               binary_kernel<Rule<T>>(shape, v[0], s[0], v[1], s[1], values);
+                             });
+  });
+  return out;
+}
+
 // A broadcast operand is read at many output indices; += sums its grad over them.
 // A null grad pointer is a constant operand.
 template <typename Rule, typename T>
@@ -198,20 +221,18 @@ void binary_backward(Tape& tape, const TensorRecord& r) {
     });
   });
 }
-// add, sub and mul in symbols: ±1, or the other operand's element (its name, or the
-// constant). Broadcasting maps output element e to each operand's element.
-template <template <typename> class Rule>
-bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  constexpr std::string_view op = Rule<double>::name;
-  if constexpr (op != "add" && op != "sub" && op != "mul") return false;
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const int constant = static_cast<int>(r.attrs[0]);  // 1: the left operand is a constant, 2: the right
-  const double c = std::bit_cast<double>(r.attrs[1]);
-  // The element of operand `side` (0 left, 1 right) output element e reads: its slot, or
-  // none for the constant.
-  std::size_t next = 0;
+// The two operand elements output element e of an elementwise binary op reads: a slot, or
+// none for a constant operand, with the constant.
+struct ElementOperands {
   std::array<std::optional<Slot>, 2> slot;
+  double constant = 0.0;
+};
+ElementOperands element_operands(const Tape& tape, const TensorRecord& r, std::size_t e) {
+  const auto args = tape.tensor_args(r);
+  const auto [constant, value] = options<detail::ElementwiseOptions>(r);  // constant: 1 the left operand, 2 the right
+  ElementOperands out;
+  out.constant = value;
+  std::size_t next = 0;
   for (int side = 0; side < 2; ++side) {
     if (constant == side + 1) continue;
     const TensorArg& a = args[next++];
@@ -221,27 +242,35 @@ bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std
       index += (rest % r.shape[axis]) * strides[axis];
       rest /= r.shape[axis];
     }
-    slot[side] = a.offset + static_cast<Slot>(index);
+    out.slot[static_cast<std::size_t>(side)] = a.offset + static_cast<Slot>(index);
   }
-  for (int side = 0; side < 2; ++side) {
-    if (!slot[side]) continue;
+  return out;
+}
+// add, sub and mul in symbols: ±1, or the other operand's element (its name, or the
+// constant). Broadcasting maps output element e to each operand's element.
+template <template <typename> class Rule>
+bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  constexpr std::string_view op = Rule<double>::name;
+  if constexpr (op != "add" && op != "sub" && op != "mul") return false;
+  if (r.dtype == DType::f32) return false;
+  const ElementOperands o = element_operands(tape, r, e);
+  for (std::size_t side = 0; side < 2; ++side) {
+    if (!o.slot[side]) continue;
     if (op != "mul") {
-      out.push_back({*slot[side], op == "sub" && side == 1 ? -1.0 : 1.0, {}});
+      out.push_back({*o.slot[side], op == "sub" && side == 1 ? -1.0 : 1.0, {}});
       continue;
     }
-    const std::optional<Slot> other = slot[1 - side];
+    const std::optional<Slot> other = o.slot[1 - side];
     if (!other) {
-      out.push_back({*slot[side], c, {}});
+      out.push_back({*o.slot[side], o.constant, {}});
       continue;
     }
     const std::string name = tape.slot_name(*other);
     if (name.empty()) return false;
-    out.push_back({*slot[side], 1.0, {name}});
+    out.push_back({*o.slot[side], 1.0, {name}});
   }
   return true;
 }
-template <template <typename> class Rule>
-constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
 
 // max and min: a tie gives the whole gradient to the first operand, as the scalar ops do.
 template <typename T>
@@ -258,31 +287,6 @@ struct MinRule {
   static T dx(T x, T y) { return x <= y ? T(1) : T(0); }
   static T dy(T x, T y) { return x <= y ? T(0) : T(1); }
 };
-// The two operand elements output element e of an elementwise binary op reads: a slot, or
-// none for a constant operand, with the constant.
-struct ElementOperands {
-  std::array<std::optional<Slot>, 2> slot;
-  double constant = 0.0;
-};
-ElementOperands element_operands(const Tape& tape, const TensorRecord& r, std::size_t e) {
-  const auto args = tape.tensor_args(r);
-  const int constant = static_cast<int>(r.attrs[0]);  // 1: the left operand is a constant, 2: the right
-  ElementOperands out;
-  out.constant = std::bit_cast<double>(r.attrs[1]);
-  std::size_t next = 0;
-  for (int side = 0; side < 2; ++side) {
-    if (constant == side + 1) continue;
-    const TensorArg& a = args[next++];
-    const detail::Strides strides = detail::broadcast_strides(a.shape, r.shape);
-    std::size_t rest = e, index = 0;
-    for (std::size_t axis = r.shape.rank(); axis-- > 0;) {
-      index += (rest % r.shape[axis]) * strides[axis];
-      rest /= r.shape[axis];
-    }
-    out.slot[static_cast<std::size_t>(side)] = a.offset + static_cast<Slot>(index);
-  }
-  return out;
-}
 // Each output element of max is a switch between its operands (branch 0: the first wins,
 // ties included), as relu's is between its input and 0. A constant operand other than 0
 // cannot be written as a condition on slots: such an element gets no switch.
@@ -327,21 +331,16 @@ template <>
 constexpr TensorOpInfo binary_info<MinRule>{"min", &binary_backward<MinRule>, &max_min_switches<false>,
                                             &max_min_symbolic<false>};
 
-template <template <typename> class Rule>
-TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
-  const Shape shape = detail::broadcast_shapes(a.shape(), b.shape(), Rule<double>::name);
-  TensorVar out = detail::record_elementwise(binary_info<Rule>, a, b, shape, name);
-  Tape& tape = out.tape();
-  detail::dispatch(out.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* values = detail::values<T>(tape) + out.offset();
-    detail::with_operands<T>(tape, tape.tensor_records().back(), shape, false,
-                             [&](const auto& v, const auto&, const auto& s) {
-                               binary_kernel<Rule<T>>(shape, v[0], s[0], v[1], s[1], values);
-                             });
-  });
-  return out;
-}
+}  // namespace
+
+TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule>(a, b, name); }
+TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule>(a, b, name); }
+TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule>(a, b, name); }
+TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule>(a, b, name); }
+TensorVar max(const Operand& a, const Operand& b, std::string_view name) { return binary<MaxRule>(a, b, name); }
+TensorVar min(const Operand& a, const Operand& b, std::string_view name) { return binary<MinRule>(a, b, name); }
+
+namespace {
 
 // ---- elementwise unary ops ----------------------------------------------------------------
 // The elementary functions come from the table (autodiff/functions.hpp), instantiated on
@@ -382,7 +381,7 @@ void unary_vjp_kernel(std::size_t n, const T* x, const T* y, const T* gy, T* gx,
   for (std::size_t i = 0; i < n; ++i) gx[i] += gy[i] * F::template derivative<T>(x[i], y[i], p);
 }
 
-// attrs[0]: the bits of p.
+// Its options: FunctionOptions, the parameter p.
 template <typename F>
 void unary_backward(Tape& tape, const TensorRecord& r) {
   detail::dispatch(r.dtype, [&](auto zero) {
@@ -431,8 +430,7 @@ template <typename F>
 TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
   Tape& tape = Tape::of(x.first(), F::name);
   const TensorArg arg = x.arg();
-  TensorVar out = detail::record(tape, unary_info<F>, x.shape(), std::span(&arg, 1), name,
-                                 std::array<std::int64_t, 8>{std::bit_cast<std::int64_t>(p)});
+  TensorVar out = detail::record(tape, unary_info<F>, x.shape(), std::span(&arg, 1), name, FunctionOptions{p});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     unary_kernel<F, T>(x.size(), detail::values<T>(tape) + arg.offset, detail::values<T>(tape) + out.offset(),
@@ -449,182 +447,7 @@ constexpr std::array<FunctionOp, fn::count> function_ops(std::index_sequence<I..
 }
 constexpr std::array<FunctionOp, fn::count> function_op_table = function_ops(std::make_index_sequence<fn::count>{});
 
-// ---- matmul ---------------------------------------------------------------------------------
-// attrs: batch, m, k, n, and the batch strides of the right and the left operand (0
-// when that operand is shared by every batch entry).
-void matmul_backward(Tape& tape, const TensorRecord& r) {
-  const auto args = tape.tensor_args(r);
-  const auto batch = static_cast<std::size_t>(r.attrs[0]), m = static_cast<std::size_t>(r.attrs[1]),
-             k = static_cast<std::size_t>(r.attrs[2]), n = static_cast<std::size_t>(r.attrs[3]),
-             b_stride = static_cast<std::size_t>(r.attrs[4]), a_stride = static_cast<std::size_t>(r.attrs[5]);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const T* a = detail::values<T>(tape) + args[0].offset;
-    const T* b = detail::values<T>(tape) + args[1].offset;
-    T* ga = detail::grads<T>(tape) + args[0].offset;
-    T* gb = detail::grads<T>(tape) + args[1].offset;
-    const T* gc = detail::grads<T>(tape) + r.output;
-    for (std::size_t i = 0; i < batch; ++i) {
-      // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
-      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * b_stride, ga + i * a_stride, T(1), "matmul");
-      detail::gemm(true, false, k, n, m, a + i * a_stride, gc + i * m * n, gb + i * b_stride, T(1), "matmul");
-    }
-  });
-}
-// C(i, j) = Σ_p A(i, p) B(p, j): the partial with respect to one factor is the other's name.
-bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto args = tape.tensor_args(r);
-  const auto m = static_cast<std::size_t>(r.attrs[1]), k = static_cast<std::size_t>(r.attrs[2]),
-             n = static_cast<std::size_t>(r.attrs[3]), b_stride = static_cast<std::size_t>(r.attrs[4]),
-             a_stride = static_cast<std::size_t>(r.attrs[5]);
-  const std::size_t batch = e / (m * n), i = e / n % m, j = e % n;
-  for (std::size_t p = 0; p < k; ++p) {
-    const auto a = static_cast<Slot>(args[0].offset + batch * a_stride + i * k + p);
-    const auto b = static_cast<Slot>(args[1].offset + batch * b_stride + p * n + j);
-    const std::string a_name = tape.slot_name(a), b_name = tape.slot_name(b);
-    if (a_name.empty() || b_name.empty()) return false;
-    out.push_back({a, 1.0, {b_name}});
-    out.push_back({b, 1.0, {a_name}});
-  }
-  return true;
-}
-constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
-
-// ---- reductions -----------------------------------------------------------------------------
-// The input is viewed as (outer, n, inner) and reduced over n. attrs: outer, n, inner,
-// and 1 for mean (scale 1/n).
-template <typename T>
-void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* x, T* y) {
-  for (std::size_t o = 0; o < outer; ++o) {
-    for (std::size_t i = 0; i < inner; ++i) {
-      T total = 0;
-      for (std::size_t j = 0; j < n; ++j) total += x[(o * n + j) * inner + i];
-      y[o * inner + i] = total * scale;
-    }
-  }
-}
-template <typename T>
-void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* gy, T* gx) {
-  for (std::size_t o = 0; o < outer; ++o) {
-    for (std::size_t j = 0; j < n; ++j) {
-      for (std::size_t i = 0; i < inner; ++i) gx[(o * n + j) * inner + i] += gy[o * inner + i] * scale;
-    }
-  }
-}
-
-void reduce_backward(Tape& tape, const TensorRecord& r) {
-  const auto outer = static_cast<std::size_t>(r.attrs[0]), n = static_cast<std::size_t>(r.attrs[1]),
-             inner = static_cast<std::size_t>(r.attrs[2]);
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    const T scale = r.attrs[3] ? T(1) / static_cast<T>(n) : T(1);
-    reduce_vjp_kernel(outer, n, inner, scale, detail::grads<T>(tape) + r.output,
-                      detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
-  });
-}
-// Each input element of the reduced run, with 1 (sum) or 1/n (mean).
-bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
-  if (r.dtype == DType::f32) return false;
-  const auto n = static_cast<std::size_t>(r.attrs[1]), inner = static_cast<std::size_t>(r.attrs[2]);
-  const double scale = r.attrs[3] ? 1.0 / static_cast<double>(n) : 1.0;
-  const std::size_t o = e / inner, i = e % inner;
-  for (std::size_t j = 0; j < n; ++j) {
-    out.push_back({static_cast<Slot>(tape.tensor_args(r)[0].offset + (o * n + j) * inner + i), scale, {}});
-  }
-  return true;
-}
-constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic};
-constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic};
-
-TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
-  const TensorOpInfo& info = is_mean ? mean_info : sum_info;
-  Tape& tape = Tape::of(x.first(), info.name);
-  const Shape& in = x.shape();
-  std::size_t outer = 1, n = x.size(), inner = 1;
-  Shape shape;
-  if (axis) {
-    const std::size_t ax = detail::normalize_axis(*axis, in, info.name);
-    n = in[ax];
-    for (std::size_t i = 0; i < in.rank(); ++i) {
-      if (i < ax) outer *= in[i];
-      if (i > ax) inner *= in[i];
-      if (i != ax) shape.push_back(in[i]);
-      if (i == ax && keep == KeepDim::yes) shape.push_back(1);
-    }
-  }
-  const TensorArg arg = x.arg();
-  TensorVar out =
-      detail::record(tape, info, shape, std::span(&arg, 1), name,
-                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(outer), static_cast<std::int64_t>(n),
-                                                 static_cast<std::int64_t>(inner), is_mean});
-  detail::dispatch(out.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    reduce_kernel(outer, n, inner, is_mean ? T(1) / static_cast<T>(n) : T(1), detail::values<T>(tape) + arg.offset,
-                  detail::values<T>(tape) + out.offset());
-  });
-  return out;
-}
-
-// ---- transpose --------------------------------------------------------------------------------
-// Output index i reads input offset ix: the input's strides with the two axes swapped.
-// attrs: the two axes.
-Strides swapped_strides(const Shape& in, std::size_t axis0, std::size_t axis1) {
-  Strides s = contiguous_strides(in);
-  std::swap(s[axis0], s[axis1]);
-  return s;
-}
-
-template <typename T>
-void transpose_kernel(const Shape& out_shape, const Strides& in_strides, const T* x, T* y) {
-  detail::for_each_index(out_shape, in_strides, in_strides,
-                         [&](std::size_t i, std::size_t ix, std::size_t) { y[i] = x[ix]; });
-}
-template <typename T>
-void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, const T* gy, T* gx) {
-  detail::for_each_index(out_shape, in_strides, in_strides,
-                         [&](std::size_t i, std::size_t ix, std::size_t) { gx[ix] += gy[i]; });
-}
-
-void transpose_backward(Tape& tape, const TensorRecord& r) {
-  const TensorArg& x = tape.tensor_args(r)[0];
-  detail::dispatch(r.dtype, [&](auto zero) {
-    using T = decltype(zero);
-    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, r.attrs[0], r.attrs[1]), detail::grads<T>(tape) + r.output,
-                         detail::grads<T>(tape) + x.offset);
-  });
-}
-constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
-
-// ---- cast ---------------------------------------------------------------------------------------
-template <typename From, typename To>
-void convert_kernel(std::size_t n, const From* x, To* y) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
-}
-template <typename From, typename To>
-void convert_add_kernel(std::size_t n, const From* gy, To* gx) {
-  for (std::size_t i = 0; i < n; ++i) gx[i] += static_cast<To>(gy[i]);
-}
-
-void cast_backward(Tape& tape, const TensorRecord& r) {
-  const std::size_t n = r.shape.size();
-  const Slot x = tape.tensor_args(r)[0].offset;
-  if (r.dtype == DType::f32) {
-    convert_add_kernel(n, tape.grads_f32().data() + r.output, tape.grads().data() + x);
-  } else {
-    convert_add_kernel(n, tape.grads().data() + r.output, tape.grads_f32().data() + x);
-  }
-}
-constexpr TensorOpInfo cast_info{"cast", &cast_backward};
-
 }  // namespace
-
-TensorVar add(const Operand& a, const Operand& b, std::string_view name) { return binary<AddRule>(a, b, name); }
-TensorVar sub(const Operand& a, const Operand& b, std::string_view name) { return binary<SubRule>(a, b, name); }
-TensorVar mul(const Operand& a, const Operand& b, std::string_view name) { return binary<MulRule>(a, b, name); }
-TensorVar div(const Operand& a, const Operand& b, std::string_view name) { return binary<DivRule>(a, b, name); }
-TensorVar max(const Operand& a, const Operand& b, std::string_view name) { return binary<MaxRule>(a, b, name); }
-TensorVar min(const Operand& a, const Operand& b, std::string_view name) { return binary<MinRule>(a, b, name); }
 
 TensorVar apply_function(FnId f, const TensorVar& x, std::optional<double> p, std::string_view name) {
   return function_op_table.at(static_cast<std::size_t>(f))(x, name, p.value_or(function_info(f).parameter.fallback));
@@ -649,6 +472,14 @@ TensorVar silu(const TensorVar& x, std::string_view name) { return unary<fn::Sil
 TensorVar neg(const TensorVar& x, std::string_view name) { return unary<Neg>(x, name); }
 TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unary<Pow>(x, name, p); }
 
+// ---- matmul ---------------------------------------------------------------------------------
+// Its options: detail::MatmulOptions (ops/tensor.hpp).
+namespace {
+void matmul_backward(Tape& tape, const TensorRecord& r);
+bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
+}  // namespace
+
 TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) {
   Tape& tape = Tape::of(a.first(), b.first(), "matmul");
   const Shape &sa = a.shape(), &sb = b.shape();
@@ -671,11 +502,8 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   shape.push_back(n);
   const std::array args{a.arg(), b.arg()};
   const std::size_t a_stride = batched && sa.rank() == 3 ? m * k : 0, b_stride = batched ? k * n : 0;
-  TensorVar out = detail::record(
-      tape, matmul_info, shape, args, name,
-      std::array<std::int64_t, 8>{static_cast<std::int64_t>(batch), static_cast<std::int64_t>(m),
-                                  static_cast<std::int64_t>(k), static_cast<std::int64_t>(n),
-                                  static_cast<std::int64_t>(b_stride), static_cast<std::int64_t>(a_stride)});
+  TensorVar out =
+      detail::record(tape, matmul_info, shape, args, name, detail::MatmulOptions{batch, m, k, n, b_stride, a_stride});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* va = detail::values<T>(tape) + a.offset();
@@ -688,6 +516,126 @@ TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) 
   return out;
 }
 
+namespace {
+void matmul_backward(Tape& tape, const TensorRecord& r) {
+  const auto args = tape.tensor_args(r);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const std::size_t m = o.m, k = o.k, n = o.n;
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* a = detail::values<T>(tape) + args[0].offset;
+    const T* b = detail::values<T>(tape) + args[1].offset;
+    T* ga = detail::grads<T>(tape) + args[0].offset;
+    T* gb = detail::grads<T>(tape) + args[1].offset;
+    const T* gc = detail::grads<T>(tape) + r.output;
+    for (std::size_t i = 0; i < o.batch; ++i) {
+      // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
+      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * o.b_stride, ga + i * o.a_stride, T(1), "matmul");
+      detail::gemm(true, false, k, n, m, a + i * o.a_stride, gc + i * m * n, gb + i * o.b_stride, T(1), "matmul");
+    }
+  });
+}
+// C(i, j) = Σ_p A(i, p) B(p, j): the partial with respect to one factor is the other's name.
+bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const auto args = tape.tensor_args(r);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const std::size_t m = o.m, k = o.k, n = o.n, b_stride = o.b_stride, a_stride = o.a_stride;
+  const std::size_t batch = e / (m * n), i = e / n % m, j = e % n;
+  for (std::size_t p = 0; p < k; ++p) {
+    const auto a = static_cast<Slot>(args[0].offset + batch * a_stride + i * k + p);
+    const auto b = static_cast<Slot>(args[1].offset + batch * b_stride + p * n + j);
+    const std::string a_name = tape.slot_name(a), b_name = tape.slot_name(b);
+    if (a_name.empty() || b_name.empty()) return false;
+    out.push_back({a, 1.0, {b_name}});
+    out.push_back({b, 1.0, {a_name}});
+  }
+  return true;
+}
+}  // namespace
+
+// ---- reductions -----------------------------------------------------------------------------
+namespace {
+// The input is viewed as (outer, n, inner) and reduced over n.
+struct ReduceOptions {
+  static constexpr std::string_view op = "sum or mean";
+  std::size_t outer, n, inner;
+  bool is_mean;  // scale 1/n
+};
+template <typename T>
+void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* x, T* y) {
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t i = 0; i < inner; ++i) {
+      T total = 0;
+      for (std::size_t j = 0; j < n; ++j) total += x[(o * n + j) * inner + i];
+      y[o * inner + i] = total * scale;
+    }
+  }
+}
+void reduce_backward(Tape& tape, const TensorRecord& r);
+bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
+constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic};
+constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic};
+
+TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
+  const TensorOpInfo& info = is_mean ? mean_info : sum_info;
+  Tape& tape = Tape::of(x.first(), info.name);
+  const Shape& in = x.shape();
+  std::size_t outer = 1, n = x.size(), inner = 1;
+  Shape shape;
+  if (axis) {
+    const std::size_t ax = detail::normalize_axis(*axis, in, info.name);
+    n = in[ax];
+    for (std::size_t i = 0; i < in.rank(); ++i) {
+      if (i < ax) outer *= in[i];
+      if (i > ax) inner *= in[i];
+      if (i != ax) shape.push_back(in[i]);
+      if (i == ax && keep == KeepDim::yes) shape.push_back(1);
+    }
+  }
+  const TensorArg arg = x.arg();
+  TensorVar out = detail::record(tape, info, shape, std::span(&arg, 1), name, ReduceOptions{outer, n, inner, is_mean});
+  detail::dispatch(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    reduce_kernel(outer, n, inner, is_mean ? T(1) / static_cast<T>(n) : T(1), detail::values<T>(tape) + arg.offset,
+                  detail::values<T>(tape) + out.offset());
+  });
+  return out;
+}
+
+template <typename T>
+void reduce_vjp_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale, const T* gy, T* gx) {
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t j = 0; j < n; ++j) {
+      for (std::size_t i = 0; i < inner; ++i) gx[(o * n + j) * inner + i] += gy[o * inner + i] * scale;
+    }
+  }
+}
+
+void reduce_backward(Tape& tape, const TensorRecord& r) {
+  const ReduceOptions o = options<ReduceOptions>(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T scale = o.is_mean ? T(1) / static_cast<T>(o.n) : T(1);
+    reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output,
+                      detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
+  });
+}
+// Each input element of the reduced run, with 1 (sum) or 1/n (mean).
+bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
+  if (r.dtype == DType::f32) return false;
+  const ReduceOptions reduced = options<ReduceOptions>(r);
+  const std::size_t n = reduced.n, inner = reduced.inner;
+  const double scale = reduced.is_mean ? 1.0 / static_cast<double>(n) : 1.0;
+  const std::size_t o = e / inner, i = e % inner;
+  for (std::size_t j = 0; j < n; ++j) {
+    out.push_back({static_cast<Slot>(tape.tensor_args(r)[0].offset + (o * n + j) * inner + i), scale, {}});
+  }
+  return true;
+}
+
+}  // namespace
+
 TensorVar sum(const TensorVar& x, std::string_view name) { return reduce(x, std::nullopt, KeepDim::no, false, name); }
 TensorVar mean(const TensorVar& x, std::string_view name) { return reduce(x, std::nullopt, KeepDim::no, true, name); }
 TensorVar sum(const TensorVar& x, int axis, KeepDim keep, std::string_view name) {
@@ -697,6 +645,7 @@ TensorVar mean(const TensorVar& x, int axis, KeepDim keep, std::string_view name
   return reduce(x, axis, keep, true, name);
 }
 
+// ---- views ---------------------------------------------------------------------------------
 TensorVar reshape(const TensorVar& x, const Shape& shape) { return x.reshape(shape); }
 
 TensorVar flatten(const TensorVar& x, std::size_t start_axis) {
@@ -716,6 +665,28 @@ TensorVar flatten(const TensorVar& x, std::size_t start_axis) {
   return x.reshape(shape);
 }
 
+// ---- transpose --------------------------------------------------------------------------------
+namespace {
+// Output index i reads input offset ix: the input's strides with the two axes swapped.
+struct TransposeOptions {
+  static constexpr std::string_view op = "transpose";
+  std::size_t axis0, axis1;
+};
+Strides swapped_strides(const Shape& in, std::size_t axis0, std::size_t axis1) {
+  Strides s = contiguous_strides(in);
+  std::swap(s[axis0], s[axis1]);
+  return s;
+}
+
+template <typename T>
+void transpose_kernel(const Shape& out_shape, const Strides& in_strides, const T* x, T* y) {
+  detail::for_each_index(out_shape, in_strides, in_strides,
+                         [&](std::size_t i, std::size_t ix, std::size_t) { y[i] = x[ix]; });
+}
+void transpose_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
+}  // namespace
+
 TensorVar transpose(const TensorVar& x, std::string_view name) {
   if (x.rank() != 2) throw Error("transpose: expects a 2-D tensor, got shape " + x.shape().str() + "; name two axes");
   return transpose(x, 0, 1, name);
@@ -728,9 +699,7 @@ TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view n
   Shape shape;
   for (std::size_t i = 0; i < x.rank(); ++i) shape.push_back(x.shape()[i == a0 ? a1 : i == a1 ? a0 : i]);
   const TensorArg arg = x.arg();
-  TensorVar out =
-      detail::record(tape, transpose_info, shape, std::span(&arg, 1), name,
-                     std::array<std::int64_t, 8>{static_cast<std::int64_t>(a0), static_cast<std::int64_t>(a1)});
+  TensorVar out = detail::record(tape, transpose_info, shape, std::span(&arg, 1), name, TransposeOptions{a0, a1});
   detail::dispatch(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     transpose_kernel(shape, swapped_strides(x.shape(), a0, a1), detail::values<T>(tape) + arg.offset,
@@ -738,6 +707,34 @@ TensorVar transpose(const TensorVar& x, int axis0, int axis1, std::string_view n
   });
   return out;
 }
+
+namespace {
+template <typename T>
+void transpose_vjp_kernel(const Shape& out_shape, const Strides& in_strides, const T* gy, T* gx) {
+  detail::for_each_index(out_shape, in_strides, in_strides,
+                         [&](std::size_t i, std::size_t ix, std::size_t) { gx[ix] += gy[i]; });
+}
+
+void transpose_backward(Tape& tape, const TensorRecord& r) {
+  const TensorArg& x = tape.tensor_args(r)[0];
+  const TransposeOptions o = options<TransposeOptions>(r);
+  detail::dispatch(r.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output,
+                         detail::grads<T>(tape) + x.offset);
+  });
+}
+}  // namespace
+
+// ---- cast ---------------------------------------------------------------------------------------
+namespace {
+template <typename From, typename To>
+void convert_kernel(std::size_t n, const From* x, To* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
+}
+void cast_backward(Tape& tape, const TensorRecord& r);
+constexpr TensorOpInfo cast_info{"cast", &cast_backward};
+}  // namespace
 
 TensorVar cast(const TensorVar& x, DType dtype, std::string_view name) {
   Tape& tape = Tape::of(x.first(), "cast");
@@ -751,6 +748,23 @@ TensorVar cast(const TensorVar& x, DType dtype, std::string_view name) {
   }
   return out;
 }
+
+namespace {
+template <typename From, typename To>
+void convert_add_kernel(std::size_t n, const From* gy, To* gx) {
+  for (std::size_t i = 0; i < n; ++i) gx[i] += static_cast<To>(gy[i]);
+}
+
+void cast_backward(Tape& tape, const TensorRecord& r) {
+  const std::size_t n = r.shape.size();
+  const Slot x = tape.tensor_args(r)[0].offset;
+  if (r.dtype == DType::f32) {
+    convert_add_kernel(n, tape.grads_f32().data() + r.output, tape.grads().data() + x);
+  } else {
+    convert_add_kernel(n, tape.grads().data() + r.output, tape.grads_f32().data() + x);
+  }
+}
+}  // namespace
 
 }  // namespace gradpath::ops
 

@@ -110,11 +110,25 @@ TensorVar cast(const TensorVar& x, DType dtype, std::string_view name = {});
 namespace detail {
 using Strides = std::array<std::size_t, Shape::max_rank>;
 
+// matmul's options: the sizes of one GEMM and the batch strides of the right and the left
+// operand (0 when that operand is shared by every batch entry).
+struct MatmulOptions {
+  static constexpr std::string_view op = "matmul";
+  std::size_t batch, m, k, n, b_stride, a_stride;
+};
+
 // Records a tensor node for `info` and returns its output (values still to be filled);
 // names the node when `name` is non-empty. The node has its operands' dtype: an Error
 // naming the op and both dtypes when they differ.
 TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
-                 std::string_view name, const std::array<std::int64_t, 8>& attrs = {}, std::size_t saved_size = 0);
+                 std::string_view name, const OpOptions& options = {}, std::size_t saved_size = 0);
+// The same with the op's options struct (see OpOptions), read back by options<T>(record).
+template <typename Options>
+requires requires { Options::op; }
+TensorVar record(Tape& tape, const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
+                 std::string_view name, const Options& options, std::size_t saved_size = 0) {
+  return record(tape, info, shape, args, name, OpOptions::of(options), saved_size);
+}
 // The common dtype of `args`, or the Error record() raises.
 DType common_dtype(std::span<const TensorArg> args, std::string_view op);
 
@@ -142,8 +156,15 @@ T* grads(Tape& tape) {
     return tape.grads().data();
   }
 }
-// Records a node reading two elementwise operands; a constant operand is not an arg but
-// lives in attrs[0] (0 none, 1 a, 2 b) and attrs[1] (its bits). Read back with with_operands.
+// The options of an elementwise node (binary ops, squared errors): a plain constant
+// operand is not an arg but lives here.
+struct ElementwiseOptions {
+  static constexpr std::string_view op = "add, sub, mul, div, half_squared_error or mse";
+  int constant_side = 0;  // 0 none, 1 the left operand (a), 2 the right (b)
+  double constant = 0.0;
+};
+// Records a node reading two elementwise operands, with their ElementwiseOptions. Read
+// them back with with_operands.
 TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
                              std::string_view name);
 // The NumPy broadcast of two shapes; an Error naming `op` and both shapes if none exists.
@@ -186,13 +207,14 @@ void for_each_index(const Shape& shape, const Strides& sa, const Strides& sb, F 
 template <typename T, typename F>
 void with_operands(Tape& tape, const TensorRecord& r, const Shape& shape, bool want_grads, F f) {
   const auto args = tape.tensor_args(r);
-  const auto constant = static_cast<T>(std::bit_cast<double>(r.attrs[1]));
+  const auto o = options<ElementwiseOptions>(r);
+  const auto constant = static_cast<T>(o.constant);
   std::array<const T*, 2> values{};
   std::array<T*, 2> grads{};
   std::array<Strides, 2> strides{};
   std::size_t next = 0;
   for (std::size_t side = 0; side < 2; ++side) {
-    if (r.attrs[0] == static_cast<std::int64_t>(side + 1)) {
+    if (o.constant_side == static_cast<int>(side) + 1) {
       values[side] = &constant;
       continue;
     }
