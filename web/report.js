@@ -1,0 +1,95 @@
+// gradpath report: tooltips, paths of a clicked weight, KaTeX, and a self-check (#selftest).
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("data").textContent);
+  var tip = document.getElementById("tip");
+  var pathList = document.getElementById("paths");
+  var pathSum = document.getElementById("pathsum");
+
+  // Graphviz puts a tooltip in <title> (nodes) or xlink:title (table cells).
+  function tooltipOf(el) {
+    var a = el.querySelector("a");
+    var t = a && (a.getAttribute("xlink:title") || a.getAttribute("title"));
+    if (t) return t;
+    var title = el.querySelector("title");
+    return title ? title.textContent : "";
+  }
+  document.querySelectorAll("#graph g.node, #graph g[id^=n]").forEach(function (el) {
+    el.addEventListener("mousemove", function (ev) {
+      var text = tooltipOf(el);
+      if (!text) return;
+      tip.textContent = text;
+      tip.hidden = false;
+      tip.style.left = ev.pageX + 12 + "px";
+      tip.style.top = ev.pageY + 12 + "px";
+    });
+    el.addEventListener("mouseleave", function () { tip.hidden = true; });
+  });
+
+  function clear() {
+    document.querySelectorAll("#graph .hl").forEach(function (el) { el.classList.remove("hl"); });
+    pathList.textContent = "";
+  }
+
+  // Lights up every path of weight `id` ("n26") and lists them with their products.
+  function select(id) {
+    var w = data.weights[id];
+    clear();
+    if (!w) return 0;
+    if (w.too_many) {
+      pathSum.textContent = w.name + ": too many paths to list; the engine's ∂" + data.loss + "/∂" + w.name + " = " + w.grad;
+      return 0;
+    }
+    w.paths.forEach(function (p) {
+      p.edges.concat(p.nodes).forEach(function (e) {
+        var el = document.getElementById(e);
+        if (el) el.classList.add("hl");
+      });
+      var li = document.createElement("li");
+      li.textContent = p.route + ":  " + p.symbols + " = " + p.product;
+      pathList.appendChild(li);
+    });
+    pathSum.textContent = w.name + ": " + w.paths.length + " paths; their sum " + w.sum + " beside the engine's ∂" +
+      data.loss + "/∂" + w.name + " = " + w.grad;
+    return w.paths.length;
+  }
+  Object.keys(data.weights).forEach(function (id) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    el.classList.add("weight");
+    el.addEventListener("click", function (ev) { ev.preventDefault(); select(id); });
+  });
+  document.querySelectorAll("#values tr[data-node]").forEach(function (row) {
+    if (data.weights[row.dataset.node]) {
+      row.classList.add("weight");
+      row.addEventListener("click", function () { select(row.dataset.node); });
+    }
+  });
+
+  // Formulas as mathematics, when KaTeX is inlined; else their LaTeX stays in <code>.
+  if (window.katex) {
+    document.querySelectorAll(".formula .tex").forEach(function (el) {
+      var tex = el.dataset.tex;
+      if (!/[\\^_]/.test(tex)) return;
+      try {
+        window.katex.render(tex, el, { displayMode: true, throwOnError: false, strict: "ignore" });
+      } catch (e) {
+        el.title = String(e);
+      }
+    });
+  }
+
+  if (location.hash === "#selftest") {
+    var first = Object.keys(data.weights).filter(function (id) { return data.weights[id].name === "w1"; })[0];
+    var target = first && document.getElementById(first);
+    if (target) target.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
+    var lit = document.querySelectorAll("#graph g.edge.hl").length;
+    var out = document.getElementById("selftest");
+    out.setAttribute("data-paths", String(pathList.children.length));
+    out.setAttribute("data-lit-edges", String(lit));
+    out.setAttribute("data-verdicts", String(document.querySelectorAll(".formula .verdict").length));
+    out.setAttribute("data-katex", String(document.querySelectorAll(".formula .katex").length));
+    out.textContent = "selftest: w1 paths " + pathList.children.length + ", lit edges " + lit;
+  }
+})();
+if (window.gpErrors && window.gpErrors.length) document.getElementById("errors").textContent = window.gpErrors.join("\n");
