@@ -371,6 +371,7 @@ void write_layered(std::ostream& out, const TapeGraph& g, const DotOptions& opti
 
   // The grids: one table each, a cell per element, laid out in the tensor's shape.
   for (auto [k, t] : rv::enumerate(grids)) {
+    if (std::none_of(t->nodes.begin(), t->nodes.end(), shown)) continue;
     const std::size_t cols = t->shape.rank() == 2 ? t->shape[1] : 1;
     out << "t" << k << " [shape=plaintext, style=\"\", id=\"t" << k
         << "\", label=<<TABLE BORDER=\"0\" CELLBORDER=\"1\" "
@@ -443,7 +444,7 @@ void write_layered(std::ostream& out, const TapeGraph& g, const DotOptions& opti
     // The feeders in operand order (w1·a1 … w9·a9): one rank, chained by invisible edges.
     // Inside the box: a rank constraint across clusters can crash dot (merge_chain).
     if (feeders[e].size() > 1) {
-      out << "{rank=same;";
+      out << "subgraph {rank=same;";
       for (const NodeId u : feeders[e]) out << " n" << u << ";";
       out << "}\n";
       for (std::size_t i = 0; i + 1 < feeders[e].size(); ++i) {
@@ -503,7 +504,7 @@ void write_layered(std::ostream& out, const TapeGraph& g, const DotOptions& opti
   // the feeders of its elements in one rank, element by element.
   auto chain = [&](const std::vector<NodeId>& nodes) {
     if (nodes.size() < 2) return;
-    out << "{rank=same;";
+    out << "subgraph {rank=same;";
     for (const NodeId v : nodes) out << " n" << v << ";";
     out << "}\n";
     for (std::size_t i = 0; i + 1 < nodes.size(); ++i) {
@@ -675,33 +676,49 @@ void write_dot(std::ostream& out, const TapeGraph& g, const DotOptions& options)
 
 namespace gradpath::graph {
 
-std::string drawn_name(const TapeGraph& g, NodeId v) {
+namespace {
+// Up to two levels of unnamed operands are written out, (y−t) in pow((y−t)); a longer
+// name falls back to op#id.
+std::string derived_name(const TapeGraph& g, NodeId v, int depth) {
   const NodeInfo& info = g[v];
   if (!info.name.empty()) return info.name;
+  if (depth == 0 || info.is_tensor || boost::in_degree(v, g) == 0) return {};
   std::vector<std::string> operands;
   for (const Edge e : boost::make_iterator_range(boost::in_edges(v, g))) {
     const auto u = static_cast<NodeId>(boost::source(e, g));
-    if (g[u].name.empty()) return node_label(g, v);
-    operands.push_back(g[u].name);
+    std::string name = derived_name(g, u, depth - 1);
+    if (name.empty()) return {};
+    operands.push_back(g[u].name.empty() && boost::in_degree(u, g) > 1 ? "(" + name + ")" : name);
   }
-  if (info.is_tensor || operands.empty()) return node_label(g, v);
   const auto join_with = [&](const std::string& sep) {
     std::string s;
     for (auto [i, o] : rv::enumerate(operands)) s += (i ? sep : "") + o;
     return s;
   };
+  std::string name;
   switch (info.op) {
     case Op::Mul:
-      return join_with("·");
+      name = join_with("·");
+      break;
     case Op::Add:
-      return join_with("+");
+      name = join_with("+");
+      break;
     case Op::Sub:
-      return join_with("−");
+      name = join_with("−");
+      break;
     case Op::Div:
-      return join_with("/");
+      name = join_with("/");
+      break;
     default:
-      return info.op_name + "(" + join_with(", ") + ")";
+      name = info.op_name + "(" + join_with(", ") + ")";
   }
+  return name.size() > 40 ? std::string() : name;
+}
+}  // namespace
+
+std::string drawn_name(const TapeGraph& g, NodeId v) {
+  std::string name = derived_name(g, v, 2);
+  return name.empty() ? node_label(g, v) : name;
 }
 
 std::vector<std::string> edge_symbols(const Tape& tape, const TapeGraph& g) {
