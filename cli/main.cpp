@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -179,7 +180,9 @@ int report_command(const std::string& path, const std::string& formulas_path, co
   input.named = &named;
   input.loss = model.loss();
   input.collapse_above = collapse_above;
-  input.katex_dir = GRADPATH_KATEX_DIR;
+  // KaTeX's folder: $GRADPATH_KATEX_DIR, else the one found at build time.
+  const char* katex = std::getenv("GRADPATH_KATEX_DIR");
+  input.katex_dir = katex != nullptr ? katex : GRADPATH_KATEX_DIR;
   if (!formulas_path.empty()) {
     const std::string formulas = cli::read_file(formulas_path, "formula file", max_formula_bytes);
     const check::BuildFn build = [&model, memory_limit](Tape& t) {

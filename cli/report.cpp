@@ -366,7 +366,7 @@ void write_report(std::ostream& out, const ReportInput& input) {
   // KaTeX, from Debian's libjs-katex when it is there.
   const std::filesystem::path katex = input.katex_dir;
   std::string katex_js, katex_css;
-  if (!input.katex_dir.empty()) {
+  if (!input.katex_dir.empty() && !input.reports.empty()) {  // only formulas need it
     katex_js = read_whole(katex / "katex.min.js");
     katex_css = read_whole(katex / "katex.min.css");
     if (!katex_css.empty()) katex_css = inline_katex_css(katex_css, katex);
@@ -447,7 +447,7 @@ void write_report(std::ostream& out, const ReportInput& input) {
   }
   out << "</tbody></table>";
   if (rows == max_rows) out << "<p class=\"note\">The first " << max_rows << " elements only.</p>";
-  out << "</section>\n<div id=\"selftest\"></div><div id=\"errors\"></div>\n"
+  out << "</section>\n<div id=\"selfcheck\"></div><div id=\"errors\"></div>\n"
       << "<script type=\"application/json\" id=\"data\">" << script_json(data.dump()) << "</script>\n";
   if (have_katex) out << "<script>\n" << katex_js << "\n</script>\n";
   out << "<script>\n" << report_js << "\n</script>\n</body></html>\n";

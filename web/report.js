@@ -5,6 +5,14 @@
   var tip = document.getElementById("tip");
   var pathList = document.getElementById("paths");
   var pathSum = document.getElementById("pathsum");
+  // Six significant digits, as the rest of gradpath writes numbers.
+  function fmt(x) {
+    return typeof x === "number" ? String(Number(x.toPrecision(6))) : String(x);
+  }
+  // A node is <g id="n40">; a cell of a grid table is <g id="a_n26"> (Graphviz's anchor).
+  function byId(id) {
+    return document.getElementById(id) || document.getElementById("a_" + id);
+  }
 
   // Graphviz puts a tooltip in <title> (nodes) or xlink:title (table cells).
   function tooltipOf(el) {
@@ -37,24 +45,24 @@
     clear();
     if (!w) return 0;
     if (w.too_many) {
-      pathSum.textContent = w.name + ": too many paths to list; the engine's ∂" + data.loss + "/∂" + w.name + " = " + w.grad;
+      pathSum.textContent = w.name + ": too many paths to list; the engine's ∂" + data.loss + "/∂" + w.name + " = " + fmt(w.grad);
       return 0;
     }
     w.paths.forEach(function (p) {
       p.edges.concat(p.nodes).forEach(function (e) {
-        var el = document.getElementById(e);
+        var el = byId(e);
         if (el) el.classList.add("hl");
       });
       var li = document.createElement("li");
-      li.textContent = p.route + ":  " + p.symbols + " = " + p.product;
+      li.textContent = p.route + ":  " + p.symbols + " = " + fmt(p.product);
       pathList.appendChild(li);
     });
-    pathSum.textContent = w.name + ": " + w.paths.length + " paths; their sum " + w.sum + " beside the engine's ∂" +
-      data.loss + "/∂" + w.name + " = " + w.grad;
+    pathSum.textContent = w.name + ": " + w.paths.length + " paths; their sum " + fmt(w.sum) + " beside the engine's ∂" +
+      data.loss + "/∂" + w.name + " = " + fmt(w.grad);
     return w.paths.length;
   }
   Object.keys(data.weights).forEach(function (id) {
-    var el = document.getElementById(id);
+    var el = byId(id);
     if (!el) return;
     el.classList.add("weight");
     el.addEventListener("click", function (ev) { ev.preventDefault(); select(id); });
@@ -81,10 +89,10 @@
 
   if (location.hash === "#selftest") {
     var first = Object.keys(data.weights).filter(function (id) { return data.weights[id].name === "w1"; })[0];
-    var target = first && document.getElementById(first);
+    var target = first && byId(first);
     if (target) target.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
     var lit = document.querySelectorAll("#graph g.edge.hl").length;
-    var out = document.getElementById("selftest");
+    var out = document.getElementById("selfcheck");
     out.setAttribute("data-paths", String(pathList.children.length));
     out.setAttribute("data-lit-edges", String(lit));
     out.setAttribute("data-verdicts", String(document.querySelectorAll(".formula .verdict").length));
