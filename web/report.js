@@ -74,11 +74,53 @@
     }
   });
 
+  // Term k (1-based, ellipses not counted) of the right side, in red and underlined:
+  // terms are split at + and - outside every bracket, after the first top-level "=".
+  function markTerm(tex, k) {
+    if (/\\\\|&/.test(tex)) return null;  // aligned blocks: left as written
+    var depth = 0, eq = -1, i;
+    for (i = 0; i < tex.length && eq < 0; i++) {
+      var c = tex[i];
+      if (c === "{" || c === "(" || c === "[") depth++;
+      else if (c === "}" || c === ")" || c === "]") depth--;
+      else if (c === "=" && depth === 0) eq = i;
+    }
+    if (eq < 0) return null;
+    var cuts = [eq + 1];
+    depth = 0;
+    for (i = eq + 1; i < tex.length; i++) {
+      var d = tex[i];
+      if (d === "{" || d === "(" || d === "[") depth++;
+      else if (d === "}" || d === ")" || d === "]") depth--;
+      else if ((d === "+" || d === "-") && depth === 0 && tex.slice(cuts[cuts.length - 1], i).trim()) cuts.push(i + 1);
+    }
+    cuts.push(tex.length + 1);
+    var n = 0;
+    for (i = 0; i + 1 < cuts.length; i++) {
+      var start = cuts[i], end = cuts[i + 1] - 1, term = tex.slice(start, end);
+      if (/^\s*\\[lc]?dots\s*$/.test(term) || !term.trim()) continue;
+      if (++n === k) return tex.slice(0, start) + "{\\color{#c00}\\underline{" + term + "}}" + tex.slice(end);
+    }
+    return null;
+  }
+
   // Formulas as mathematics, when KaTeX is inlined; else their LaTeX stays in <code>.
   if (window.katex) {
     document.querySelectorAll(".formula .tex").forEach(function (el) {
       var tex = el.dataset.tex;
       if (!/[\\^_]/.test(tex)) return;
+      // An aligned block as the checker keeps it: its \begin may be gone.
+      if (/\\end\{aligned\}/.test(tex) && !/\\begin\{aligned\}/.test(tex)) tex = "\\begin{aligned}" + tex;
+      else if (/&|\\\\/.test(tex) && !/\\begin\{/.test(tex)) tex = "\\begin{aligned}" + tex + "\\end{aligned}";
+      if (el.parentNode.classList.contains("fail")) {
+        el.parentNode.querySelectorAll(".finding[data-term]:not([data-term='0'])").forEach(function (wrong) {
+          var marked = markTerm(tex, Number(wrong.dataset.term));
+          if (marked) {
+            tex = marked;
+            el.dataset.marked = (el.dataset.marked ? el.dataset.marked + " " : "") + wrong.dataset.term;
+          }
+        });
+      }
       try {
         window.katex.render(tex, el, { displayMode: true, throwOnError: false, strict: "ignore" });
       } catch (e) {
@@ -97,6 +139,7 @@
     out.setAttribute("data-lit-edges", String(lit));
     out.setAttribute("data-verdicts", String(document.querySelectorAll(".formula .verdict").length));
     out.setAttribute("data-katex", String(document.querySelectorAll(".formula .katex").length));
+    out.setAttribute("data-marked", String(document.querySelectorAll(".formula [data-marked]").length));
     out.textContent = "selftest: w1 paths " + pathList.children.length + ", lit edges " + lit;
   }
 })();

@@ -86,9 +86,12 @@ for page in seed hostile; do
     fail "$page: script errors: $(grep -o '<div id="errors">[^<]*' "$dir/$page.dom")"
   if grep -q "pwned" <(grep -o "<title>[^<]*</title>" "$dir/$page.dom" | head -1); then fail "$page: injected script ran"; fi
 done
-verdicts=$(grep -o 'data-verdicts="[0-9]*"' "$dir/seed.dom")
+selfcheck=$(grep -o '<div id="selfcheck"[^>]*>' "$dir/seed.dom")
+verdicts=$(grep -o 'data-verdicts="[0-9]*"' <<< "$selfcheck")
 [[ $verdicts != 'data-verdicts="0"' ]] || fail "no verdicts"
 grep -q 'class="verdict">fail</span>' "$dir/seed.dom" || fail "the note's wrong formula is not marked fail"
-katex=$(grep -o 'data-katex="[0-9]*"' "$dir/seed.dom")
+katex=$(grep -o 'data-katex="[0-9]*"' <<< "$selfcheck")
 [[ $katex != 'data-katex="0"' ]] || fail "no formula rendered by KaTeX"
-echo "browser: $verdicts $katex"
+marked=$(grep -o 'data-marked="[0-9]*"' <<< "$selfcheck")
+[[ $marked != 'data-marked="0"' ]] || fail "no wrong term marked in place"
+echo "browser: $verdicts $katex $marked"
