@@ -24,6 +24,15 @@ if [[ $mode == command ]]; then
   (( width <= 1600 )) || fail "seed graph is $width px wide"
   "$gradpath" dot "$models/seed.json" --highlight w1 --products --partials | grep -q "sum over 4 paths" ||
     fail "--products: no path table"
+  # --collapse works for any op output: a ReLU's (the issue: it asked for "collapse_scopes").
+  cat > "$dir/relu.json" <<'JSON'
+{"inputs": {"x": {"shape": [4], "values": [0.5, -1.0, 2.0, -0.5]}, "t": {"shape": [], "values": [1.0]}},
+ "params": {"v": {"shape": [4], "values": [0.1, 0.2, 0.3, 0.4]}, "b": {"shape": [], "values": [0.0]}},
+ "graph": [{"op": "relu", "in": ["x"], "out": "r"}, {"op": "dense", "in": ["r", "v", "b"], "out": "y"},
+           {"op": "half_squared_error", "in": ["y", "t"], "out": "L"}], "loss": "L"}
+JSON
+  "$gradpath" dot "$dir/relu.json" --collapse r | grep -q 'label="r (1 node)"' || fail "--collapse r"
+  "$gradpath" dot "$models/seed.json" --focus z2 --depth 1 | dot -Tpng -o "$dir/focus.png" || fail "--focus"
   # Unknown names are errors naming near ones.
   if "$gradpath" dot "$models/seed.json" --collapse zz 2> "$dir/err"; then fail "--collapse zz succeeded"; fi
   grep -q "no node, tensor or scope is named 'zz'; near names: z" "$dir/err" || fail "message: $(cat "$dir/err")"
