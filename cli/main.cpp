@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "check/checker.hpp"
 #include "cli/model.hpp"
+#include "cli/report.hpp"
 #include "cli/teach.hpp"
 #include "cli/walkthrough.hpp"
 #include "graph/graph.hpp"
@@ -141,25 +143,64 @@ void write_file(const std::string& output, const std::function<void(std::ostream
   }
 }
 
-int dot_command(const std::string& path, const std::string& output, const std::vector<std::string>& collapse,
+int dot_command(const std::string& path, const std::string& output, const cli::DotRequest& request, bool plain,
                 std::size_t memory_limit) {
   const cli::Model model = cli::Model::load(path);
   Tape tape;
   tape.set_memory_limit(memory_limit);
-  build_and_backward(model, tape);
+  const auto named = build_and_backward(model, tape);
   if (tape.node_count() > max_dot_nodes) {
     throw Error("dot: " + cli::escaped(path) + " records " + std::to_string(tape.node_count()) +
                 " nodes, more than dot draws (" + std::to_string(max_dot_nodes) + "); grad gives its values");
   }
-  graph::DotOptions options;
-  options.collapse_scopes = collapse;
   const graph::TapeGraph g = graph::view(tape);
+  graph::DotOptions options = cli::dot_options(tape, g, named, model.loss(), request);
+  if (plain) {  // one record per node, scopes as clusters, as before the layered layout
+    graph::DotOptions record{.edge_labels = options.edge_labels, .highlight_paths = options.highlight_paths};
+    for (const auto& group : request.collapse) record.collapse_scopes.push_back(group);
+    options = record;
+  }
   if (output.empty() || output == "-") {
     graph::write_dot(std::cout, g, options);
     flush_stdout();
     return 0;
   }
   write_file(output, [&](std::ostream& out) { graph::write_dot(out, g, options); });
+  return 0;
+}
+
+int report_command(const std::string& path, const std::string& formulas_path, const std::string& output,
+                   std::size_t collapse_above, std::size_t memory_limit) {
+  const cli::Model model = cli::Model::load(path);
+  Tape tape;
+  tape.set_memory_limit(memory_limit);
+  const auto named = build_and_backward(model, tape);
+  cli::ReportInput input;
+  input.title = std::filesystem::path(path).filename().string();
+  input.tape = &tape;
+  input.named = &named;
+  input.loss = model.loss();
+  input.collapse_above = collapse_above;
+  // KaTeX's folder: $GRADPATH_KATEX_DIR, else the one found at build time.
+  const char* katex = std::getenv("GRADPATH_KATEX_DIR");
+  input.katex_dir = katex != nullptr ? katex : GRADPATH_KATEX_DIR;
+  if (!formulas_path.empty()) {
+    const std::string formulas = cli::read_file(formulas_path, "formula file", max_formula_bytes);
+    const check::BuildFn build = [&model, memory_limit](Tape& t) {
+      t.set_memory_limit(memory_limit);
+      model.build(t);
+    };
+    check::CheckOptions options;
+    options.loss = model.loss();
+    input.reports = check::check_text(build, formulas, options, formulas_path);
+    input.formulas_source = std::filesystem::path(formulas_path).filename().string();
+  }
+  if (output.empty() || output == "-") {
+    cli::write_report(std::cout, input);
+    flush_stdout();
+    return 0;
+  }
+  write_file(output, [&](std::ostream& out) { cli::write_report(out, input); });
   return 0;
 }
 
@@ -210,7 +251,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> formulas;
   bool as_json = false;
   int redraws = 5;
-  std::vector<std::string> collapse;
   std::optional<std::string> memory_limit;
   const std::string memory_help =
       "cap on the tape's memory in MiB, 0 for none (default: $GRADPATH_MEMORY_LIMIT, else " +
@@ -220,11 +260,30 @@ int main(int argc, char** argv) {
   grad->add_flag("--json", as_json,
                  "print {\"values\": {...}, \"grads\": {...}}; NaN and infinities as \"nan\", \"inf\", \"-inf\"");
   grad->add_option("--memory-limit", memory_limit, memory_help);
-  auto* dot = app.add_subcommand("dot", "the model's graph as Graphviz DOT");
+  auto* dot = app.add_subcommand("dot", "the model's graph as Graphviz DOT, layer by layer");
+  cli::DotRequest dot_request;
+  bool plain = false;
   dot->add_option("MODEL", model, "the model (.json)")->required();
   dot->add_option("-o,--output", output, "write to FILE instead of standard output");
-  dot->add_option("--collapse", collapse, "draw this scope (an op's output name) as one box");
+  dot->add_option("--collapse", dot_request.collapse,
+                  "draw this tensor, op output or scope as one box (several allowed)");
+  dot->add_option("--highlight", dot_request.highlight,
+                  "colour the paths from this node (or each element of this tensor) to the loss (several allowed)");
+  dot->add_flag("--products", dot_request.products, "with --highlight: a table of each path's product and their sum");
+  dot->add_flag("--partials", dot_request.partials, "label each edge with its local partial (a3, σ′(z1), value)");
+  dot->add_option("--focus", dot_request.focus, "draw only the nodes within --depth edges of this node or tensor");
+  dot->add_option("--depth", dot_request.depth, "with --focus: how many edges away (default 2)");
+  dot->add_flag("--plain", plain, "one record node per tape node, without the layered layout");
   dot->add_option("--memory-limit", memory_limit, memory_help);
+  auto* report_cmd =
+      app.add_subcommand("report", "one self-contained HTML page: graph, paths, values, checked formulas");
+  std::size_t collapse_above = 2000;
+  report_cmd->add_option("MODEL", model, "the model (.json)")->required();
+  report_cmd->add_option("FORMULAS", formulas, "a formula file to check and show (optional)")->expected(0, 1);
+  report_cmd->add_option("-o,--output", output, "write to FILE instead of standard output");
+  report_cmd->add_option("--collapse-above", collapse_above,
+                         "more nodes than this: draw scopes and large leaf tensors as boxes (default 2000)");
+  report_cmd->add_option("--memory-limit", memory_limit, memory_help);
   auto* check = app.add_subcommand("check", "check hand-written derivations against the model");
   check->add_option("MODEL", model, "the model (.json)")->required();
   check
@@ -267,7 +326,11 @@ int main(int argc, char** argv) {
   // Nothing escapes: every failure is exit 2 with one line on standard error.
   try {
     if (*grad) return grad_command(model, as_json, cli::memory_limit_bytes(memory_limit));
-    if (*dot) return dot_command(model, output, collapse, cli::memory_limit_bytes(memory_limit));
+    if (*dot) return dot_command(model, output, dot_request, plain, cli::memory_limit_bytes(memory_limit));
+    if (*report_cmd) {
+      return report_command(model, formulas.empty() ? std::string() : formulas[0], output, collapse_above,
+                            cli::memory_limit_bytes(memory_limit));
+    }
     if (*check && cli::is_grading(formulas, csv, grade)) {
       return cli::grade_command({model, formulas, csv, as_json, redraws, check_options.learning_rate,
                                  cli::memory_limit_bytes(memory_limit), max_formula_bytes});

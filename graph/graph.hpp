@@ -113,6 +113,18 @@ struct CutDecomposition {
 CutDecomposition decompose(const TapeGraph& g, NodeId from, NodeId to, std::span<const NodeId> cut);
 
 // ---- DOT -----------------------------------------------------------------------------
+// A named tensor of the caller: its element nodes in row-major order (a leaf a1..a25,
+// the outputs z1..z4 of conv2d_mac), or its one tensor node.
+struct DotTensor {
+  std::string name;
+  Shape shape;
+  std::vector<NodeId> nodes;
+};
+struct DotGroup {
+  std::string label;
+  std::vector<NodeId> nodes;
+};
+
 // Every member has a default initializer, so designated initializers may name any subset.
 struct DotOptions {
   bool values = true;          // a "value" field in each node
@@ -125,6 +137,29 @@ struct DotOptions {
   // Each of these scopes (with its sub-scopes) is drawn as one box labelled with the
   // scope and its node count; the edges into and out of it are merged ("N edges").
   std::vector<std::string> collapse_scopes{};
+
+  // ---- the layered layout (the command's dot and report draw this way) ----
+  // Layer by layer (rank constraints, newrank), each tensor's elements in grid order
+  // (invisible ordering edges), a leaf tensor of at most grid_limit elements as one
+  // table node with a cell (port) per element, the unnamed nodes feeding one element of
+  // a tensor in a box under it, and an unnamed node named from its operands (w1·a3,
+  // relu(z1)) instead of #id. Drawn ids: "n<id>" for a node, "t<k>" for a grid
+  // (cell port "c<i>"), "g<k>" for a collapsed group; every node, cell and edge carries
+  // an id ("n<id>", "e<from>_<to>") and a tooltip, which the HTML report uses.
+  bool layered = false;
+  std::size_t grid_limit = 100;
+  std::vector<DotTensor> tensors{};  // the named tensors whose element order is kept
+  // Each group is drawn as one box "label (N nodes)", its edges merged, as collapse_scopes.
+  std::vector<DotGroup> collapse_groups{};
+  // With edge_labels: the local partial in symbols (a3, σ′(z1)) before its value, one
+  // string per edge in out-edge order of the nodes in id order ("" for none); see
+  // edge_symbols().
+  std::vector<std::string> edge_symbols{};
+  // A legend node listing every path of each highlight pair with its product, their sum
+  // and the grad of the pair's first node.
+  bool path_products = false;
+  // Only the nodes with shown[v] != 0 are drawn (empty: all); see near().
+  std::vector<char> shown{};
 };
 
 // Writes `g` in Graphviz DOT through boost::write_graphviz: record nodes
@@ -134,5 +169,17 @@ struct DotOptions {
 // are tape ids unless scopes are collapsed. Deterministic, linear time. An Error for an
 // unknown rankdir, a highlight id outside the graph, or a collapse scope with no node.
 void write_dot(std::ostream& out, const TapeGraph& g, const DotOptions& options = {});
+
+// The symbolic local partial of every edge of `g` (a view of `tape`), in out-edge order
+// of the nodes in id order: symbolic_partial for a scalar consumer, the op's
+// TensorOpInfo::symbolic for a one-element tensor consumer; "" where there is none.
+std::vector<std::string> edge_symbols(const Tape& tape, const TapeGraph& g);
+
+// The nodes within `depth` edges of `focus`, either direction, as a mask for DotOptions::shown.
+std::vector<char> near(const TapeGraph& g, NodeId focus, std::size_t depth);
+
+// The name the layered DOT gives node v: its own name, else one made from its operands'
+// (w1·a3, a+b, relu(z1)), else node_label's op#id.
+std::string drawn_name(const TapeGraph& g, NodeId v);
 
 }  // namespace gradpath::graph
