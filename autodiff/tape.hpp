@@ -9,12 +9,12 @@
 #include <map>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "autodiff/column.hpp"
+#include "autodiff/error.hpp"
 #include "autodiff/shape.hpp"
 
 namespace gradpath {
@@ -60,19 +60,6 @@ enum class Op : std::uint8_t {
 };
 std::string_view op_name(Op op);
 inline bool is_leaf(Op op) { return op == Op::Input || op == Op::Param; }
-
-// Every misuse of the library raises this, with a message naming what went wrong.
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// The tape cannot grow: its memory limit, the 2^32 entries its 32-bit indices reach, or
-// the machine's memory. The tape stays usable (reset() it, record something smaller).
-class CapacityError : public Error {
- public:
-  using Error::Error;
-};
 
 class Tape;
 class Var;
