@@ -183,7 +183,7 @@ std::span<const double> Tape::saved(const TensorRecord& r) const {
   return std::span(saved_).subspan(r.saved_begin, r.saved_end - r.saved_begin);
 }
 
-std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
+std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) {
   const TensorRecord& r = tensor_record(n);
   const auto args = tensor_args(r);
   if (r.dtype == DType::f32 ||
@@ -205,7 +205,7 @@ std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
   for (auto [first, count] : ranges) kept.insert(kept.end(), grads_.begin() + first, grads_.begin() + first + count);
   for (auto [first, count] : ranges) std::fill_n(grads_.begin() + first, count, 0.0);
   grads_[offset(n) + element] = 1.0;
-  r.info->backward(const_cast<Tape&>(*this), r);  // writes only grads_, which is mutable
+  r.info->backward(*this, r);
   std::vector<double> partials;
   for (std::size_t i = 1; i < ranges.size(); ++i) {
     partials.insert(partials.end(), grads_.begin() + ranges[i].first,
@@ -218,6 +218,11 @@ std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
   }
   if (!had_grads) grads_.clear();
   return partials;
+}
+
+// Sound because a rule writes only grads_, which is mutable, and the above restores them.
+std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) const {
+  return const_cast<Tape&>(*this).tensor_partials(n, element);
 }
 
 }  // namespace gradpath

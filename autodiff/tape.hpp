@@ -310,6 +310,9 @@ class Tape {
   // order: one run of the node's backward rule with a unit seed (a vector-Jacobian
   // product), so the path view can put a partial on edges into tensor nodes. Leaves the
   // grads of the last backward as they were. An Error for a float32 node.
+  std::vector<double> tensor_partials(NodeId n, std::size_t element);
+  // The same on a tape read through a const reference (the graph view): the rule writes
+  // only grads, which this restores, so the tape reads as it did.
   std::vector<double> tensor_partials(NodeId n, std::size_t element) const;
   std::span<const TensorRecord> tensor_records() const { return tensors_; }
   std::span<const TensorArg> tensor_args(const TensorRecord& r) const;
@@ -439,7 +442,7 @@ class Tape {
   detail::Column<double> partial_;
   // Arenas.
   detail::Column<double> values_;
-  mutable std::vector<double> grads_;  // mutable only for tensor_partials()
+  mutable std::vector<double> grads_;  // mutable only for the const tensor_partials()
   std::vector<float> values_f32_, grads_f32_;
   // Tensor side records.
   std::vector<TensorRecord> tensors_;
