@@ -86,8 +86,7 @@ void Tape::set_anomaly_detection(bool on) {
 }
 
 void Tape::check_values(NodeId end) {
-  auto record = std::lower_bound(tensors_.begin(), tensors_.end(), anomaly_next_,
-                                 [](const TensorRecord& r, NodeId id) { return r.node < id; });
+  auto record = tensors_from(anomaly_next_);
   for (NodeId n = anomaly_next_; n < end; ++n) {
     while (record != tensors_.end() && record->node < n) ++record;
     const bool f32 = record != tensors_.end() && record->node == n && record->dtype == DType::f32;

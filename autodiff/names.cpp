@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Name clashes: refusing a name whose element names would spell another name's.
+// Names and scopes: naming nodes and ranges of nodes, reading an element's name, the scope
+// paths recording runs under, and refusing a name whose elements would spell another's.
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 
@@ -17,7 +19,7 @@ namespace gradpath {
 //
 // Cut every name into its stem and its trailing digits: 'w1' is stem 'w', digits '1';
 // every element name of it has the same stem (w11 = w + 11), so only names of one stem
-// can meet, and names_by_stem_ finds them. Between two names of one stem, with digits
+// can meet, and Names::by_stem finds them. Between two names of one stem, with digits
 // p and q and element numbers 1..m and 1..n (or a single node: the digits alone):
 //   - two names with one base (p == q) clash, whatever their sizes: two nodes called 'w'
 //     are as ambiguous as two w11s;
@@ -78,12 +80,12 @@ std::string describe(std::string_view base, std::uint64_t count) {
 void Tape::check_name_clash(NodeId first, NodeId count, std::string_view base, bool numbered) const {
   auto elements = [&](NodeId n, NodeId c, bool num) -> std::uint64_t { return num ? c : (size(n) > 1 ? size(n) : 0); };
   const Spelling mine = spelling(base, elements(first, count, numbered));
-  const auto group = names_by_stem_.find(mine.stem);
-  if (group == names_by_stem_.end()) return;
+  const auto group = names_.by_stem.find(mine.stem);
+  if (group == names_.by_stem.end()) return;
   for (NodeId other : group->second) {
     if (other == first) continue;  // a rename of this very range
-    const auto it = std::lower_bound(names_.begin(), names_.end(), other,
-                                     [](const NameRange& r, NodeId id) { return r.first < id; });
+    const auto it = std::lower_bound(names_.ranges.begin(), names_.ranges.end(), other,
+                                     [](const Names::Range& r, NodeId id) { return r.first < id; });
     const std::uint64_t theirs_count = elements(it->first, it->count, it->numbered);
     if (const std::optional<std::string> both = common_element(mine, spelling(it->base, theirs_count))) {
       throw Error("set_name: the name " + describe(base, mine.count) + " clashes with " +
@@ -93,21 +95,112 @@ void Tape::check_name_clash(NodeId first, NodeId count, std::string_view base, b
   }
 }
 
-void Tape::index_name(NodeId first, std::string_view base) {
+void Tape::Names::index(NodeId first, std::string_view base) {
   const std::string_view stem = spelling(base, 0).stem;
-  auto group = names_by_stem_.find(stem);
-  if (group == names_by_stem_.end()) group = names_by_stem_.emplace(std::string(stem), std::vector<NodeId>{}).first;
+  auto group = by_stem.find(stem);
+  if (group == by_stem.end()) group = by_stem.emplace(std::string(stem), std::vector<NodeId>{}).first;
   group->second.push_back(first);
 }
 
 // Keeps the stem's entry (and its capacity) when it empties: a training loop that names
 // its nodes again after each reset() then allocates nothing here.
-void Tape::unindex_name(NodeId first, std::string_view base) {
-  const auto group = names_by_stem_.find(spelling(base, 0).stem);
-  if (group == names_by_stem_.end()) return;
+void Tape::Names::unindex(NodeId first, std::string_view base) {
+  const auto group = by_stem.find(spelling(base, 0).stem);
+  if (group == by_stem.end()) return;
   std::vector<NodeId>& firsts = group->second;
   const auto it = std::find(firsts.rbegin(), firsts.rend(), first);
   if (it != firsts.rend()) firsts.erase(std::next(it).base());
+}
+
+// ---- naming nodes ------------------------------------------------------------------------
+
+void Tape::set_name(NodeId n, std::string_view name) { add_name(n, 1, name, false); }
+void Tape::set_range_name(NodeId first, NodeId count, std::string_view base) { add_name(first, count, base, true); }
+
+void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numbered) {
+  if (count == 0 || first + count > op_.size()) {
+    throw Error("set_name: nodes " + std::to_string(first) + "+" + std::to_string(count) + " are not on the tape");
+  }
+  std::vector<Names::Range>& ranges = names_.ranges;
+  auto it = std::lower_bound(ranges.begin(), ranges.end(), first,
+                             [](const Names::Range& r, NodeId id) { return r.first + r.count <= id; });
+  const bool rename = it != ranges.end() && it->first == first && it->count == count;
+  if (it != ranges.end() && it->first < first + count && !rename) {
+    throw Error("set_name: node " + std::to_string(first) + " already belongs to the named range '" + it->base + "'");
+  }
+  check_name_clash(first, count, base, numbered);
+  if (rename) {
+    names_.unindex(first, it->base);
+    it->base = base;
+    it->numbered = numbered;
+  } else {
+    ranges.insert(it, Names::Range{first, count, std::string(base), numbered});
+  }
+  names_.index(first, base);
+}
+
+std::string Tape::name(NodeId n) const {
+  const std::vector<Names::Range>& ranges = names_.ranges;
+  auto it =
+      std::upper_bound(ranges.begin(), ranges.end(), n, [](NodeId id, const Names::Range& r) { return id < r.first; });
+  if (it == ranges.begin()) return {};
+  --it;
+  if (n >= it->first + it->count) return {};
+  return it->numbered ? it->base + std::to_string(n - it->first + 1) : it->base;
+}
+
+std::string Tape::slot_name(Slot s) const {
+  const NodeId n = node_of(s);
+  if (size(n) == 1) return name(n);
+  const std::string base = name(n);
+  return base.empty() ? base : base + std::to_string(s - offset(n) + 1);
+}
+
+// ---- scopes ------------------------------------------------------------------------
+
+void Tape::push_scope(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos) {
+    throw Error("push_scope: a scope name must be non-empty and hold no '/', got '" + std::string(name) + "'");
+  }
+  std::string path = names_.scope_stack.empty()
+                         ? std::string(name)
+                         : names_.scope_paths[names_.scope_stack.back()] + "/" + std::string(name);
+  // A lookup, not a scan: a model of n conv2d_mac entries opens n scopes.
+  const auto [it, added] = names_.scope_index.try_emplace(path, static_cast<std::uint32_t>(names_.scope_paths.size()));
+  const std::uint32_t index = it->second;
+  if (added) names_.scope_paths.push_back(std::move(path));
+  names_.scope_stack.push_back(index);
+  names_.open_scope_run(static_cast<NodeId>(op_.size()), index);
+}
+
+void Tape::pop_scope() {
+  if (names_.scope_stack.empty()) throw Error("pop_scope: no scope is open");
+  names_.scope_stack.pop_back();
+  names_.open_scope_run(static_cast<NodeId>(op_.size()), names_.scope_stack.empty() ? ~0u : names_.scope_stack.back());
+}
+
+std::string Tape::scope(NodeId n) const {
+  const std::vector<Names::ScopeRun>& runs = names_.scope_runs;
+  auto it =
+      std::upper_bound(runs.begin(), runs.end(), n, [](NodeId id, const Names::ScopeRun& r) { return id < r.first; });
+  if (it == runs.begin() || std::prev(it)->path == ~0u) return {};
+  return names_.scope_paths[std::prev(it)->path];
+}
+
+void Tape::Names::open_scope_run(NodeId first, std::uint32_t path) {
+  if (!scope_runs.empty() && scope_runs.back().first == first) {
+    scope_runs.back().path = path;  // nothing was recorded in the previous run
+  } else {
+    scope_runs.push_back({first, path});
+  }
+}
+
+void Tape::Names::drop_from(NodeId keep) {
+  for (; !ranges.empty() && ranges.back().first >= keep; ranges.pop_back())
+    unindex(ranges.back().first, ranges.back().base);
+  // Scopes recorded after `keep` are dropped; the scope open now stays open.
+  while (!scope_runs.empty() && scope_runs.back().first >= keep) scope_runs.pop_back();
+  if (!scope_stack.empty()) open_scope_run(keep, scope_stack.back());
 }
 
 }  // namespace gradpath

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "autodiff/shape.hpp"
 
-#include "autodiff/tape.hpp"
+#include "autodiff/error.hpp"
 
 namespace gradpath {
 

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The tape: node records, the value/grad arenas, handles (Var), and the reverse sweep.
+// Tape's members are defined by seam, each file readable alone: registry.cpp (identity,
+// epochs, Tape::of), records.cpp (leaves, scalar and tensor records), memory.cpp (growth
+// and the memory limit), sweep.cpp (backward), names.cpp (names and scopes), anomaly.cpp
+// (anomaly mode), tape.cpp (op names, reading the columns back, reset).
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,13 +14,14 @@
 #include <map>
 #include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "autodiff/column.hpp"
+#include "autodiff/error.hpp"
+#include "autodiff/registry.hpp"
 #include "autodiff/shape.hpp"
 
 namespace gradpath {
@@ -57,19 +61,6 @@ enum class Op : std::uint8_t {
 };
 std::string_view op_name(Op op);
 inline bool is_leaf(Op op) { return op == Op::Input || op == Op::Param; }
-
-// Every misuse of the library raises this, with a message naming what went wrong.
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// The tape cannot grow: its memory limit, the 2^32 entries its 32-bit indices reach, or
-// the machine's memory. The tape stays usable (reset() it, record something smaller).
-class CapacityError : public Error {
- public:
-  using Error::Error;
-};
 
 class Tape;
 class Var;
@@ -239,21 +230,6 @@ class Var {
   std::uint64_t epoch_ = 0;
 };
 
-namespace detail {
-inline constexpr std::uint32_t max_live_tapes = 1u << 16;
-// Live tapes by index: the tape and its current epoch (0: no tape). The epoch is written
-// by its tape when made, reset or destroyed; a Var compares it before reading the
-// pointer, so it never reads another thread's tape that reuses a destroyed one's index.
-struct LiveTape {
-  std::atomic<std::uint64_t> epoch{0};
-  std::atomic<Tape*> tape{nullptr};
-};
-extern LiveTape live_tapes[max_live_tapes];
-// Sets the serial the last tape got and returns the one it replaces, so a test can
-// reach the end of the 32-bit serials without making 2^32 tapes. Not for anything else.
-std::uint32_t set_last_tape_serial(std::uint32_t serial);
-}  // namespace detail
-
 class Tape {
  public:
   Tape();
@@ -264,9 +240,9 @@ class Tape {
   // Leaves. Inputs and parameters are both differentiable; parameters survive reset().
   Var input(double value, std::string_view name = {});
   Var param(double value, std::string_view name = {});
-  // Leaf tensors (defined in tensor.cpp). In f64: one scalar leaf node per element,
-  // consecutive on the tape, named name1 ... nameN in row-major order. In f32 (the values
-  // rounded to float): ONE leaf tensor node; its elements are not scalar Vars.
+  // Leaf tensors. In f64: one scalar leaf node per element, consecutive on the tape,
+  // named name1 ... nameN in row-major order. In f32 (the values rounded to float): ONE
+  // leaf tensor node; its elements are not scalar Vars.
   TensorVar input(std::span<const double> values, const Shape& shape, std::string_view name = {},
                   DType dtype = DType::f64);
   TensorVar param(std::span<const double> values, const Shape& shape, std::string_view name = {},
@@ -392,6 +368,9 @@ class Tape {
   // order: one run of the node's backward rule with a unit seed (a vector-Jacobian
   // product), so the path view can put a partial on edges into tensor nodes. Leaves the
   // grads of the last backward as they were. An Error for a float32 node.
+  std::vector<double> tensor_partials(NodeId n, std::size_t element);
+  // The same on a tape read through a const reference (the graph view): the rule writes
+  // only grads, which this restores, so the tape reads as it did.
   std::vector<double> tensor_partials(NodeId n, std::size_t element) const;
   std::span<const TensorRecord> tensor_records() const { return tensors_; }
   std::span<const TensorArg> tensor_args(const TensorRecord& r) const;
@@ -399,7 +378,7 @@ class Tape {
   std::span<const double> saved(const TensorRecord& r) const;
 
   // A Var for a slot recorded on this tape now. A slot through the last parameter is
-  // never dropped, so its Var is valid in every epoch (Note [Reset epochs] in tape.cpp).
+  // never dropped, so its Var is valid in every epoch (Note [Reset epochs] in registry.cpp).
   Var var_at(Slot s) const { return Var(index_, s, s < keep_slots_ ? epoch_ | every_reset : epoch_); }
   // The tape a Var belongs to, after checking it is still valid; `what` names the
   // operation for the error message.
@@ -414,42 +393,9 @@ class Tape {
   std::uint32_t index() const { return index_; }
 
  private:
-  Var leaf(Op op, double value, std::string_view name);
-  double leaf_value(double given) { return leaf_values_ ? leaf_values_(leaf_count_++, given) : given; }
-  template <typename V>  // float or double values: one leaf tensor node (tensor.cpp)
-  TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
-  // Grows the float arena to hold n more values, within the memory limit.
-  void reserve_f32(std::string_view what, std::size_t n);
-  // After a parameter: reset() keeps every node and slot recorded so far.
-  void keep_through_last_node();
-  // Zeroes every grad, then after the caller seeds the root, sweeps from node `last` down.
-  void clear_grads();
-  void sweep(NodeId last);
-  void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
-  // Name clashes (names.cpp, Note [Name clashes]): raise when the names the range `first`
-  // would give its elements meet another range's; keep names_by_stem_ in step with names_.
-  void check_name_clash(NodeId first, NodeId count, std::string_view base, bool numbered) const;
-  void index_name(NodeId first, std::string_view base);
-  void unindex_name(NodeId first, std::string_view base);
-  // Appends a scalar node closing the operands pushed since the last node; its slot.
-  Slot push_scalar(Op op, double value) {
-    room_node(op);
-    const auto s = static_cast<Slot>(values_.size());
-    nodes_.append({s, static_cast<std::uint32_t>(arg_slot_.size())});
-    values_.append(value);
-    op_.append(op);  // last: a byte-sized store may alias every column pointer
-    return s;
-  }
-  template <bool checked>  // checked: raise on the first non-finite grad (anomaly mode)
-  void sweep_scalars(NodeId first, NodeId end);
-  // Anomaly mode (anomaly.cpp): check the values of nodes [anomaly_next_, end); name the
-  // scalar node n whose operand i got a non-finite grad; check a tensor rule's operand grads.
-  void check_values(NodeId end);
-  [[noreturn]] void throw_grad_anomaly(NodeId n, std::uint32_t i, double grad) const;
-  void check_grads(const TensorRecord& r) const;
-  [[noreturn]] void throw_stale(const Var& v, std::string_view what) const;
+  // ---- registry (registry.cpp): which tape this is and which Vars are still valid ----
   // The low word of a Var's epoch that marks it valid after every reset: the Var of a
-  // slot through the last parameter (Note [Reset epochs] in tape.cpp).
+  // slot through the last parameter (Note [Reset epochs] in registry.cpp).
   static constexpr std::uint64_t every_reset = 0xFFFFFFFFu;
   // True when a Var made in `made_in` may be used on a tape (of the same serial) now in
   // `now`: made in this epoch, or of a slot no reset drops. Anything else takes the
@@ -461,6 +407,37 @@ class Tape {
   static Tape& of_slow(const Var& v, std::string_view what);
   static Tape& of_slow(const Var& a, const Var& b, std::string_view what);
   void check_second(const Var& a, const Var& b, std::string_view what) const;
+  [[noreturn]] void throw_stale(const Var& v, std::string_view what) const;
+  // reset()'s part: notes what this reset keeps, then moves to and publishes the next epoch.
+  void next_epoch();
+
+  // ---- records (records.cpp): leaves, scalar and tensor records, the tensor-record lookup ----
+  Var leaf(Op op, double value, std::string_view name);
+  double leaf_value(double given) { return leaf_values_ ? leaf_values_(leaf_count_++, given) : given; }
+  template <typename V>  // float or double values: one leaf tensor node
+  TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
+  // After a parameter: reset() keeps every node and slot recorded so far.
+  void keep_through_last_node();
+  // Appends a scalar node closing the operands pushed since the last node; its slot.
+  Slot push_scalar(Op op, double value) {
+    room_node(op);
+    const auto s = static_cast<Slot>(values_.size());
+    nodes_.append({s, static_cast<std::uint32_t>(arg_slot_.size())});
+    values_.append(value);
+    op_.append(op);  // last: a byte-sized store may alias every column pointer
+    return s;
+  }
+  // The first tensor record of a node at or after n (tensors_ is in node order), and
+  // node n's own record or nullptr when n is not a tensor node.
+  std::vector<TensorRecord>::const_iterator tensors_from(NodeId n) const;
+  const TensorRecord* find_tensor(NodeId n) const;
+
+  // ---- growth and the memory limit (memory.cpp) ----
+  // The slots of either arena and the 32-bit offsets into the operand columns and saved
+  // data (NodeSpan::arg_end, TensorRecord::arg_end and saved_end) stop here: past it they
+  // would wrap and misattribute.
+  static constexpr std::size_t max_slots = 0xFFFFFFFFu;
+  static constexpr std::size_t max_offset = 0xFFFFFFFFu;
   // The operand columns always grow together, as do the node columns and the values
   // arena: grow() keeps at least as many free value slots as free node records, so
   // one check covers a node's record and its value.
@@ -483,8 +460,32 @@ class Tape {
   void grow(std::string_view what, std::size_t nodes, std::size_t args, std::size_t slots);
   // Makes room on the tensor side for one more record, its operands and saved doubles.
   void reserve_tensor_side(std::string_view what, std::size_t args, std::size_t saved);
+  // Grows the float arena to hold n more values, within the memory limit.
+  void reserve_f32(std::string_view what, std::size_t n);
+  // Sizes both grad arenas to their value arenas, every grad zero, within the memory limit.
+  void assign_zero_grads(std::string_view what);
   // Raises the memory limit's Error when reserving `extra` more bytes would pass it.
   void check_memory_limit(std::string_view what, std::size_t extra) const;
+
+  // ---- the sweep (sweep.cpp) ----
+  // Zeroes every grad, then after the caller seeds the root, sweeps from node `last` down.
+  void clear_grads();
+  void sweep(NodeId last);
+  template <bool checked>  // checked: raise on the first non-finite grad (anomaly mode)
+  void sweep_scalars(NodeId first, NodeId end);
+
+  // ---- names and scopes (names.cpp) ----
+  void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
+  // Raises when the names the range `first` would give its elements meet another
+  // range's (Note [Name clashes]).
+  void check_name_clash(NodeId first, NodeId count, std::string_view base, bool numbered) const;
+
+  // ---- anomaly mode (anomaly.cpp) ----
+  // Checks the values of nodes [anomaly_next_, end); names the scalar node n whose
+  // operand i got a non-finite grad; checks a tensor rule's operand grads.
+  void check_values(NodeId end);
+  [[noreturn]] void throw_grad_anomaly(NodeId n, std::uint32_t i, double grad) const;
+  void check_grads(const TensorRecord& r) const;
 
   // Node columns (struct of arrays): op_[n], and nodes_[n] = where node n's values start
   // and where its operand span ends (it starts where node n - 1's ends).
@@ -499,35 +500,49 @@ class Tape {
   detail::Column<double> partial_;
   // Arenas.
   detail::Column<double> values_;
-  mutable std::vector<double> grads_;  // mutable only for tensor_partials()
+  mutable std::vector<double> grads_;  // mutable only for the const tensor_partials()
   std::vector<float> values_f32_, grads_f32_;
   // Tensor side records.
   std::vector<TensorRecord> tensors_;
   std::vector<TensorArg> tensor_args_;
   std::vector<double> saved_;
-  // Names: sorted by node since nodes are appended in order.
-  struct NameRange {
-    NodeId first, count;
-    std::string base;
-    bool numbered;
-  };
-  std::vector<NameRange> names_;
-  // The first node of each named range, by the stem of its base (the base without its
-  // trailing digits): only names of one stem can spell the same element.
-  std::map<std::string, std::vector<NodeId>, std::less<>> names_by_stem_;
-  // Scopes: the path open from node `first` on; the open paths form a stack.
-  struct ScopeRun {
-    NodeId first;
-    std::uint32_t path;  // into scope_paths_
-  };
-  std::vector<std::string> scope_paths_;
-  std::map<std::string, std::uint32_t, std::less<>> scope_index_;  // path -> its index in scope_paths_
-  std::vector<ScopeRun> scope_runs_;
-  std::vector<std::uint32_t> scope_stack_;
-  void open_scope_run(std::uint32_t path);
 
-  // Identity and reset bookkeeping. epoch_ = serial << 32 | resets so far; a Var made
-  // in an earlier epoch is valid while its slot is below what every reset since kept.
+  // Names and scopes, all kept by names.cpp; the rest of the tape asks it for their
+  // bytes and to drop what a reset drops.
+  struct Names {
+    // Named ranges, sorted by node since nodes are appended in order.
+    struct Range {
+      NodeId first, count;
+      std::string base;
+      bool numbered;
+    };
+    std::vector<Range> ranges;
+    // The first node of each named range, by the stem of its base (the base without its
+    // trailing digits): only names of one stem can spell the same element.
+    std::map<std::string, std::vector<NodeId>, std::less<>> by_stem;
+    // Scopes: the path open from node `first` on; the open paths form a stack.
+    struct ScopeRun {
+      NodeId first;
+      std::uint32_t path;  // into scope_paths
+    };
+    std::vector<std::string> scope_paths;
+    std::map<std::string, std::uint32_t, std::less<>> scope_index;  // path -> its index in scope_paths
+    std::vector<ScopeRun> scope_runs;
+    std::vector<std::uint32_t> scope_stack;
+
+    // Keep by_stem in step with ranges.
+    void index(NodeId first, std::string_view base);
+    void unindex(NodeId first, std::string_view base);
+    // Scope `path` (~0u: none) is open from node `first` on.
+    void open_scope_run(NodeId first, std::uint32_t path);
+    // Drops the names and scope runs of nodes from `keep` on; the scope open stays open.
+    void drop_from(NodeId keep);
+    TapeBytes bytes() const;
+  };
+  Names names_;
+
+  // Identity and reset bookkeeping (registry.cpp). epoch_ = serial << 32 | resets so far;
+  // a Var made in an earlier epoch is valid while its slot is below what every reset since kept.
   std::uint32_t index_ = 0;
   std::uint32_t serial_ = 0;
   std::uint64_t epoch_ = 0;

@@ -1,98 +1,10 @@
 // SPDX-License-Identifier: MIT
+// TensorVar, a row-major view of tensor values on a tape, and stack() of scalars.
 #include "autodiff/tensor.hpp"
 
 #include <utility>
 
 namespace gradpath {
-
-namespace {
-template <typename T>
-void check_leaf_values(std::span<const T> values, const Shape& shape, std::string_view name, bool is_param) {
-  if (values.size() != shape.size()) {
-    throw Error(std::string(is_param ? "param" : "input") + " '" + std::string(name) +
-                "': " + std::to_string(values.size()) + " values for shape " + shape.str() + " (" +
-                std::to_string(shape.size()) + " elements)");
-  }
-  if (values.empty()) throw Error(std::string(is_param ? "param" : "input") + ": empty tensor of shape " + shape.str());
-}
-
-TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
-                      bool is_param) {
-  check_leaf_values(values, shape, name, is_param);
-  const auto first_node = static_cast<NodeId>(tape.node_count());
-  Var first;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    Var v = is_param ? tape.param(values[i]) : tape.input(values[i]);
-    if (i == 0) first = v;
-  }
-  if (!name.empty()) {
-    if (shape.rank() == 0) {
-      tape.set_name(first_node, name);
-    } else {
-      tape.set_range_name(first_node, static_cast<NodeId>(values.size()), name);
-    }
-  }
-  return TensorVar(first, shape);
-}
-
-// A leaf tensor node's rule: nothing to propagate.
-void leaf_backward(Tape&, const TensorRecord&) {}
-constexpr TensorOpInfo input_f32_info{"input", &leaf_backward};
-constexpr TensorOpInfo param_f32_info{"param", &leaf_backward};
-}  // namespace
-
-// Values of either type are rounded straight into the float arena: nothing is allocated
-// once the arena has room, so a training loop feeding f32 batches stops allocating too.
-template <typename V>
-TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name) {
-  check_leaf_values(values, shape, name, op == Op::Param);
-  if (values_f32_.size() + values.size() >= 0xFFFFFFFFu) {
-    throw CapacityError(std::string(op_name(op)) + ": the float32 arena is full (2^32 elements)");
-  }
-  // Every growth (and its memory limit check) first, so a refusal leaves the tape as it was.
-  reserve_tensor_side(op_name(op), 0, 0);
-  reserve_f32(op_name(op), values.size());
-  TensorRecord r;
-  r.node = static_cast<NodeId>(op_.size());
-  const Slot s = push_scalar(op, 0.0);
-  r.info = op == Op::Param ? &param_f32_info : &input_f32_info;
-  r.shape = shape;
-  r.arg_begin = r.arg_end = static_cast<std::uint32_t>(tensor_args_.size());
-  r.saved_begin = r.saved_end = static_cast<std::uint32_t>(saved_.size());
-  r.dtype = DType::f32;
-  r.output = static_cast<Slot>(values_f32_.size());
-  for (V v : values) values_f32_.push_back(static_cast<float>(leaf_value(static_cast<double>(v))));
-  tensors_.push_back(r);
-  if (op == Op::Param) keep_through_last_node();
-  if (!name.empty()) set_name(r.node, name);
-  return TensorVar::float32(var_at(s), r.output, shape);
-}
-
-TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
-  if (dtype == DType::f32) return leaf_f32(Op::Input, values, shape, name);
-  return leaf_tensor(*this, values, shape, name, false);
-}
-TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
-  if (dtype == DType::f32) return leaf_f32(Op::Param, values, shape, name);
-  return leaf_tensor(*this, values, shape, name, true);
-}
-TensorVar Tape::input(std::span<const float> values, const Shape& shape, std::string_view name) {
-  return leaf_f32(Op::Input, values, shape, name);
-}
-TensorVar Tape::param(std::span<const float> values, const Shape& shape, std::string_view name) {
-  return leaf_f32(Op::Param, values, shape, name);
-}
-
-void Tape::backward(const TensorVar& root) {
-  if (&Tape::of(root.first(), "backward") != this) throw Error("backward: the root tensor belongs to a different tape");
-  if (root.size() != 1) {
-    throw Error("backward: the root must hold one value, got a tensor of shape " + root.shape().str());
-  }
-  if (root.dtype() == DType::f64) return backward(root.first());
-  clear_grads();
-  grads_f32_[root.offset()] = 1.0f;
-  sweep(node_of(root.first().slot()));
-}
 
 TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
   Tape& t = Tape::of(node, "tensor");
