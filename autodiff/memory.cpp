@@ -54,7 +54,9 @@ TapeBytes TapeMemory::total() const {
 TapeBytes Tape::Names::bytes() const {
   TapeBytes b = bytes_of(ranges);
   for (const Range& r : ranges) b += bytes_of(r.base);
-  for (const auto& [stem, firsts] : by_stem) b += bytes_of(firsts);
+  for (const auto& [stem, by_digits] : by_stem) {
+    for (const auto& [digits, firsts] : by_digits) b += bytes_of(firsts);
+  }
   b += bytes_of(scope_paths);
   for (const std::string& p : scope_paths) b += bytes_of(p);
   b += bytes_of(scope_runs);

@@ -19,7 +19,7 @@ namespace gradpath {
 //
 // Cut every name into its stem and its trailing digits: 'w1' is stem 'w', digits '1';
 // every element name of it has the same stem (w11 = w + 11), so only names of one stem
-// can meet, and Names::by_stem finds them. Between two names of one stem, with digits
+// can meet, and Names::by_stem finds them by stem and digits. Between two names of one stem, with digits
 // p and q and element numbers 1..m and 1..n (or a single node: the digits alone):
 //   - two names with one base (p == q) clash, whatever their sizes: two nodes called 'w'
 //     are as ambiguous as two w11s;
@@ -82,32 +82,51 @@ void Tape::check_name_clash(NodeId first, NodeId count, std::string_view base, b
   const Spelling mine = spelling(base, elements(first, count, numbered));
   const auto group = names_.by_stem.find(mine.stem);
   if (group == names_.by_stem.end()) return;
-  for (NodeId other : group->second) {
-    if (other == first) continue;  // a rename of this very range
-    const auto it = std::lower_bound(names_.ranges.begin(), names_.ranges.end(), other,
-                                     [](const Names::Range& r, NodeId id) { return r.first < id; });
-    const std::uint64_t theirs_count = elements(it->first, it->count, it->numbered);
-    if (const std::optional<std::string> both = common_element(mine, spelling(it->base, theirs_count))) {
-      throw Error("set_name: the name " + describe(base, mine.count) + " clashes with " +
-                  describe(it->base, theirs_count) + " (node " + std::to_string(other) + "): both would name " + *both +
-                  "; choose a name that does not end in a digit, or one no other name starts with");
+  auto check = [&](const std::vector<NodeId>& others) {
+    for (NodeId other : others) {
+      if (other == first) continue;  // a rename of this very range
+      const auto it = std::lower_bound(names_.ranges.begin(), names_.ranges.end(), other,
+                                       [](const Names::Range& r, NodeId id) { return r.first < id; });
+      const std::uint64_t theirs_count = elements(it->first, it->count, it->numbered);
+      if (const std::optional<std::string> both = common_element(mine, spelling(it->base, theirs_count))) {
+        throw Error("set_name: the name " + describe(base, mine.count) + " clashes with " +
+                    describe(it->base, theirs_count) + " (node " + std::to_string(other) + "): both would name " +
+                    *both + "; choose a name that does not end in a digit, or one no other name starts with");
+      }
     }
+  };
+  // The names whose digits are a prefix of this one's (its own digits included), then,
+  // when this name is a range, the longer ones that start with its digits: a single node
+  // spells no name longer than its own. A lookup per digit, not a pass over the stem.
+  const Names::ByDigits& by_digits = group->second;
+  for (std::size_t length = 0; length <= mine.digits.size(); ++length) {
+    if (const auto it = by_digits.find(mine.digits.substr(0, length)); it != by_digits.end()) check(it->second);
+  }
+  if (mine.count == 0) return;
+  for (auto it = by_digits.upper_bound(mine.digits); it != by_digits.end() && it->first.starts_with(mine.digits);
+       ++it) {
+    check(it->second);
   }
 }
 
 void Tape::Names::index(NodeId first, std::string_view base) {
-  const std::string_view stem = spelling(base, 0).stem;
-  auto group = by_stem.find(stem);
-  if (group == by_stem.end()) group = by_stem.emplace(std::string(stem), std::vector<NodeId>{}).first;
-  group->second.push_back(first);
+  const Spelling s = spelling(base, 0);
+  auto group = by_stem.find(s.stem);
+  if (group == by_stem.end()) group = by_stem.emplace(std::string(s.stem), ByDigits{}).first;
+  auto digits = group->second.find(s.digits);
+  if (digits == group->second.end()) digits = group->second.emplace(std::string(s.digits), std::vector<NodeId>{}).first;
+  digits->second.push_back(first);
 }
 
 // Keeps the stem's entry (and its capacity) when it empties: a training loop that names
 // its nodes again after each reset() then allocates nothing here.
 void Tape::Names::unindex(NodeId first, std::string_view base) {
-  const auto group = by_stem.find(spelling(base, 0).stem);
+  const Spelling s = spelling(base, 0);
+  const auto group = by_stem.find(s.stem);
   if (group == by_stem.end()) return;
-  std::vector<NodeId>& firsts = group->second;
+  const auto digits = group->second.find(s.digits);
+  if (digits == group->second.end()) return;
+  std::vector<NodeId>& firsts = digits->second;
   const auto it = std::find(firsts.rbegin(), firsts.rend(), first);
   if (it != firsts.rend()) firsts.erase(std::next(it).base());
 }

@@ -518,8 +518,10 @@ class Tape {
     };
     std::vector<Range> ranges;
     // The first node of each named range, by the stem of its base (the base without its
-    // trailing digits): only names of one stem can spell the same element.
-    std::map<std::string, std::vector<NodeId>, std::less<>> by_stem;
+    // trailing digits) and then by those digits: only names of one stem, one's digits a
+    // prefix of the other's, can spell the same element.
+    using ByDigits = std::map<std::string, std::vector<NodeId>, std::less<>>;
+    std::map<std::string, ByDigits, std::less<>> by_stem;
     // Scopes: the path open from node `first` on; the open paths form a stack.
     struct ScopeRun {
       NodeId first;
