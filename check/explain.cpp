@@ -255,6 +255,23 @@ class Doc {
       out_ += "\n\\end{multline*}\n\n";
     }
   }
+  // The learning rate the update rules below step with: α := rate, a definition the
+  // checker reads.
+  void learning_rate(double rate) {
+    const std::string value = graph::number_text(rate);
+    if (format_ == ExplainFormat::Text) out_ += "alpha := " + value + "\n";
+    if (format_ != ExplainFormat::Text) out_ += "$$\\alpha := " + value + "$$\n\n";
+  }
+  // w^* = w - α ∂L/∂w: the update rule, which the checker checks against one step.
+  void update(const std::string& w, const std::string& derivative) {
+    if (format_ == ExplainFormat::Text) out_ += w + "^* = " + w + " - alpha*" + render(derivative, false) + "\n";
+    if (format_ != ExplainFormat::Text) {
+      const std::string open = format_ == ExplainFormat::Latex ? "\\[ " : "$$",
+                        close = format_ == ExplainFormat::Latex ? " \\]" : "$$";
+      out_ += open + render(w, true) + "^{*} = " + render(w, true) + " - \\alpha " + render(derivative, true) + close +
+              "\n\n";
+    }
+  }
   void raw(const std::string& s) { out_ += s; }
   const std::string& str() const { return out_; }
 
@@ -282,6 +299,10 @@ class Explainer {
                "gradpath check reads.\n");
     } else if (options_.format == ExplainFormat::Markdown) {
       doc_.raw("# Gradients of " + name_of(loss_) + (options_.title.empty() ? "" : " in " + options_.title) + "\n");
+    }
+    if (options_.lr) {
+      doc_.prose(doc_.text("The learning rate of the updates below:"));
+      doc_.learning_rate(*options_.lr);
     }
     for (const ExplainTarget& t : targets) {
       if (t.slots.size() > 1) general(t);
@@ -564,15 +585,15 @@ class Explainer {
       const double a = *options_.lr, v = tape_.value(w);
       const std::string values = graph::number_text(v) + " - " + graph::number_text(a) + "·(" + graph::number_text(g) +
                                  ") = " + graph::number_text(v - a * g);
+      // The rule is a formula the checker checks against one gradient-descent step at α;
+      // its numbers are prose beside it.
+      doc_.prose(doc_.text("5. One step of gradient descent:"));
+      doc_.update(name, d(L, name));
       if (doc_.latex()) {
-        // "=" with a derivative would be read as a claim (and the checker rejects update
-        // rules), so the update is written with ← and its numbers apart.
-        doc_.prose("The update with step $\\alpha = " + render(graph::number_text(a), true) + "$: $" +
-                   render(name, true) + "^{*} \\leftarrow " + render(name, true) + " - \\alpha " +
-                   render(d(L, name), true) + "$, which gives $" + render(name, true) + "^{*} \\approx " +
+        doc_.prose("which gives $" + render(name, true) + "^{*} \\approx " +
                    render(graph::number_text(v - a * g), true) + "$.");
       } else {
-        doc_.prose("update: " + name + "* = " + name + " - α·" + render(d(L, name), false) + " = " + values);
+        doc_.prose("which gives " + name + "* = " + values);
       }
     }
   }

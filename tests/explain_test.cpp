@@ -108,7 +108,11 @@ TEST_CASE("explain: the seed's w1 in the note's order, with its value and update
   const std::size_t down = at("\ndL/dz1 = dy/dz1*dL/dy\n");
   const std::size_t result = at("\ndL/dw1 = a1*dL/dz1 + a3*dL/dz2 + a11*dL/dz3 + a13*dL/dz4\n");
   const std::size_t value = at("# At the model's point dL/dw1 is -0.13485.");
-  at("# update: w1* = w1 - α·dL/dw1 = 0.1 - 0.1·(-0.13485) = 0.113485");
+  const std::size_t rate = at("\nalpha := 0.1\n");
+  const std::size_t update = at("\nw1^* = w1 - alpha*dL/dw1\n");
+  at("# which gives w1* = 0.1 - 0.1·(-0.13485) = 0.113485");  // w1 = 0.1, dL/dw1 = -0.13485
+  CHECK(rate < chain);
+  CHECK(value < update);
   CHECK(chain < z2);
   CHECK(z2 < partial);
   CHECK(partial < down);
