@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check/checker.hpp"
+#include "cli/report.hpp"
 #include "graph/graph.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
@@ -119,13 +120,18 @@ void write_graph(std::ostream& out, const Tape& tape, const Network& n, const st
     out << "\n(gradpath --out-dir DIR writes the graph as DIR/seed.dot and DIR/seed.svg)\n";
     return;
   }
-  graph::DotOptions options;
-  options.highlight_paths = {{n.w[0].node(), tape.node_of(n.L.offset())}};
+  // Laid out as `gradpath dot` draws a model: the image and the filter as grids, each z_k
+  // with its nine products, the paths from w1 to L in colour.
+  const graph::TapeGraph g = graph::view(tape);
+  const cli::NamedTensors named{{"a", n.a}, {"w", n.w}, {"v", n.v}, {"z", n.features}, {"y", n.y}, {"L", n.L}};
+  cli::DotRequest request;
+  request.highlight = {"w1"};
+  const graph::DotOptions options = cli::dot_options(tape, g, named, "L", request);
   const std::string dot_path = *out_dir + "/seed.dot", svg_path = *out_dir + "/seed.svg";
   {
     std::ofstream file(dot_path);
     if (!file) throw Error("walkthrough: cannot write " + dot_path);
-    graph::write_dot(file, graph::view(tape), options);
+    graph::write_dot(file, g, options);
   }
   out << "\nwrote " << dot_path << " (the four paths from w1 to L highlighted)";
   if (std::system("command -v dot > /dev/null 2>&1") == 0 &&
