@@ -134,11 +134,17 @@ void Tape::Names::unindex(NodeId first, std::string_view base) {
 // ---- naming nodes ------------------------------------------------------------------------
 
 void Tape::set_name(NodeId n, std::string_view name) { add_name(n, 1, name, false); }
-void Tape::set_range_name(NodeId first, NodeId count, std::string_view base) { add_name(first, count, base, true); }
+void Tape::set_range_name(NodeId first, NodeId count, std::string_view base, const Shape& shape) {
+  add_name(first, count, base, true, shape);
+}
 
-void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numbered) {
+void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numbered, const Shape& shape) {
   if (count == 0 || first + count > op_.size()) {
     throw Error("set_name: nodes " + std::to_string(first) + "+" + std::to_string(count) + " are not on the tape");
+  }
+  if (shape.rank() != 0 && shape.size() != count) {
+    throw Error("set_name: the shape " + shape.str() + " of '" + std::string(base) + "' does not have its " +
+                std::to_string(count) + " elements");
   }
   std::vector<Names::Range>& ranges = names_.ranges;
   auto it = std::lower_bound(ranges.begin(), ranges.end(), first,
@@ -152,10 +158,21 @@ void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numb
     names_.unindex(first, it->base);
     it->base = base;
     it->numbered = numbered;
+    it->shape = shape;
   } else {
-    ranges.insert(it, Names::Range{first, count, std::string(base), numbered});
+    ranges.insert(it, Names::Range{first, count, std::string(base), numbered, shape});
   }
   names_.index(first, base);
+}
+
+const Shape* Tape::range_shape(NodeId n) const {
+  const std::vector<Names::Range>& ranges = names_.ranges;
+  auto it =
+      std::upper_bound(ranges.begin(), ranges.end(), n, [](NodeId id, const Names::Range& r) { return id < r.first; });
+  if (it == ranges.begin()) return nullptr;
+  --it;
+  if (n >= it->first + it->count || it->shape.rank() == 0) return nullptr;
+  return &it->shape;
 }
 
 std::string Tape::name(NodeId n) const {

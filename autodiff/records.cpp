@@ -44,7 +44,7 @@ TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& s
     if (shape.rank() == 0) {
       tape.set_name(first_node, name);
     } else {
-      tape.set_range_name(first_node, static_cast<NodeId>(values.size()), name);
+      tape.set_range_name(first_node, static_cast<NodeId>(values.size()), name, shape);
     }
   }
   return TensorVar(first, shape);

@@ -322,9 +322,13 @@ class Tape {
   // spell another name's is an Error: with a tensor 'w' of 12 elements, a 'w1' of two
   // would also name a w11 (Note [Name clashes] in names.cpp). Renaming a node or range
   // to a new name is allowed.
+  // `shape` is the tensor the range's nodes are the elements of (a leaf tensor in float64,
+  // conv2d_mac's outputs), so a reader can index it by row and column; empty: none.
   void set_name(NodeId n, std::string_view name);
-  void set_range_name(NodeId first, NodeId count, std::string_view base);
+  void set_range_name(NodeId first, NodeId count, std::string_view base, const Shape& shape = {});
   std::string name(NodeId n) const;
+  // The shape given with the named range node n belongs to; null when none was.
+  const Shape* range_shape(NodeId n) const;
   std::string slot_name(Slot s) const;  // name of one scalar: a node or a tensor element
 
   // Scopes: a name for a stretch of recording ("conv", "dense", "loss"), nested with
@@ -475,7 +479,7 @@ class Tape {
   void sweep_scalars(NodeId first, NodeId end);
 
   // ---- names and scopes (names.cpp) ----
-  void add_name(NodeId first, NodeId count, std::string_view base, bool numbered);
+  void add_name(NodeId first, NodeId count, std::string_view base, bool numbered, const Shape& shape = {});
   // Raises when the names the range `first` would give its elements meet another
   // range's (Note [Name clashes]).
   void check_name_clash(NodeId first, NodeId count, std::string_view base, bool numbered) const;
@@ -515,6 +519,7 @@ class Tape {
       NodeId first, count;
       std::string base;
       bool numbered;
+      Shape shape;  // of the tensor its nodes are the elements of; rank 0 when none is known
     };
     std::vector<Range> ranges;
     // The first node of each named range, by the stem of its base (the base without its

@@ -131,7 +131,7 @@ TensorVar& TensorVar::named(std::string_view name) {
   if (first == last && t.size(first) == size()) {
     t.set_name(first, name);  // one node: a tensor node numbers its elements itself
   } else if (last - first + 1 == size()) {
-    t.set_range_name(first, last - first + 1, name);
+    t.set_range_name(first, last - first + 1, name, shape_);
   } else {
     throw Error("named: tensor " + shape_.str() + " spans part of a tensor node; name the whole tensor instead");
   }

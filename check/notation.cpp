@@ -289,6 +289,9 @@ std::optional<std::pair<std::size_t, std::size_t>> Notation::matrix_shape(const 
     if (shape.rank() - first != 2) return std::nullopt;
     return std::pair{shape[first], shape[first + 1]};
   };
+  if (const Shape* leaf = t.range_shape(t.node_of(*slot))) {  // a float64 leaf, conv2d_mac's outputs
+    if (auto m = matrix(*leaf, *slot)) return m;
+  }
   for (const TensorRecord& r : t.tensor_records()) {
     if (auto m = matrix(r.shape, r.output)) return m;
     for (const TensorArg& a : t.tensor_args(r)) {

@@ -143,7 +143,7 @@ TensorVar conv2d_mac_impl(const TensorVar& x, const TensorVar& w, const TensorVa
     const Var z = tape.close(Op::Sum, total);
     if (k == 0) first = z;
   }
-  if (!name.empty()) tape.set_range_name(first_sum, static_cast<NodeId>(ends.size()), name);
+  if (!name.empty()) tape.set_range_name(first_sum, static_cast<NodeId>(ends.size()), name, g.out_shape());
   return TensorVar(first, g.out_shape());
 }
 

@@ -188,9 +188,8 @@ TEST_CASE("notation: two-index names W_{1,2}, W[1,2], W_{12} read row-major from
   // x is a vector: two indices are an error, never a guess.
   CHECK_THAT(check_formula(sigmoid_mlp(), R"(\frac{\partial z_1}{\partial x_{1,2}} = W_1)").error,
              Catch::Contains("no op of the network reads x as a matrix: write its element number, x_{k}"));
-  CHECK_THAT(
-      check_formula(seed(), R"(\frac{\partial z_1}{\partial w_{mn}} = a_1, \quad m, n = 1..3)").error,
-      Catch::Contains("w_{mn} at m = 1, n = 1 reads as 2 indices, but no op of the network reads w as a matrix"));
+  // The seed's filter is a 3×3 leaf: w_{mn} is row m, column n, and the claim holds at (1, 1) only.
+  CHECK(verdict(seed(), R"(\frac{\partial z_1}{\partial w_{mn}} = a_1, \quad m, n = 1..3)") == Verdict::Fail);
   CHECK(verdict(sigmoid_mlp(), R"(\frac{\partial z_i}{\partial W_{ij}} = x_j)") == Verdict::Pass);
   SECTION("W_{12} when W has an element 12 and a row 1, column 2: the element, and a note saying so") {
     const Report flat = check_formula(wide_dense(), R"(\frac{\partial z_3}{\partial W_{12}} = x_4)");
@@ -467,4 +466,23 @@ $$W_{1,2}^* = W_{1,2} - \eta \frac{\partial L}{\partial z_1} x_2 \sigma'(z_1)$$
   REQUIRE(mlp.size() == 2);
   INFO(text(mlp));
   CHECK(verdicts(mlp) == std::vector{Verdict::Pass, Verdict::Fail});
+}
+
+TEST_CASE("notation: the note's conv formula with row and column indices on the seed's conv2d_mac", "[check][notation]") {
+  // a (5×5) and w (3×3) are leaves, z (2×2) conv2d_mac's sums: their names carry the
+  // shapes, so two indices read row-major: a_{1,3} is a3, a_{3,1} is a11.
+  CHECK(verdict(seed(), R"(\frac{\partial z_{1,2}}{\partial w_{1,1}} = a_{1,3})") == Verdict::Pass);
+  CHECK(verdict(seed(), R"(\frac{\partial z_{2,1}}{\partial w_{1,1}} = a_{3,1})") == Verdict::Pass);
+  CHECK(verdict(seed(), R"(\frac{\partial z_{2,1}}{\partial w_{1,1}} = a_{1,3})") == Verdict::Fail);
+  // The general formula of a stride-2 convolution holds for every filter tap; with the
+  // stride written as 1 it fails, each wrong window named.
+  const std::string stride2 =
+      R"(\frac{\partial L}{\partial w_{m,n}} = \sum_{i,j} \frac{\partial L}{\partial z_{i,j}} a_{2(i-1)+m,\,2(j-1)+n})";
+  const std::string stride1 =
+      R"(\frac{\partial L}{\partial w_{m,n}} = \sum_{i,j} \frac{\partial L}{\partial z_{i,j}} a_{i-1+m,\,j-1+n})";
+  CHECK(verdict(seed(), stride2) == Verdict::Pass);
+  const Report r = check_formula(seed(), stride1);
+  INFO(r.text());
+  REQUIRE(r.verdict == Verdict::Fail);
+  CHECK_THAT(first_line(r), Catch::Contains("wrong index: write a3 for a2"));
 }
