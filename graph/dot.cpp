@@ -296,329 +296,385 @@ struct Place {
   std::string end() const { return kind == Cell ? id() + ":c" + std::to_string(cell) : id(); }
 };
 
-void write_layered(std::ostream& out, const TapeGraph& g, const DotOptions& options) {
-  const std::size_t n = boost::num_vertices(g);
-  if (!options.shown.empty() && options.shown.size() != n) {
-    throw Error("write_dot: shown has " + std::to_string(options.shown.size()) + " entries for " + std::to_string(n) +
-                " nodes");
+// Writes the layered DOT of `g`: each step below one part of the file, in order. The
+// state the steps share (where each node is drawn, the highlight colours, the element
+// boxes) lives here.
+class LayeredWriter {
+ public:
+  LayeredWriter(std::ostream& out, const TapeGraph& g, const DotOptions& options)
+      : out(out), g(g), options(options), n(boost::num_vertices(g)) {}
+
+  void write() {
+    validate();
+    colour_highlights();
+    place_nodes();
+    out << "digraph G {\nrankdir=" << options.rankdir
+        << ";\nnewrank=true;\nnodesep=0.08;\nranksep=0.35;\n"
+           "node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11, margin=\"0.06,0.02\", "
+           "height=0.2];\nedge [arrowsize=0.5, color=\"#555555\", fontname=\"Helvetica\", fontsize=9];\n";
+    write_grids_and_groups();
+    write_clusters();
+    write_plain_nodes();
+    write_order();
+    write_edges();
+    write_legend();
+    out << "}\n";
   }
-  auto shown = [&](std::size_t v) { return options.shown.empty() || options.shown[v]; };
-  for (const DotTensor& t : options.tensors) {
-    for (const NodeId v : t.nodes) {
-      if (v >= n)
-        throw Error("write_dot: tensor '" + t.name + "' names node " + std::to_string(v) + ", not in the graph");
+
+ private:
+  bool shown(std::size_t v) const { return options.shown.empty() || options.shown[v]; }
+
+  void validate() {
+    if (!options.shown.empty() && options.shown.size() != n) {
+      throw Error("write_dot: shown has " + std::to_string(options.shown.size()) + " entries for " + std::to_string(n) +
+                  " nodes");
     }
-  }
-  // Highlights, as in draw_graph.
-  std::vector<std::size_t> edge_base(n + 1, 0);
-  for (std::size_t v = 0; v < n; ++v) edge_base[v + 1] = edge_base[v] + boost::out_degree(v, g);
-  std::vector<std::size_t> node_colour(n, none), edge_colour(edge_base[n], none);
-  for (auto [p, ends] : rv::enumerate(options.highlight_paths)) {
-    const detail::Between b = detail::between(g, ends.first, ends.second, "write_dot (highlight_paths)");
-    for (NodeId v = b.from; !b.empty() && v <= b.to; ++v) {
-      if (!b.contains(v)) continue;
-      if (node_colour[v] == none) node_colour[v] = p % palette_size;
-      std::size_t k = edge_base[v];
-      for (const Edge e : boost::make_iterator_range(boost::out_edges(v, g))) {
-        std::size_t& colour = edge_colour[k++];
-        if (b.contains(static_cast<NodeId>(boost::target(e, g))) && colour == none) colour = p % palette_size;
+    for (const DotTensor& t : options.tensors) {
+      for (const NodeId v : t.nodes) {
+        if (v >= n)
+          throw Error("write_dot: tensor '" + t.name + "' names node " + std::to_string(v) + ", not in the graph");
       }
     }
   }
 
-  // Groups: the listed ones, the listed scopes, then leaf tensors too large for a grid.
-  std::vector<DotGroup> groups = options.collapse_groups;
-  std::vector<Place> place(n);
-  for (std::size_t v = 0; v < n; ++v) place[v] = Place{Place::Plain, v, 0};
-  for (const std::string& scope : options.collapse_scopes) {
-    DotGroup group{scope, {}};
-    for (std::size_t v = 0; v < n; ++v) {
-      if (collapsed_scope(g[v].scope, {scope}) == 0) group.nodes.push_back(static_cast<NodeId>(v));
-    }
-    if (group.nodes.empty())
-      throw Error("write_dot: collapse_scopes names '" + scope + "', but no node is in that scope");
-    groups.push_back(std::move(group));
-  }
-  // Grids: leaf tensors of scalar elements, rank 1 or 2.
-  std::vector<const DotTensor*> grids;
-  for (const DotTensor& t : options.tensors) {
-    const bool leaves = t.nodes.size() > 1 && std::all_of(t.nodes.begin(), t.nodes.end(), [&](NodeId v) {
-                          return is_leaf(g[v].op) && !g[v].is_tensor && place[v].kind == Place::Plain;
-                        });
-    if (!leaves || t.shape.rank() > 2) continue;
-    if (t.nodes.size() > options.grid_limit) {
-      groups.push_back(DotGroup{t.name + " " + t.shape.str(), t.nodes});
-      continue;
-    }
-    for (auto [i, v] : rv::enumerate(t.nodes)) place[v] = Place{Place::Cell, grids.size(), i};
-    grids.push_back(&t);
-  }
-  std::vector<std::size_t> group_size(groups.size(), 0), group_colour(groups.size(), none);
-  for (auto [k, group] : rv::enumerate(groups)) {
-    for (const NodeId v : group.nodes) {
-      if (v >= n) throw Error("write_dot: group '" + group.label + "' names node " + std::to_string(v));
-      if (place[v].kind == Place::Group) continue;  // the first group holding it wins
-      place[v] = Place{Place::Group, k, 0};
-      ++group_size[k];
-      if (group_colour[k] == none) group_colour[k] = node_colour[v];
-    }
-  }
-
-  out << "digraph G {\nrankdir=" << options.rankdir
-      << ";\nnewrank=true;\nnodesep=0.08;\nranksep=0.35;\n"
-         "node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11, margin=\"0.06,0.02\", "
-         "height=0.2];\nedge [arrowsize=0.5, color=\"#555555\", fontname=\"Helvetica\", fontsize=9];\n";
-
-  // The grids: one table each, a cell per element, laid out in the tensor's shape.
-  for (auto [k, t] : rv::enumerate(grids)) {
-    if (std::none_of(t->nodes.begin(), t->nodes.end(), shown)) continue;
-    const std::size_t cols = t->shape.rank() == 2 ? t->shape[1] : 1;
-    out << "t" << k << " [shape=plaintext, style=\"\", id=\"t" << k
-        << "\", label=<<TABLE BORDER=\"0\" CELLBORDER=\"1\" "
-        << "CELLSPACING=\"0\" CELLPADDING=\"2\"><TR><TD COLSPAN=\"" << cols << "\"><B>" << escape_html(t->name)
-        << "</B> " << escape_html(g[t->nodes[0]].op_name) << " " << escape_html(t->shape.str()) << "</TD></TR>";
-    for (auto [i, v] : rv::enumerate(t->nodes)) {
-      if (i % cols == 0) out << "<TR>";
-      out << "<TD PORT=\"c" << i << "\" ID=\"n" << v << "\" HREF=\"#n" << v << "\" TOOLTIP=\""
-          << escape_html(tooltip(g, v)) << "\"";
-      if (node_colour[v] != none) out << " BGCOLOR=\"" << pastel[node_colour[v]] << "\"";
-      out << ">" << escape_html(g[v].name.empty() ? drawn_name(g, v) : g[v].name);
-      if (options.values || options.grads) {
-        out << "<BR/><FONT POINT-SIZE=\"8\">";
-        if (options.values) out << number(g[v].value);
-        if (options.values && options.grads) out << " ";
-        if (options.grads) out << "<I>g</I> " << number(g[v].grad);
-        out << "</FONT>";
-      }
-      out << "</TD>";
-      if (i % cols == cols - 1 || i + 1 == t->nodes.size()) out << "</TR>";
-    }
-    out << "</TABLE>>];\n";
-  }
-  for (auto [k, group] : rv::enumerate(groups)) {
-    if (group_size[k] == 0) continue;
-    out << "g" << k << " [shape=box3d, style=filled, fillcolor=lightgrey, id=\"g" << k << "\", label="
-        << dot_string(escape_label(
-               group.label + " (" + std::to_string(group_size[k]) + (group_size[k] == 1 ? " node)" : " nodes)"),
-               false));
-    if (group_colour[k] != none) out << ", color=" << palette[group_colour[k]] << ", penwidth=2";
-    out << "];\n";
-  }
-
-  // Clusters by scope, and inside them a box per tensor element with the unnamed nodes
-  // that feed only it (the products of z1 under z1).
-  std::vector<std::size_t> owner_element(n, none);
-  std::vector<std::vector<NodeId>> feeders(n);
-  for (const DotTensor& t : options.tensors) {
-    if (t.nodes.size() < 2) continue;
-    for (const NodeId e : t.nodes) {
-      if (place[e].kind != Place::Plain || !shown(e)) continue;
-      for (const Edge in : boost::make_iterator_range(boost::in_edges(e, g))) {
-        const auto u = static_cast<NodeId>(boost::source(in, g));
-        if (!g[u].name.empty() || place[u].kind != Place::Plain || !shown(u) || boost::out_degree(u, g) != 1) continue;
-        if (owner_element[u] == none) {
-          owner_element[u] = e;
-          feeders[e].push_back(u);
+  void colour_highlights() {
+    // Highlights, as in draw_graph.
+    edge_base.assign(n + 1, 0);
+    for (std::size_t v = 0; v < n; ++v) edge_base[v + 1] = edge_base[v] + boost::out_degree(v, g);
+    node_colour.assign(n, none);
+    edge_colour.assign(edge_base[n], none);
+    for (auto [p, ends] : rv::enumerate(options.highlight_paths)) {
+      const detail::Between b = detail::between(g, ends.first, ends.second, "write_dot (highlight_paths)");
+      for (NodeId v = b.from; !b.empty() && v <= b.to; ++v) {
+        if (!b.contains(v)) continue;
+        if (node_colour[v] == none) node_colour[v] = p % palette_size;
+        std::size_t k = edge_base[v];
+        for (const Edge e : boost::make_iterator_range(boost::out_edges(v, g))) {
+          std::size_t& colour = edge_colour[k++];
+          if (b.contains(static_cast<NodeId>(boost::target(e, g))) && colour == none) colour = p % palette_size;
         }
       }
     }
   }
-  ClusterTree tree;
-  std::map<std::size_t, std::vector<NodeId>> element_boxes;  // cluster -> elements with feeders
-  if (options.clusters) {
-    for (std::size_t v = 0; v < n; ++v) {
-      if (place[v].kind != Place::Plain || !shown(v) || owner_element[v] != none || g[v].scope.empty()) continue;
-      const std::size_t c = tree.of(g[v].scope);
-      if (feeders[v].empty()) {
-        tree.clusters[c].members.push_back(v);
-      } else {
-        element_boxes[c].push_back(static_cast<NodeId>(v));
-      }
-    }
-  }
-  std::size_t next_box = 0;
-  auto write_element_box = [&](NodeId e) {
-    out << "subgraph cluster_e" << next_box++ << " {\nlabel=\"\";\nstyle=dashed;\ncolor=grey;\n";
-    for (const NodeId u : feeders[e]) out << "n" << u << ";\n";
-    out << "n" << e << ";\n";
-    // The feeders in operand order (w1·a1 … w9·a9): one rank, chained by invisible edges.
-    // Inside the box: a rank constraint across clusters can crash dot (merge_chain).
-    if (feeders[e].size() > 1) {
-      out << "subgraph {rank=same;";
-      for (const NodeId u : feeders[e]) out << " n" << u << ";";
-      out << "}\n";
-      for (std::size_t i = 0; i + 1 < feeders[e].size(); ++i) {
-        out << "n" << feeders[e][i] << " -> n" << feeders[e][i + 1] << " [style=invis];\n";
-      }
-    }
-    out << "}\n";
-  };
-  // Recursion depth is the scope nesting depth.
-  auto write_cluster = [&](auto& self, std::size_t c) -> void {
-    out << "subgraph cluster_" << c << " {\nlabel=" << dot_string(escape_label(tree.clusters[c].name, false))
-        << ";\nstyle=rounded;\ncolor=grey60;\n";
-    for (const std::size_t child : tree.clusters[c].children) self(self, child);
-    for (const std::size_t v : tree.clusters[c].members) out << "n" << v << ";\n";
-    if (auto it = element_boxes.find(c); it != element_boxes.end()) {
-      for (const NodeId e : it->second) write_element_box(e);
-    }
-    out << "}\n";
-  };
-  for (const std::size_t root : tree.roots) write_cluster(write_cluster, root);
-  if (!options.clusters) {
-    for (std::size_t v = 0; v < n; ++v) {
-      if (!feeders[v].empty()) write_element_box(static_cast<NodeId>(v));
-    }
-  }
 
-  // The plain nodes.
-  for (std::size_t v = 0; v < n; ++v) {
-    if (place[v].kind != Place::Plain || !shown(v)) continue;
-    const NodeInfo& info = g[v];
-    out << "n" << v << " [id=\"n" << v << "\", tooltip=" << dot_string(escape_label(tooltip(g, v), false))
-        << ", label=<";
-    const bool named = !info.name.empty();
-    out << (named ? "<B>" : "") << escape_html(drawn_name(g, v)) << (named ? "</B>" : "");
-    std::string detail;
-    if (named || info.is_tensor) detail = info.op_name;
-    if (info.is_tensor && info.shape.size() != 1) {
-      detail += (info.dtype == DType::f32 ? " float32 tensor" : " tensor") + info.shape.str();
-    } else {
-      if (options.values) detail += (detail.empty() ? "" : " ") + number(info.value);
-      if (options.grads) detail += (detail.empty() ? "" : " ") + std::string("\x01") + number(info.grad);
-    }
-    if (!detail.empty()) {
-      std::string html = escape_html(detail);
-      if (const auto at = html.find('\x01'); at != std::string::npos) html.replace(at, 1, "<I>g</I> ");
-      out << "<BR/><FONT POINT-SIZE=\"8\">" << html << "</FONT>";
-    }
-    out << ">";
-    if (node_colour[v] != none) {
-      out << ", color=" << palette[node_colour[v]] << ", penwidth=2, style=\"rounded,filled\", fillcolor=\""
-          << pastel[node_colour[v]] << "\"";
-    }
-    out << "];\n";
-  }
-
-  // Order: each tensor's elements in one rank, in row-major order, by invisible edges;
-  // the feeders of its elements in one rank, element by element.
-  auto chain = [&](const std::vector<NodeId>& nodes) {
-    if (nodes.size() < 2) return;
-    out << "subgraph {rank=same;";
-    for (const NodeId v : nodes) out << " n" << v << ";";
-    out << "}\n";
-    for (std::size_t i = 0; i + 1 < nodes.size(); ++i) {
-      out << "n" << nodes[i] << " -> n" << nodes[i + 1] << " [style=invis];\n";
-    }
-  };
-  // Elements in boxes of their own are ordered by their boxes; a tensor seen twice (a
-  // flatten of it) is chained once.
-  std::set<std::vector<NodeId>> chained;
-  for (const DotTensor& t : options.tensors) {
-    std::vector<NodeId> elements;
-    bool boxed = false;
-    for (const NodeId e : t.nodes) {
-      if (place[e].kind != Place::Plain || !shown(e)) continue;
-      elements.push_back(e);
-      boxed = boxed || !feeders[e].empty();
-    }
-    if (!boxed && chained.insert(elements).second) chain(elements);
-  }
-
-  // The edges; those touching a group merged per pair of drawn nodes.
-  struct Drawn {
-    std::string from, to, id, label;
-    std::size_t count = 1, colour = none;
-  };
-  std::vector<Drawn> edges;
-  std::unordered_map<std::string, std::size_t> merged;
-  for (std::size_t v = 0; v < n; ++v) {
-    std::size_t k = edge_base[v];
-    for (const Edge e : boost::make_iterator_range(boost::out_edges(v, g))) {
-      const std::size_t index = k++;
-      const auto t = boost::target(e, g);
-      if (!shown(v) || !shown(t)) continue;
-      const Place& s = place[v];
-      const Place& d = place[t];
-      if (s.kind == Place::Group && d.kind == Place::Group && s.index == d.index) continue;
-      if (s.kind == Place::Cell && d.kind == Place::Cell && s.index == d.index) continue;
-      const EdgeInfo& info = g[e];
-      std::string label;
-      if (options.edge_labels) {
-        label = std::isnan(info.partial) ? "input " + std::to_string(info.input_nr) : number(info.partial);
-        if (index < options.edge_symbols.size() && !options.edge_symbols[index].empty() &&
-            options.edge_symbols[index] != label) {
-          label = options.edge_symbols[index] + " = " + label;
-        }
+  void place_nodes() {
+    // Groups: the listed ones, the listed scopes, then leaf tensors too large for a grid.
+    groups = options.collapse_groups;
+    place.resize(n);
+    for (std::size_t v = 0; v < n; ++v) place[v] = Place{Place::Plain, v, 0};
+    for (const std::string& scope : options.collapse_scopes) {
+      DotGroup group{scope, {}};
+      for (std::size_t v = 0; v < n; ++v) {
+        if (collapsed_scope(g[v].scope, {scope}) == 0) group.nodes.push_back(static_cast<NodeId>(v));
       }
-      Drawn drawn{s.end(), d.end(), "e" + std::to_string(v) + "_" + std::to_string(t), label, 1, edge_colour[index]};
-      if (s.kind != Place::Group && d.kind != Place::Group) {
-        edges.push_back(std::move(drawn));
+      if (group.nodes.empty())
+        throw Error("write_dot: collapse_scopes names '" + scope + "', but no node is in that scope");
+      groups.push_back(std::move(group));
+    }
+    // Grids: leaf tensors of scalar elements, rank 1 or 2.
+    for (const DotTensor& t : options.tensors) {
+      const bool leaves = t.nodes.size() > 1 && std::all_of(t.nodes.begin(), t.nodes.end(), [&](NodeId v) {
+                            return is_leaf(g[v].op) && !g[v].is_tensor && place[v].kind == Place::Plain;
+                          });
+      if (!leaves || t.shape.rank() > 2) continue;
+      if (t.nodes.size() > options.grid_limit) {
+        groups.push_back(DotGroup{t.name + " " + t.shape.str(), t.nodes});
         continue;
       }
-      const std::string key = s.id() + ">" + d.id();
-      drawn.from = s.id();
-      drawn.to = d.id();
-      auto [it, added] = merged.try_emplace(key, edges.size());
-      if (added) {
-        edges.push_back(std::move(drawn));
-      } else {
-        Drawn& m = edges[it->second];
-        m.label = std::to_string(++m.count) + " edges";
-        if (m.colour == none) m.colour = drawn.colour;
+      for (auto [i, v] : rv::enumerate(t.nodes)) place[v] = Place{Place::Cell, grids.size(), i};
+      grids.push_back(&t);
+    }
+    group_size.assign(groups.size(), 0);
+    group_colour.assign(groups.size(), none);
+    for (auto [k, group] : rv::enumerate(groups)) {
+      for (const NodeId v : group.nodes) {
+        if (v >= n) throw Error("write_dot: group '" + group.label + "' names node " + std::to_string(v));
+        if (place[v].kind == Place::Group) continue;  // the first group holding it wins
+        place[v] = Place{Place::Group, k, 0};
+        ++group_size[k];
+        if (group_colour[k] == none) group_colour[k] = node_colour[v];
       }
     }
-  }
-  for (const Drawn& e : edges) {
-    out << e.from << " -> " << e.to << " [id=\"" << e.id << "\"";
-    if (!e.label.empty()) out << ", label=" << dot_string(escape_label(e.label, false));
-    if (e.colour != none) {
-      out << ", color=" << palette[e.colour] << ", penwidth=2.5";
-    } else if (e.from.find(':') != std::string::npos) {
-      out << ", color=\"#9aa0b8\"";  // out of a grid cell: many, so lighter
-    }
-    out << "];\n";
   }
 
-  // The legend: each highlighted path with its product.
-  if (options.path_products && !options.highlight_paths.empty()) {
-    auto symbol_of = [&](NodeId a, NodeId b) -> std::string {
-      std::size_t k = edge_base[a];
-      for (const Edge e : boost::make_iterator_range(boost::out_edges(a, g))) {
-        const std::size_t index = k++;
-        if (boost::target(e, g) == b && index < options.edge_symbols.size()) return options.edge_symbols[index];
+  void write_grids_and_groups() {
+    // The grids: one table each, a cell per element, laid out in the tensor's shape.
+    for (auto [k, t] : rv::enumerate(grids)) {
+      if (std::none_of(t->nodes.begin(), t->nodes.end(), [&](NodeId v) { return shown(v); })) continue;
+      const std::size_t cols = t->shape.rank() == 2 ? t->shape[1] : 1;
+      out << "t" << k << " [shape=plaintext, style=\"\", id=\"t" << k
+          << "\", label=<<TABLE BORDER=\"0\" CELLBORDER=\"1\" "
+          << "CELLSPACING=\"0\" CELLPADDING=\"2\"><TR><TD COLSPAN=\"" << cols << "\"><B>" << escape_html(t->name)
+          << "</B> " << escape_html(g[t->nodes[0]].op_name) << " " << escape_html(t->shape.str()) << "</TD></TR>";
+      for (auto [i, v] : rv::enumerate(t->nodes)) {
+        if (i % cols == 0) out << "<TR>";
+        out << "<TD PORT=\"c" << i << "\" ID=\"n" << v << "\" HREF=\"#n" << v << "\" TOOLTIP=\""
+            << escape_html(tooltip(g, v)) << "\"";
+        if (node_colour[v] != none) out << " BGCOLOR=\"" << pastel[node_colour[v]] << "\"";
+        out << ">" << escape_html(g[v].name.empty() ? drawn_name(g, v) : g[v].name);
+        if (options.values || options.grads) {
+          out << "<BR/><FONT POINT-SIZE=\"8\">";
+          if (options.values) out << number(g[v].value);
+          if (options.values && options.grads) out << " ";
+          if (options.grads) out << "<I>g</I> " << number(g[v].grad);
+          out << "</FONT>";
+        }
+        out << "</TD>";
+        if (i % cols == cols - 1 || i + 1 == t->nodes.size()) out << "</TR>";
       }
-      return "";
-    };
-    out << "legend [shape=plaintext, style=\"\", id=\"legend\", label=<<TABLE BORDER=\"0\" CELLBORDER=\"1\" "
-           "CELLSPACING=\"0\" CELLPADDING=\"3\"><TR><TD><B>path</B></TD><TD><B>product of partials</B></TD>"
-           "<TD><B>value</B></TD></TR>";
-    for (auto [p, ends] : rv::enumerate(options.highlight_paths)) {
-      const std::vector<Path> found = paths(g, ends.first, ends.second, 64);
-      double sum = 0.0;
-      for (const Path& path : found) {
-        std::string route, product;
-        for (auto [i, v] : rv::enumerate(path.nodes)) {
-          route += (i ? " → " : "") + drawn_name(g, v);
-          if (i + 1 < path.nodes.size()) {
-            const std::string symbol = symbol_of(v, path.nodes[i + 1]);
-            const std::string factor = symbol.empty() ? number(path.partials[i]) : symbol;
-            if (factor != "1") product += (product.empty() ? "" : "·") + factor;
+      out << "</TABLE>>];\n";
+    }
+    for (auto [k, group] : rv::enumerate(groups)) {
+      if (group_size[k] == 0) continue;
+      out << "g" << k << " [shape=box3d, style=filled, fillcolor=lightgrey, id=\"g" << k << "\", label="
+          << dot_string(escape_label(
+                 group.label + " (" + std::to_string(group_size[k]) + (group_size[k] == 1 ? " node)" : " nodes)"),
+                 false));
+      if (group_colour[k] != none) out << ", color=" << palette[group_colour[k]] << ", penwidth=2";
+      out << "];\n";
+    }
+  }
+
+  void write_clusters() {
+    // Clusters by scope, and inside them a box per tensor element with the unnamed nodes
+    // that feed only it (the products of z1 under z1).
+    owner_element.assign(n, none);
+    feeders.assign(n, {});
+    for (const DotTensor& t : options.tensors) {
+      if (t.nodes.size() < 2) continue;
+      for (const NodeId e : t.nodes) {
+        if (place[e].kind != Place::Plain || !shown(e)) continue;
+        for (const Edge in : boost::make_iterator_range(boost::in_edges(e, g))) {
+          const auto u = static_cast<NodeId>(boost::source(in, g));
+          if (!g[u].name.empty() || place[u].kind != Place::Plain || !shown(u) || boost::out_degree(u, g) != 1)
+            continue;
+          if (owner_element[u] == none) {
+            owner_element[u] = e;
+            feeders[e].push_back(u);
           }
         }
-        sum += path.product;
-        out << "<TR><TD ALIGN=\"LEFT\"><FONT COLOR=\"" << palette[p % palette_size] << "\">" << escape_html(route)
-            << "</FONT></TD><TD ALIGN=\"LEFT\">" << escape_html(product.empty() ? "1" : product)
-            << "</TD><TD ALIGN=\"RIGHT\">" << number(path.product) << "</TD></TR>";
       }
-      out << "<TR><TD ALIGN=\"LEFT\" COLSPAN=\"2\">sum over " << found.size() << " paths = ∂"
-          << escape_html(drawn_name(g, ends.second)) << "/∂" << escape_html(drawn_name(g, ends.first))
-          << " (engine: " << number(g[ends.first].grad) << ")</TD><TD ALIGN=\"RIGHT\"><B>" << number(sum)
-          << "</B></TD></TR>";
     }
-    out << "</TABLE>>];\n";
+    ClusterTree tree;
+    std::map<std::size_t, std::vector<NodeId>> element_boxes;  // cluster -> elements with feeders
+    if (options.clusters) {
+      for (std::size_t v = 0; v < n; ++v) {
+        if (place[v].kind != Place::Plain || !shown(v) || owner_element[v] != none || g[v].scope.empty()) continue;
+        const std::size_t c = tree.of(g[v].scope);
+        if (feeders[v].empty()) {
+          tree.clusters[c].members.push_back(v);
+        } else {
+          element_boxes[c].push_back(static_cast<NodeId>(v));
+        }
+      }
+    }
+    std::size_t next_box = 0;
+    auto write_element_box = [&](NodeId e) {
+      out << "subgraph cluster_e" << next_box++ << " {\nlabel=\"\";\nstyle=dashed;\ncolor=grey;\n";
+      for (const NodeId u : feeders[e]) out << "n" << u << ";\n";
+      out << "n" << e << ";\n";
+      // The feeders in operand order (w1·a1 … w9·a9): one rank, chained by invisible edges.
+      // Inside the box: a rank constraint across clusters can crash dot (merge_chain).
+      if (feeders[e].size() > 1) {
+        out << "subgraph {rank=same;";
+        for (const NodeId u : feeders[e]) out << " n" << u << ";";
+        out << "}\n";
+        for (std::size_t i = 0; i + 1 < feeders[e].size(); ++i) {
+          out << "n" << feeders[e][i] << " -> n" << feeders[e][i + 1] << " [style=invis];\n";
+        }
+      }
+      out << "}\n";
+    };
+    // Recursion depth is the scope nesting depth.
+    auto write_cluster = [&](auto& self, std::size_t c) -> void {
+      out << "subgraph cluster_" << c << " {\nlabel=" << dot_string(escape_label(tree.clusters[c].name, false))
+          << ";\nstyle=rounded;\ncolor=grey60;\n";
+      for (const std::size_t child : tree.clusters[c].children) self(self, child);
+      for (const std::size_t v : tree.clusters[c].members) out << "n" << v << ";\n";
+      if (auto it = element_boxes.find(c); it != element_boxes.end()) {
+        for (const NodeId e : it->second) write_element_box(e);
+      }
+      out << "}\n";
+    };
+    for (const std::size_t root : tree.roots) write_cluster(write_cluster, root);
+    if (!options.clusters) {
+      for (std::size_t v = 0; v < n; ++v) {
+        if (!feeders[v].empty()) write_element_box(static_cast<NodeId>(v));
+      }
+    }
   }
-  out << "}\n";
+
+  void write_plain_nodes() {
+    // The plain nodes.
+    for (std::size_t v = 0; v < n; ++v) {
+      if (place[v].kind != Place::Plain || !shown(v)) continue;
+      const NodeInfo& info = g[v];
+      out << "n" << v << " [id=\"n" << v << "\", tooltip=" << dot_string(escape_label(tooltip(g, v), false))
+          << ", label=<";
+      const bool named = !info.name.empty();
+      out << (named ? "<B>" : "") << escape_html(drawn_name(g, v)) << (named ? "</B>" : "");
+      std::string detail;
+      if (named || info.is_tensor) detail = info.op_name;
+      if (info.is_tensor && info.shape.size() != 1) {
+        detail += (info.dtype == DType::f32 ? " float32 tensor" : " tensor") + info.shape.str();
+      } else {
+        if (options.values) detail += (detail.empty() ? "" : " ") + number(info.value);
+        if (options.grads) detail += (detail.empty() ? "" : " ") + std::string("\x01") + number(info.grad);
+      }
+      if (!detail.empty()) {
+        std::string html = escape_html(detail);
+        if (const auto at = html.find('\x01'); at != std::string::npos) html.replace(at, 1, "<I>g</I> ");
+        out << "<BR/><FONT POINT-SIZE=\"8\">" << html << "</FONT>";
+      }
+      out << ">";
+      if (node_colour[v] != none) {
+        out << ", color=" << palette[node_colour[v]] << ", penwidth=2, style=\"rounded,filled\", fillcolor=\""
+            << pastel[node_colour[v]] << "\"";
+      }
+      out << "];\n";
+    }
+  }
+
+  void write_order() {
+    // Order: each tensor's elements in one rank, in row-major order, by invisible edges;
+    // the feeders of its elements in one rank, element by element.
+    auto chain = [&](const std::vector<NodeId>& nodes) {
+      if (nodes.size() < 2) return;
+      out << "subgraph {rank=same;";
+      for (const NodeId v : nodes) out << " n" << v << ";";
+      out << "}\n";
+      for (std::size_t i = 0; i + 1 < nodes.size(); ++i) {
+        out << "n" << nodes[i] << " -> n" << nodes[i + 1] << " [style=invis];\n";
+      }
+    };
+    // Elements in boxes of their own are ordered by their boxes; a tensor seen twice (a
+    // flatten of it) is chained once.
+    std::set<std::vector<NodeId>> chained;
+    for (const DotTensor& t : options.tensors) {
+      std::vector<NodeId> elements;
+      bool boxed = false;
+      for (const NodeId e : t.nodes) {
+        if (place[e].kind != Place::Plain || !shown(e)) continue;
+        elements.push_back(e);
+        boxed = boxed || !feeders[e].empty();
+      }
+      if (!boxed && chained.insert(elements).second) chain(elements);
+    }
+  }
+
+  void write_edges() {
+    // The edges; those touching a group merged per pair of drawn nodes.
+    struct Drawn {
+      std::string from, to, id, label;
+      std::size_t count = 1, colour = none;
+    };
+    std::vector<Drawn> edges;
+    std::unordered_map<std::string, std::size_t> merged;
+    for (std::size_t v = 0; v < n; ++v) {
+      std::size_t k = edge_base[v];
+      for (const Edge e : boost::make_iterator_range(boost::out_edges(v, g))) {
+        const std::size_t index = k++;
+        const auto t = boost::target(e, g);
+        if (!shown(v) || !shown(t)) continue;
+        const Place& s = place[v];
+        const Place& d = place[t];
+        if (s.kind == Place::Group && d.kind == Place::Group && s.index == d.index) continue;
+        if (s.kind == Place::Cell && d.kind == Place::Cell && s.index == d.index) continue;
+        const EdgeInfo& info = g[e];
+        std::string label;
+        if (options.edge_labels) {
+          label = std::isnan(info.partial) ? "input " + std::to_string(info.input_nr) : number(info.partial);
+          if (index < options.edge_symbols.size() && !options.edge_symbols[index].empty() &&
+              options.edge_symbols[index] != label) {
+            label = options.edge_symbols[index] + " = " + label;
+          }
+        }
+        Drawn drawn{s.end(), d.end(), "e" + std::to_string(v) + "_" + std::to_string(t), label, 1, edge_colour[index]};
+        if (s.kind != Place::Group && d.kind != Place::Group) {
+          edges.push_back(std::move(drawn));
+          continue;
+        }
+        const std::string key = s.id() + ">" + d.id();
+        drawn.from = s.id();
+        drawn.to = d.id();
+        auto [it, added] = merged.try_emplace(key, edges.size());
+        if (added) {
+          edges.push_back(std::move(drawn));
+        } else {
+          Drawn& m = edges[it->second];
+          m.label = std::to_string(++m.count) + " edges";
+          if (m.colour == none) m.colour = drawn.colour;
+        }
+      }
+    }
+    for (const Drawn& e : edges) {
+      out << e.from << " -> " << e.to << " [id=\"" << e.id << "\"";
+      if (!e.label.empty()) out << ", label=" << dot_string(escape_label(e.label, false));
+      if (e.colour != none) {
+        out << ", color=" << palette[e.colour] << ", penwidth=2.5";
+      } else if (e.from.find(':') != std::string::npos) {
+        out << ", color=\"#9aa0b8\"";  // out of a grid cell: many, so lighter
+      }
+      out << "];\n";
+    }
+  }
+
+  void write_legend() {
+    // The legend: each highlighted path with its product.
+    if (options.path_products && !options.highlight_paths.empty()) {
+      auto symbol_of = [&](NodeId a, NodeId b) -> std::string {
+        std::size_t k = edge_base[a];
+        for (const Edge e : boost::make_iterator_range(boost::out_edges(a, g))) {
+          const std::size_t index = k++;
+          if (boost::target(e, g) == b && index < options.edge_symbols.size()) return options.edge_symbols[index];
+        }
+        return "";
+      };
+      out << "legend [shape=plaintext, style=\"\", id=\"legend\", label=<<TABLE BORDER=\"0\" CELLBORDER=\"1\" "
+             "CELLSPACING=\"0\" CELLPADDING=\"3\"><TR><TD><B>path</B></TD><TD><B>product of partials</B></TD>"
+             "<TD><B>value</B></TD></TR>";
+      for (auto [p, ends] : rv::enumerate(options.highlight_paths)) {
+        const std::vector<Path> found = paths(g, ends.first, ends.second, 64);
+        double sum = 0.0;
+        for (const Path& path : found) {
+          std::string route, product;
+          for (auto [i, v] : rv::enumerate(path.nodes)) {
+            route += (i ? " → " : "") + drawn_name(g, v);
+            if (i + 1 < path.nodes.size()) {
+              const std::string symbol = symbol_of(v, path.nodes[i + 1]);
+              const std::string factor = symbol.empty() ? number(path.partials[i]) : symbol;
+              if (factor != "1") product += (product.empty() ? "" : "·") + factor;
+            }
+          }
+          sum += path.product;
+          out << "<TR><TD ALIGN=\"LEFT\"><FONT COLOR=\"" << palette[p % palette_size] << "\">" << escape_html(route)
+              << "</FONT></TD><TD ALIGN=\"LEFT\">" << escape_html(product.empty() ? "1" : product)
+              << "</TD><TD ALIGN=\"RIGHT\">" << number(path.product) << "</TD></TR>";
+        }
+        out << "<TR><TD ALIGN=\"LEFT\" COLSPAN=\"2\">sum over " << found.size() << " paths = ∂"
+            << escape_html(drawn_name(g, ends.second)) << "/∂" << escape_html(drawn_name(g, ends.first))
+            << " (engine: " << number(g[ends.first].grad) << ")</TD><TD ALIGN=\"RIGHT\"><B>" << number(sum)
+            << "</B></TD></TR>";
+      }
+      out << "</TABLE>>];\n";
+    }
+  }
+
+  std::ostream& out;
+  const TapeGraph& g;
+  const DotOptions& options;
+  const std::size_t n;
+  std::vector<std::size_t> edge_base, node_colour, edge_colour;  // highlights, by node and by edge
+  std::vector<DotGroup> groups;
+  std::vector<Place> place;
+  std::vector<const DotTensor*> grids;
+  std::vector<std::size_t> group_size, group_colour;
+  std::vector<std::size_t> owner_element;    // the element an unnamed feeder is boxed with
+  std::vector<std::vector<NodeId>> feeders;  // an element's boxed feeders
+};
+
+void write_layered(std::ostream& out, const TapeGraph& g, const DotOptions& options) {
+  LayeredWriter(out, g, options).write();
 }
 }  // namespace
 
