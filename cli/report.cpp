@@ -288,18 +288,12 @@ nlohmann::json number_json(double x) {
   return std::isnan(x) ? "nan" : (x > 0 ? "inf" : "-inf");
 }
 
-}  // namespace
-
-void write_report(std::ostream& out, const ReportInput& input) {
-  const Tape& tape = *input.tape;
-  const NamedTensors& named = *input.named;
-  const graph::TapeGraph g = graph::view(tape);
+// The graph as SVG: the layered DOT through Graphviz, collapsed by scope when the tape is large.
+std::string graph_svg(const Tape& tape, const graph::TapeGraph& g, const NamedTensors& named, const std::string& loss,
+                      bool collapsed) {
   const std::size_t n = boost::num_vertices(g);
-  const bool collapsed = n > input.collapse_above;
-
-  // The graph: layered DOT, collapsed by scope when the tape is large.
   DotRequest request;
-  graph::DotOptions options = dot_options(tape, g, named, input.loss, request);
+  graph::DotOptions options = dot_options(tape, g, named, loss, request);
   if (collapsed) {
     std::set<std::string> scopes;
     for (NodeId v = 0; v < n; ++v) {
@@ -310,10 +304,17 @@ void write_report(std::ostream& out, const ReportInput& input) {
   }
   std::ostringstream dot;
   graph::write_dot(dot, g, options);
-  const std::string svg = svg_element(run_graphviz(dot.str(), "svg"));
+  return svg_element(run_graphviz(dot.str(), "svg"));
+}
 
-  // Data for the script: per named scalar param, its paths to the loss.
-  const NodeId loss = loss_node(tape, named, input.loss);
+// The most paths listed for one weight; a weight with more says so instead.
+constexpr std::size_t max_paths = 64;
+
+// Data for the script: per named scalar param, its paths to the loss with their products
+// (in symbols where the edges have them) and their sum. `skipped` counts the weights with
+// more than max_paths paths.
+nlohmann::json weight_paths(const Tape& tape, const graph::TapeGraph& g, NodeId loss, std::size_t& skipped) {
+  const std::size_t n = boost::num_vertices(g);
   const std::vector<std::string> symbols = graph::edge_symbols(tape, g);
   std::map<std::pair<NodeId, NodeId>, std::string> symbol_of;
   {
@@ -325,16 +326,14 @@ void write_report(std::ostream& out, const ReportInput& input) {
       }
     }
   }
-  constexpr std::size_t max_paths = 64;
   nlohmann::json weights = nlohmann::json::object();
-  std::size_t weights_skipped = 0;
   for (NodeId v = 0; v < n && v < loss; ++v) {
     if (g[v].op != Op::Param || g[v].is_tensor || g[v].name.empty()) continue;
     nlohmann::json entry{{"name", g[v].name}, {"grad", number_json(g[v].grad)}, {"paths", nlohmann::json::array()}};
     if (graph::count_paths(g, v, loss) > max_paths) {
       entry["too_many"] = true;
       weights["n" + std::to_string(v)] = entry;
-      ++weights_skipped;
+      ++skipped;
       continue;
     }
     double sum = 0.0;
@@ -361,7 +360,76 @@ void write_report(std::ostream& out, const ReportInput& input) {
     entry["sum"] = number_json(sum);
     weights["n" + std::to_string(v)] = entry;
   }
-  const nlohmann::json data{{"loss", graph::drawn_name(g, loss)}, {"weights", weights}, {"nodes", n}};
+  return weights;
+}
+
+// Each formula with its verdict and findings; the script typesets them with KaTeX.
+void write_formulas(std::ostream& out, const ReportInput& input, bool have_katex) {
+  if (input.reports.empty()) return;
+  out << "<section id=\"formulas\"><h2>Formulas";
+  if (!input.formulas_source.empty()) out << " from <code>" << html_escape(input.formulas_source) << "</code>";
+  out << "</h2>\n";
+  if (!have_katex) {
+    out << "<p class=\"note warn\" id=\"nokatex\">KaTeX was not found (Debian's libjs-katex, at "
+        << html_escape(input.katex_dir) << "): formulas are shown as LaTeX source.</p>\n";
+  }
+  for (const check::Report& r : input.reports) {
+    const std::string verdict(check::verdict_name(r.verdict));
+    out << "<div class=\"formula " << verdict << "\"><div class=\"tex\" data-tex=\"" << html_escape(r.formula)
+        << "\"><code>" << html_escape(r.formula) << "</code></div><span class=\"verdict\">" << verdict
+        << "</span> <span class=\"where\">line " << r.line << "</span>";
+    if (!r.findings.empty() || !r.error.empty()) {
+      out << "<ul>";
+      for (const check::Finding& f : r.findings) {
+        out << "<li class=\"finding\" data-term=\"" << f.term << "\">" << html_escape(f.message) << "</li>";
+      }
+      if (!r.error.empty()) out << "<li class=\"finding\"><pre>" << html_escape(r.error) << "</pre></li>";
+      out << "</ul>";
+    }
+    out << "</div>\n";
+  }
+  out << "</section>\n";
+}
+
+// The table of every named tensor's values and grads (the first max_rows elements).
+void write_values(std::ostream& out, const Tape& tape, const NamedTensors& named, const std::string& loss) {
+  out << "<section><h2>Values and grads</h2><table id=\"values\"><thead><tr><th>tensor</th><th>element</th>"
+         "<th>value</th><th>∂"
+      << html_escape(loss) << "/∂·</th></tr></thead><tbody>\n";
+  constexpr std::size_t max_rows = 2000;
+  std::size_t rows = 0;
+  for (const auto& [name, t] : named) {
+    if (t.dtype() != DType::f64) continue;
+    const auto values = t.values();
+    const auto grads = t.grads();
+    for (std::size_t i = 0; i < t.size() && rows < max_rows; ++i, ++rows) {
+      const NodeId v = tape.node_of(t.offset() + static_cast<Slot>(i));
+      const std::string element = t[i].name().empty() ? name + "[" + std::to_string(i) + "]" : t[i].name();
+      out << "<tr data-node=\"n" << v << "\"><td>" << html_escape(name) << "</td><td>" << html_escape(element)
+          << "</td><td>" << graph::number_text(values[i]) << "</td><td>" << graph::number_text(grads[i])
+          << "</td></tr>\n";
+    }
+  }
+  out << "</tbody></table>";
+  if (rows == max_rows) out << "<p class=\"note\">The first " << max_rows << " elements only.</p>";
+  out << "</section>\n";
+}
+
+}  // namespace
+
+void write_report(std::ostream& out, const ReportInput& input) {
+  const Tape& tape = *input.tape;
+  const NamedTensors& named = *input.named;
+  const graph::TapeGraph g = graph::view(tape);
+  const std::size_t n = boost::num_vertices(g);
+  const bool collapsed = n > input.collapse_above;
+
+  const std::string svg = graph_svg(tape, g, named, input.loss, collapsed);
+
+  const NodeId loss = loss_node(tape, named, input.loss);
+  std::size_t weights_skipped = 0;
+  const nlohmann::json data{
+      {"loss", graph::drawn_name(g, loss)}, {"weights", weight_paths(tape, g, loss, weights_skipped)}, {"nodes", n}};
 
   // KaTeX, from Debian's libjs-katex when it is there.
   const std::filesystem::path katex = input.katex_dir;
@@ -402,52 +470,9 @@ void write_report(std::ostream& out, const ReportInput& input) {
   out << "<section id=\"pathbox\"><h2>Paths to the loss</h2><p id=\"pathsum\">Click a weight in the graph "
          "(or its name below).</p><ol id=\"paths\"></ol></section>\n";
 
-  if (!input.reports.empty()) {
-    out << "<section id=\"formulas\"><h2>Formulas";
-    if (!input.formulas_source.empty()) out << " from <code>" << html_escape(input.formulas_source) << "</code>";
-    out << "</h2>\n";
-    if (!have_katex) {
-      out << "<p class=\"note warn\" id=\"nokatex\">KaTeX was not found (Debian's libjs-katex, at "
-          << html_escape(input.katex_dir) << "): formulas are shown as LaTeX source.</p>\n";
-    }
-    for (const check::Report& r : input.reports) {
-      const std::string verdict(check::verdict_name(r.verdict));
-      out << "<div class=\"formula " << verdict << "\"><div class=\"tex\" data-tex=\"" << html_escape(r.formula)
-          << "\"><code>" << html_escape(r.formula) << "</code></div><span class=\"verdict\">" << verdict
-          << "</span> <span class=\"where\">line " << r.line << "</span>";
-      if (!r.findings.empty() || !r.error.empty()) {
-        out << "<ul>";
-        for (const check::Finding& f : r.findings) {
-          out << "<li class=\"finding\" data-term=\"" << f.term << "\">" << html_escape(f.message) << "</li>";
-        }
-        if (!r.error.empty()) out << "<li class=\"finding\"><pre>" << html_escape(r.error) << "</pre></li>";
-        out << "</ul>";
-      }
-      out << "</div>\n";
-    }
-    out << "</section>\n";
-  }
-
-  out << "<section><h2>Values and grads</h2><table id=\"values\"><thead><tr><th>tensor</th><th>element</th>"
-         "<th>value</th><th>∂"
-      << html_escape(input.loss) << "/∂·</th></tr></thead><tbody>\n";
-  constexpr std::size_t max_rows = 2000;
-  std::size_t rows = 0;
-  for (const auto& [name, t] : named) {
-    if (t.dtype() != DType::f64) continue;
-    const auto values = t.values();
-    const auto grads = t.grads();
-    for (std::size_t i = 0; i < t.size() && rows < max_rows; ++i, ++rows) {
-      const NodeId v = tape.node_of(t.offset() + static_cast<Slot>(i));
-      const std::string element = t[i].name().empty() ? name + "[" + std::to_string(i) + "]" : t[i].name();
-      out << "<tr data-node=\"n" << v << "\"><td>" << html_escape(name) << "</td><td>" << html_escape(element)
-          << "</td><td>" << graph::number_text(values[i]) << "</td><td>" << graph::number_text(grads[i])
-          << "</td></tr>\n";
-    }
-  }
-  out << "</tbody></table>";
-  if (rows == max_rows) out << "<p class=\"note\">The first " << max_rows << " elements only.</p>";
-  out << "</section>\n<div id=\"selfcheck\"></div><div id=\"errors\"></div>\n"
+  write_formulas(out, input, have_katex);
+  write_values(out, tape, named, input.loss);
+  out << "<div id=\"selfcheck\"></div><div id=\"errors\"></div>\n"
       << "<script type=\"application/json\" id=\"data\">" << script_json(data.dump()) << "</script>\n";
   if (have_katex) out << "<script>\n" << katex_js << "\n</script>\n";
   out << "<script>\n" << report_js << "\n</script>\n</body></html>\n";
