@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -134,7 +135,21 @@ struct Sigmoid : Function {
     return y * (T(1) - y) * (T(1) - T(2) * y);
   }
 };
-// relu'(0) is taken as 0, as PyTorch does.
+// 1 where x > 0, +0 elsewhere (NaN included), built from the compare as a bit mask. Not
+// `x > 0 ? 1 : 0`: GCC turns that into a branch around the multiply by it, and under
+// -ftrapping-math will not if-convert the multiply back, so the loop neither vectorises nor
+// avoids mispredicting on the sign; the mask vectorises (float: cmpltps, pand, mulps).
+template <typename T>
+T positive_step(T x) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const auto mask = static_cast<Bits>(-static_cast<std::make_signed_t<Bits>>(x > T(0)));
+  return std::bit_cast<T>(static_cast<Bits>(mask & std::bit_cast<Bits>(T(1))));
+}
+// relu'(0) is taken as 0, as PyTorch does. The kinked functions write their sides as
+// selects with no branch (a compare turned into 0 or 1): the tensor kernels loop them over
+// a whole tensor, where a branch on the sign mispredicts about every other element and a
+// select vectorises (ops/tensor.cpp's unary kernels). Same values, NaN included: a NaN
+// compares false, so it takes the x <= 0 side as before.
 struct Relu : Function {
   static constexpr std::string_view name = "relu", symbol = "[% > 0]";
   static constexpr std::array<std::string_view, 3> spellings{"ReLU", "Relu", "ReLu"};
@@ -145,7 +160,7 @@ struct Relu : Function {
   }
   template <typename T>
   static T derivative(T x, T, T) {
-    return x > 0 ? T(1) : T(0);
+    return positive_step(x);
   }
   template <typename T>
   static T second(T, T, T) {
@@ -162,7 +177,7 @@ struct Abs : Function {
   }
   template <typename T>
   static T derivative(T x, T, T) {
-    return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
+    return positive_step(x) - positive_step(-x);
   }
   template <typename T>
   static T second(T, T, T) {
