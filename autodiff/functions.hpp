@@ -135,15 +135,22 @@ struct Sigmoid : Function {
     return y * (T(1) - y) * (T(1) - T(2) * y);
   }
 };
-// 1 where x > 0, +0 elsewhere (NaN included), built from the compare as a bit mask. Not
-// `x > 0 ? 1 : 0`: GCC turns that into a branch around the multiply by it, and under
-// -ftrapping-math will not if-convert the multiply back, so the loop neither vectorises nor
-// avoids mispredicting on the sign; the mask vectorises (float: cmpltps, pand, mulps).
+// `x > 0 ? above : otherwise` (NaN takes otherwise), built from the compare as a bit mask.
+// Not the ?: itself: GCC turns it into a branch around the arithmetic that uses it, and
+// under -ftrapping-math will not if-convert that arithmetic back, so the loop neither
+// vectorises nor avoids mispredicting on the sign; the mask vectorises (float: cmpltps,
+// pand, mulps). Both sides are evaluated, so they must be cheap and free of side effects.
 template <typename T>
-T positive_step(T x) {
+T select_positive(T x, T above, T otherwise) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   const auto mask = static_cast<Bits>(-static_cast<std::make_signed_t<Bits>>(x > T(0)));
-  return std::bit_cast<T>(static_cast<Bits>(mask & std::bit_cast<Bits>(T(1))));
+  return std::bit_cast<T>(
+      static_cast<Bits>((mask & std::bit_cast<Bits>(above)) | (~mask & std::bit_cast<Bits>(otherwise))));
+}
+// 1 where x > 0, +0 elsewhere.
+template <typename T>
+T positive_step(T x) {
+  return select_positive(x, T(1), T(0));
 }
 // relu'(0) is taken as 0, as PyTorch does. The kinked functions write their sides as
 // selects with no branch (a compare turned into 0 or 1): the tensor kernels loop them over
@@ -222,11 +229,11 @@ struct LeakyRelu : Function {
   static constexpr Parameter parameter{"slope", 0.01};
   template <typename T>
   static T value(T x, T slope) {
-    return x > 0 ? x : slope * x;
+    return select_positive(x, x, slope * x);
   }
   template <typename T>
   static T derivative(T x, T, T slope) {
-    return x > 0 ? T(1) : slope;
+    return select_positive(x, T(1), slope);
   }
   template <typename T>
   static T second(T, T, T) {
@@ -245,7 +252,7 @@ struct Elu : Function {
   }
   template <typename T>
   static T derivative(T x, T y, T alpha) {
-    return x > 0 ? T(1) : y + alpha;
+    return select_positive(x, T(1), y + alpha);
   }
   template <typename T>
   static T second(T x, T y, T alpha) {

@@ -354,7 +354,7 @@ std::vector<double> grads_as_double(const TensorVar& x) {
 }
 }  // namespace
 
-TEST_CASE("relu'(0) and abs'(0) are 0 in float32 and float64, -0 included", "[float32][ops]") {
+TEST_CASE("kinked functions take the x <= 0 side at 0 (and -0) in float32 and float64", "[float32][ops]") {
   const DType dtype = GENERATE(DType::f32, DType::f64);
   Tape tape;
   const TensorVar x = tape.input(std::vector<double>{0.0, -0.0, 2.0, -2.0, 1e-30, -1e-30}, Shape{6}, "x", dtype);
@@ -365,6 +365,16 @@ TEST_CASE("relu'(0) and abs'(0) are 0 in float32 and float64, -0 included", "[fl
   SECTION("abs") {
     tape.backward(ops::sum(ops::abs(x)));
     CHECK(grads_as_double(x) == std::vector<double>{0, 0, 1, -1, 1, -1});
+  }
+  SECTION("leaky_relu takes the x <= 0 side at 0: the slope") {
+    tape.backward(ops::sum(ops::leaky_relu(x, 0.25)));
+    CHECK(grads_as_double(x) == std::vector<double>{0.25, 0.25, 1, 0.25, 1, 0.25});
+  }
+  SECTION("elu takes the x <= 0 side at 0: alpha") {
+    tape.backward(ops::sum(ops::elu(x, 0.5)));
+    CHECK(grads_as_double(x)[0] == 0.5);
+    CHECK(grads_as_double(x)[1] == 0.5);
+    CHECK(grads_as_double(x)[2] == 1.0);
   }
 }
 
