@@ -119,7 +119,7 @@ std::size_t window_argmax(const T* plane, std::size_t w, std::size_t y0, std::si
     const T* row = plane + iy * w;
     for (std::size_t ix = x0; ix < x1; ++ix) {
       const T v = row[ix];
-      const bool take = !(v <= best) & (best == best);  // greater, or NaN over a number
+      const bool take = !(v <= best) & !std::isnan(best);  // greater, or NaN over a number
       best = take ? v : best;
       best_at = take ? iy * w + ix : best_at;
     }
