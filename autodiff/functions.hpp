@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -134,7 +135,28 @@ struct Sigmoid : Function {
     return y * (T(1) - y) * (T(1) - T(2) * y);
   }
 };
-// relu'(0) is taken as 0, as PyTorch does.
+// `x > 0 ? above : otherwise` (NaN takes otherwise), built from the compare as a bit mask.
+// Not the ?: itself: GCC turns it into a branch around the arithmetic that uses it, and
+// under -ftrapping-math will not if-convert that arithmetic back, so the loop neither
+// vectorises nor avoids mispredicting on the sign; the mask vectorises (float: cmpltps,
+// pand, mulps). Both sides are evaluated, so they must be cheap and free of side effects.
+template <typename T>
+T select_positive(T x, T above, T otherwise) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const auto mask = static_cast<Bits>(-static_cast<std::make_signed_t<Bits>>(x > T(0)));
+  return std::bit_cast<T>(
+      static_cast<Bits>((mask & std::bit_cast<Bits>(above)) | (~mask & std::bit_cast<Bits>(otherwise))));
+}
+// 1 where x > 0, +0 elsewhere.
+template <typename T>
+T positive_step(T x) {
+  return select_positive(x, T(1), T(0));
+}
+// relu'(0) is taken as 0, as PyTorch does. The kinked functions write their sides as
+// selects with no branch (a compare turned into 0 or 1): the tensor kernels loop them over
+// a whole tensor, where a branch on the sign mispredicts about every other element and a
+// select vectorises (ops/tensor.cpp's unary kernels). Same values, NaN included: a NaN
+// compares false, so it takes the x <= 0 side as before.
 struct Relu : Function {
   static constexpr std::string_view name = "relu", symbol = "[% > 0]";
   static constexpr std::array<std::string_view, 3> spellings{"ReLU", "Relu", "ReLu"};
@@ -145,7 +167,7 @@ struct Relu : Function {
   }
   template <typename T>
   static T derivative(T x, T, T) {
-    return x > 0 ? T(1) : T(0);
+    return positive_step(x);
   }
   template <typename T>
   static T second(T, T, T) {
@@ -162,7 +184,7 @@ struct Abs : Function {
   }
   template <typename T>
   static T derivative(T x, T, T) {
-    return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
+    return positive_step(x) - positive_step(-x);
   }
   template <typename T>
   static T second(T, T, T) {
@@ -207,11 +229,11 @@ struct LeakyRelu : Function {
   static constexpr Parameter parameter{"slope", 0.01};
   template <typename T>
   static T value(T x, T slope) {
-    return x > 0 ? x : slope * x;
+    return select_positive(x, x, slope * x);
   }
   template <typename T>
   static T derivative(T x, T, T slope) {
-    return x > 0 ? T(1) : slope;
+    return select_positive(x, T(1), slope);
   }
   template <typename T>
   static T second(T, T, T) {
@@ -230,7 +252,7 @@ struct Elu : Function {
   }
   template <typename T>
   static T derivative(T x, T y, T alpha) {
-    return x > 0 ? T(1) : y + alpha;
+    return select_positive(x, T(1), y + alpha);
   }
   template <typename T>
   static T second(T x, T y, T alpha) {

@@ -15,6 +15,8 @@
 #include "cases.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
+#include "ops/pool.hpp"
+#include "ops/tensor.hpp"
 #include "ops/threads.hpp"
 
 namespace {
@@ -84,6 +86,27 @@ BENCHMARK(t1_gradpath<float>)
     ->Arg(2)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// K1: T1's kinked layers alone, on T1's shapes: relu of a (64, 8, 28, 28) input, 2x2
+// max-pool, sum, sweep, reset. The relu backward and max-pool forward were the two hot
+// spots of a T1 float32 step (branchy loops); this times them without the GEMMs.
+template <typename T>
+void k1_gradpath(benchmark::State& state) {
+  constexpr std::size_t batch = 64, channels = 8, side = 28;
+  const std::vector<double> values = gb::uniform_values(batch * channels * side * side, 3);
+  const std::vector<T> image(values.begin(), values.end());  // uniform in [-1, 1): half the relu is off
+  set_num_threads(1);
+  Tape tape;
+  for (auto _ : state) {
+    const TensorVar x = tape.input(image, Shape{batch, channels, side, side}, "x");
+    const TensorVar loss = ops::sum(ops::max_pool2d(ops::relu(x), {.kernel = 2}));
+    tape.backward(loss);
+    benchmark::DoNotOptimize(grads_of<T>(x).data());
+    tape.reset();
+  }
+}
+BENCHMARK(k1_gradpath<double>)->Name("K1/gradpath/float64")->Unit(benchmark::kMicrosecond);
+BENCHMARK(k1_gradpath<float>)->Name("K1/gradpath/float32")->Unit(benchmark::kMicrosecond);
 
 // Which OpenBLAS kernels ran, for the table (OPENBLAS_CORETYPE changes them).
 const bool context_added = [] {

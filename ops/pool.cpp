@@ -105,21 +105,23 @@ Pooled record_pool(const TensorOpInfo& info, const TensorVar& x, const Pool2dOpt
 
 // The index of the first maximum of the window rows [y0, y1) x columns [x0, x1) of one
 // plane of row width w (the window clipped to the image, so it holds a real cell). The
-// first NaN wins at once: a NaN input propagates instead of being skipped.
+// first NaN wins: a NaN input propagates instead of being skipped.
+// Branch-free: the running best and its index are selects (cmov) on `take`, because after a
+// relu a window's winner is a coin toss between zeros and positives and a branch on it
+// mispredicts. `take` is a strict "greater" (a tie keeps the earlier cell, the switches'
+// rule) or a NaN cell; once the best is a NaN nothing replaces it, so the first NaN stays.
 template <typename T>
 std::size_t window_argmax(const T* plane, std::size_t w, std::size_t y0, std::size_t y1, std::size_t x0,
                           std::size_t x1) {
   std::size_t best_at = y0 * w + x0;
   T best = plane[best_at];
-  if (std::isnan(best)) return best_at;
   for (std::size_t iy = y0; iy < y1; ++iy) {
     const T* row = plane + iy * w;
     for (std::size_t ix = x0; ix < x1; ++ix) {
-      if (!(row[ix] <= best)) {  // greater, or NaN
-        best = row[ix];
-        best_at = iy * w + ix;
-        if (std::isnan(best)) return best_at;
-      }
+      const T v = row[ix];
+      const bool take = !(v <= best) & !std::isnan(best);  // greater, or NaN over a number
+      best = take ? v : best;
+      best_at = take ? iy * w + ix : best_at;
     }
   }
   return best_at;

@@ -340,3 +340,50 @@ TEST_CASE("the graph view and DOT of a float32 network", "[float32][graph]") {
   graph::write_dot(dot, g);
   CHECK_THAT(dot.str(), Catch::Contains("float32 tensor[2, 2, 4, 4]"));
 }
+
+// The kinked functions' and max-pool's kernels are branch-free selects (functions.hpp's
+// positive_step, pool.cpp's window_argmax): the same rules at the kink in both types.
+namespace {
+std::vector<double> grads_as_double(const TensorVar& x) {
+  if (x.dtype() == DType::f32) {
+    const auto g = x.grads_f32();
+    return {g.begin(), g.end()};
+  }
+  const auto g = x.grads();
+  return {g.begin(), g.end()};
+}
+}  // namespace
+
+TEST_CASE("kinked functions take the x <= 0 side at 0 (and -0) in float32 and float64", "[float32][ops]") {
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  Tape tape;
+  const TensorVar x = tape.input(std::vector<double>{0.0, -0.0, 2.0, -2.0, 1e-30, -1e-30}, Shape{6}, "x", dtype);
+  SECTION("relu") {
+    tape.backward(ops::sum(ops::relu(x)));
+    CHECK(grads_as_double(x) == std::vector<double>{0, 0, 1, 0, 1, 0});
+  }
+  SECTION("abs") {
+    tape.backward(ops::sum(ops::abs(x)));
+    CHECK(grads_as_double(x) == std::vector<double>{0, 0, 1, -1, 1, -1});
+  }
+  SECTION("leaky_relu takes the x <= 0 side at 0: the slope") {
+    tape.backward(ops::sum(ops::leaky_relu(x, 0.25)));
+    CHECK(grads_as_double(x) == std::vector<double>{0.25, 0.25, 1, 0.25, 1, 0.25});
+  }
+  SECTION("elu takes the x <= 0 side at 0: alpha") {
+    tape.backward(ops::sum(ops::elu(x, 0.5)));
+    CHECK(grads_as_double(x)[0] == 0.5);
+    CHECK(grads_as_double(x)[1] == 0.5);
+    CHECK(grads_as_double(x)[2] == 1.0);
+  }
+}
+
+TEST_CASE("max_pool2d ties send the grad to the first largest cell in float32 and float64", "[float32][pool]") {
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  Tape tape;
+  // Windows (kernel 2): [1 3; 3 0] ties at (0,1) and (1,0); [7 7; 2 7] three 7s; [0 0; 0 0]
+  // all zero, as after a relu that is off.
+  const TensorVar x = tape.input(std::vector<double>{1, 3, 7, 7, 0, 0, 3, 0, 2, 7, 0, 0}, Shape{2, 6}, "x", dtype);
+  tape.backward(ops::sum(ops::max_pool2d(x, {.kernel = 2})));
+  CHECK(grads_as_double(x) == std::vector<double>{0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0});
+}
