@@ -468,7 +468,8 @@ $$W_{1,2}^* = W_{1,2} - \eta \frac{\partial L}{\partial z_1} x_2 \sigma'(z_1)$$
   CHECK(verdicts(mlp) == std::vector{Verdict::Pass, Verdict::Fail});
 }
 
-TEST_CASE("notation: the note's conv formula with row and column indices on the seed's conv2d_mac", "[check][notation]") {
+TEST_CASE("notation: the note's conv formula with row and column indices on the seed's conv2d_mac",
+          "[check][notation]") {
   // a (5×5) and w (3×3) are leaves, z (2×2) conv2d_mac's sums: their names carry the
   // shapes, so two indices read row-major: a_{1,3} is a3, a_{3,1} is a11.
   CHECK(verdict(seed(), R"(\frac{\partial z_{1,2}}{\partial w_{1,1}} = a_{1,3})") == Verdict::Pass);
