@@ -8,6 +8,7 @@
 // value of i and j, so a wrong element is named by its indices.
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 #include "check/notation.hpp"
 
@@ -46,6 +47,19 @@ void used_letters(const Expr& e, std::vector<std::string>& out) {
   for (const Expr& a : e.args) used_letters(a, out);
 }
 
+// The two names of a derivative ∂of/∂wrt, each as a Name written where it is.
+std::pair<Expr, Expr> derivative_names(const Expr& d) {
+  Expr of, wrt;
+  of.kind = wrt.kind = ExprKind::Name;
+  of.name = d.name;
+  of.written = d.written;
+  of.pos = d.pos;
+  wrt.name = d.wrt;
+  wrt.written = d.wrt_written;
+  wrt.pos = d.wrt_pos;
+  return {of, wrt};
+}
+
 }  // namespace
 
 // A tensor written bare (W, x, δ for δ_k := …), or a product, transpose or ⊙ of them.
@@ -57,12 +71,7 @@ bool Notation::matrix_form(const Expr& e) const {
     return elements(e.name) > 1;
   }
   if (e.kind == ExprKind::Derivative) {
-    Expr of, wrt;
-    of.kind = wrt.kind = ExprKind::Name;
-    of.name = e.name;
-    of.written = e.written;
-    wrt.name = e.wrt;
-    wrt.written = e.wrt_written;
+    const auto [of, wrt] = derivative_names(e);
     return matrix_form(of) || matrix_form(wrt);
   }
   return std::any_of(e.args.begin(), e.args.end(), [&](const Expr& a) { return matrix_form(a); });
@@ -108,14 +117,7 @@ Notation::Dims Notation::dims(const Expr& e, const FormulaSource& src) const {
     case ExprKind::Name:
       return bare_tensor(e, src).value_or(Dims{});
     case ExprKind::Derivative: {
-      Expr of, wrt;
-      of.kind = wrt.kind = ExprKind::Name;
-      of.name = e.name;
-      of.written = e.written;
-      of.pos = e.pos;
-      wrt.name = e.wrt;
-      wrt.written = e.wrt_written;
-      wrt.pos = e.wrt_pos;
+      const auto [of, wrt] = derivative_names(e);
       const Dims a = dims(of, src), b = dims(wrt, src);
       if (!a.scalar() && !b.scalar()) {
         fail(src, e.pos,
@@ -195,17 +197,10 @@ Expr Notation::entry(const Expr& e, const std::string& row, const std::string& c
       return out;
     }
     case ExprKind::Derivative: {
-      Expr of;
-      of.kind = ExprKind::Name;
-      of.name = e.name;
-      of.written = e.written;
+      const auto [of, wrt] = derivative_names(e);
       if (!dims(of, src).scalar()) {
         subscript(out.name, out.written, e.name, row, e.pos);
       } else {
-        Expr wrt;
-        wrt.kind = ExprKind::Name;
-        wrt.name = e.wrt;
-        wrt.written = e.wrt_written;
         const Dims d = dims(wrt, src);
         subscript(out.wrt, out.wrt_written, e.wrt, d.cols == 1 ? row : row + "," + col, e.wrt_pos);
       }

@@ -19,21 +19,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // A branch counts as taken only this far from its boundary, relative to the leaves' scale:
 // a draw on the kink (relu input 1e-15) would test nothing.
 constexpr double aim_margin = 0.02;
@@ -374,7 +359,8 @@ Slot Session::resolve(const NameUse& use, const FormulaSource& src) const {
   }
   if (names_.empty()) return fail("unknown name '" + use.name + "': the tape has no named nodes");
   std::vector<std::pair<std::size_t, std::size_t>> ranked;  // (distance, index)
-  for (std::size_t i = 0; i < names_.size(); ++i) ranked.emplace_back(edit_distance(wanted, lower(names_[i].first)), i);
+  for (std::size_t i = 0; i < names_.size(); ++i)
+    ranked.emplace_back(graph::edit_distance(wanted, lower(names_[i].first)), i);
   std::stable_sort(ranked.begin(), ranked.end(), [](auto a, auto b) { return a.first < b.first; });
   std::string nearest;
   for (std::size_t i = 0; i < std::min<std::size_t>(3, ranked.size()); ++i) {

@@ -31,21 +31,6 @@ extern const char* const report_css;
 
 namespace {
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 const TensorVar* tensor_named(const NamedTensors& named, const std::string& name) {
   for (const auto& [n, t] : named) {
     if (n == name) return &t;
@@ -106,7 +91,7 @@ std::vector<std::string> near_names(const graph::TapeGraph& g, const NamedTensor
   }
   std::vector<std::pair<std::size_t, std::string>> ranked;
   for (const std::string& n : names) {
-    const std::size_t d = edit_distance(n, name);
+    const std::size_t d = graph::edit_distance(n, name);
     const bool prefix = !name.empty() && (n.starts_with(name) || name.starts_with(n));
     if (d <= std::max<std::size_t>(2, name.size() / 3) || prefix)
       ranked.emplace_back(prefix ? std::min<std::size_t>(d, 1) : d, n);
