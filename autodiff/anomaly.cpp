@@ -81,7 +81,7 @@ std::string tensor_operands(const Tape& tape, const TensorRecord& r, std::size_t
 }  // namespace
 
 void Tape::set_anomaly_detection(bool on) {
-  if (on && !anomaly_) anomaly_next_ = static_cast<NodeId>(op_.size());
+  if (on && !anomaly_) anomaly_next_ = static_cast<NodeId>(nodes_.size());
   anomaly_ = on;
 }
 
@@ -98,13 +98,13 @@ void Tape::check_values(NodeId end) {
     if (element == own.shape.size()) continue;
     anomaly_next_ = end;  // report each anomaly once
     const std::string value = number(element_value(*this, own, element));
-    if (op_[n] != Op::Tensor && !f32) {
-      throw Error("anomaly: " + describe(*this, n) + (is_leaf(op_[n]) ? " holds " : " produced ") + value +
+    if (op(n) != Op::Tensor && !f32) {
+      throw Error("anomaly: " + describe(*this, n) + (is_leaf(op(n)) ? " holds " : " produced ") + value +
                   scalar_operands(*this, n));
     }
     const TensorRecord& r = tensor_record(n);
     throw Error("anomaly: " + describe(*this, n) + " of shape " + r.shape.str() +
-                (is_leaf(op_[n]) ? " holds " : " produced ") + value + " at element " + index_of(r.shape, element) +
+                (is_leaf(op(n)) ? " holds " : " produced ") + value + " at element " + index_of(r.shape, element) +
                 quoted(element_name(*this, own, element)) + tensor_operands(*this, r, element));
   }
   anomaly_next_ = std::max(anomaly_next_, end);

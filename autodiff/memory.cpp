@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "autodiff/tape.hpp"
 
@@ -21,10 +22,13 @@ void or_error(std::string_view what, F allocate) {
   }
 }
 
-template <typename Column>  // a std::vector or a detail::Column
-TapeBytes bytes_of(const Column& c) {
-  const std::size_t element = sizeof(*c.data());
-  return {c.size() * element, c.capacity() * element};
+template <typename T>  // a std::vector
+TapeBytes bytes_of(const std::vector<T>& c) {
+  return {c.size() * sizeof(T), c.capacity() * sizeof(T)};
+}
+template <typename... Ts>
+TapeBytes bytes_of(const detail::Columns<Ts...>& c) {
+  return {c.size() * c.element_bytes, c.capacity() * c.element_bytes};
 }
 // Only a string too long for its inline buffer owns heap bytes.
 TapeBytes bytes_of(const std::string& s) {
@@ -70,10 +74,9 @@ TapeMemory Tape::memory() const {
   m.values += bytes_of(values_f32_);
   m.grads = bytes_of(grads_);
   m.grads += bytes_of(grads_f32_);
-  m.partials = bytes_of(partial_);
-  m.arg_slots = bytes_of(arg_slot_);
-  m.nodes = bytes_of(op_);
-  m.nodes += bytes_of(nodes_);
+  m.partials = {args_.size() * sizeof(double), args_.capacity() * sizeof(double)};
+  m.arg_slots = {args_.size() * sizeof(Slot), args_.capacity() * sizeof(Slot)};
+  m.nodes = bytes_of(nodes_);
   m.names = names_.bytes();
   m.tensors = bytes_of(tensors_);
   m.tensors += bytes_of(tensor_args_);
@@ -94,33 +97,31 @@ void Tape::check_memory_limit(std::string_view what, std::size_t extra) const {
 
 void Tape::reserve(std::size_t nodes, std::size_t args) {
   const auto more = [](std::size_t want, std::size_t have) { return want > have ? want - have : 0; };
-  grow("reserve", more(nodes, op_.capacity()), more(args, arg_slot_.capacity()), 0);
+  grow("reserve", more(nodes, nodes_.capacity()), more(args, args_.capacity()), 0);
 }
 
 void Tape::grow(std::string_view what, std::size_t nodes, std::size_t args, std::size_t slots) {
   if (slots + 1 > max_slots - values_.size())
     throw CapacityError(std::string(what) + ": the tape is full (2^32 slots)");
-  if (args > max_offset - arg_slot_.size())
-    throw CapacityError(std::string(what) + ": the tape is full (2^32 operands)");
-  std::size_t node_capacity = grown_capacity(op_.capacity(), op_.size() + nodes);
-  const std::size_t arg_capacity = std::min(grown_capacity(arg_slot_.capacity(), arg_slot_.size() + args), max_offset);
+  if (args > max_offset - args_.size()) throw CapacityError(std::string(what) + ": the tape is full (2^32 operands)");
+  std::size_t node_capacity = grown_capacity(nodes_.capacity(), nodes_.size() + nodes);
+  const std::size_t arg_capacity = std::min(grown_capacity(args_.capacity(), args_.size() + args), max_offset);
   // Every free node record needs a free value slot (see room_node); the tape never
   // holds more slots than a Slot can index, so near the end it grows fewer records.
   const std::size_t free_slots = max_slots - 1 - values_.size() - slots;
-  node_capacity = std::min(node_capacity, op_.size() + nodes + free_slots);
+  node_capacity = std::min(node_capacity, nodes_.size() + nodes + free_slots);
   const std::size_t value_capacity = std::min(
-      grown_capacity(values_.capacity(), values_.size() + slots + (node_capacity - op_.size() - nodes)), max_slots);
-  check_memory_limit(what, (node_capacity - op_.capacity()) * (sizeof(Op) + sizeof(NodeSpan)) +
-                               (arg_capacity - arg_slot_.capacity()) * (sizeof(Slot) + sizeof(double)) +
+      grown_capacity(values_.capacity(), values_.size() + slots + (node_capacity - nodes_.size() - nodes)), max_slots);
+  check_memory_limit(what, (node_capacity - nodes_.capacity()) * nodes_.element_bytes +
+                               (arg_capacity - args_.capacity()) * args_.element_bytes +
                                (value_capacity - values_.capacity()) * sizeof(double));
-  // The columns room_node and room_args test (op_, arg_slot_) grow last: if an earlier
-  // one runs out of memory, they still say there is no room, and nothing is written.
+  // The groups room_node and room_args test (nodes_, args_) grow last, and a group's
+  // capacity changes only once all its arrays have grown: if an allocation fails, they
+  // still say there is no room, and nothing is written.
   or_error(what, [&] {
-    nodes_.reserve(node_capacity);
     values_.reserve(value_capacity);
-    op_.reserve(node_capacity);
-    partial_.reserve(arg_capacity);
-    arg_slot_.reserve(arg_capacity);
+    nodes_.reserve(node_capacity);
+    args_.reserve(arg_capacity);
   });
 }
 
@@ -129,9 +130,7 @@ void Tape::grow_for_node(Op op) {
     grow(op_name(op), 1, 0, 1);
   } catch (...) {
     // The operands pushed for this node belong to no node: drop them with it.
-    const std::uint32_t args = op_.empty() ? 0 : nodes_.back().arg_end;
-    arg_slot_.resize(args);
-    partial_.resize(args);
+    args_.resize(nodes_.empty() ? 0 : nodes_.at<node_span>(nodes_.size() - 1).arg_end);
     throw;
   }
 }

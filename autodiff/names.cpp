@@ -139,7 +139,7 @@ void Tape::set_range_name(NodeId first, NodeId count, std::string_view base, con
 }
 
 void Tape::add_name(NodeId first, NodeId count, std::string_view base, bool numbered, const Shape& shape) {
-  if (count == 0 || first + count > op_.size()) {
+  if (count == 0 || first + count > nodes_.size()) {
     throw Error("set_name: nodes " + std::to_string(first) + "+" + std::to_string(count) + " are not on the tape");
   }
   if (shape.rank() != 0 && shape.size() != count) {
@@ -206,13 +206,14 @@ void Tape::push_scope(std::string_view name) {
   const std::uint32_t index = it->second;
   if (added) names_.scope_paths.push_back(std::move(path));
   names_.scope_stack.push_back(index);
-  names_.open_scope_run(static_cast<NodeId>(op_.size()), index);
+  names_.open_scope_run(static_cast<NodeId>(nodes_.size()), index);
 }
 
 void Tape::pop_scope() {
   if (names_.scope_stack.empty()) throw Error("pop_scope: no scope is open");
   names_.scope_stack.pop_back();
-  names_.open_scope_run(static_cast<NodeId>(op_.size()), names_.scope_stack.empty() ? ~0u : names_.scope_stack.back());
+  names_.open_scope_run(static_cast<NodeId>(nodes_.size()),
+                        names_.scope_stack.empty() ? ~0u : names_.scope_stack.back());
 }
 
 std::string Tape::scope(NodeId n) const {

@@ -62,7 +62,7 @@ Var Tape::leaf(Op op, double value, std::string_view name) {
   value = leaf_value(value);
   const Slot s = push_scalar(op, value);
   if (op == Op::Param) keep_through_last_node();
-  if (!name.empty()) set_name(static_cast<NodeId>(op_.size() - 1), name);
+  if (!name.empty()) set_name(static_cast<NodeId>(nodes_.size() - 1), name);
   return var_at(s);
 }
 
@@ -81,7 +81,7 @@ TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, s
   reserve_tensor_side(op_name(op), 0, 0);
   reserve_f32(op_name(op), values.size());
   TensorRecord r;
-  r.node = static_cast<NodeId>(op_.size());
+  r.node = static_cast<NodeId>(nodes_.size());
   const Slot s = push_scalar(op, 0.0);
   r.info = op == Op::Param ? &param_f32_info : &input_f32_info;
   r.shape = shape;
@@ -112,7 +112,7 @@ TensorVar Tape::param(std::span<const float> values, const Shape& shape, std::st
 }
 
 void Tape::keep_through_last_node() {
-  keep_nodes_ = static_cast<NodeId>(op_.size());
+  keep_nodes_ = static_cast<NodeId>(nodes_.size());
   keep_slots_ = static_cast<Slot>(values_.size());
 }
 
@@ -124,8 +124,7 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
                 std::to_string(partials.size()) + " partials");
   }
   room_args(args.size(), op);
-  arg_slot_.append(args);
-  partial_.append(partials);
+  for (std::size_t i = 0; i < args.size(); ++i) args_.append(args[i], partials[i]);
   return close(op, value);
 }
 
@@ -137,15 +136,15 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   if (n >= max_slots - (f32 ? values_f32_.size() : values_.size())) {
     throw CapacityError(std::string(info.name) + ": the tape is full (2^32 " + (f32 ? "float32 elements)" : "slots)"));
   }
-  if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
+  if (anomaly_) check_values(static_cast<NodeId>(nodes_.size()));
   reserve_tensor_side(info.name, args.size(), saved_size);
   if (f32) reserve_f32(info.name, n);
   const std::size_t slots = f32 ? 1 : n;  // a float32 node keeps one placeholder slot (value 0)
-  if (op_.size() == op_.capacity() || values_.capacity() - values_.size() < slots - 1 + (op_.capacity() - op_.size())) {
+  if (nodes_.available() == 0 || values_.available() < slots - 1 + nodes_.available()) {
     grow(info.name, 1, 0, slots);
   }
   TensorRecord r;
-  r.node = static_cast<NodeId>(op_.size());
+  r.node = static_cast<NodeId>(nodes_.size());
   r.info = &info;
   r.shape = shape;
   r.arg_begin = static_cast<std::uint32_t>(tensor_args_.size());
@@ -157,9 +156,8 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   r.options = options;
   r.dtype = dtype;
   const auto offset = static_cast<Slot>(values_.size());
-  nodes_.append({offset, static_cast<std::uint32_t>(arg_slot_.size())});
-  std::fill_n(values_.extend(slots), slots, 0.0);
-  op_.append(Op::Tensor);
+  std::fill_n(values_.data() + values_.extend(slots), slots, 0.0);
+  nodes_.append(Op::Tensor, {offset, static_cast<std::uint32_t>(args_.size())});
   r.output = f32 ? static_cast<Slot>(values_f32_.size()) : offset;
   if (f32) values_f32_.resize(values_f32_.size() + n, 0.0f);
   tensors_.push_back(r);

@@ -14,7 +14,7 @@ namespace gradpath {
 void Tape::backward(const Var& root) {
   if (&of(root, "backward") != this) throw Error("backward: the root Var belongs to a different tape");
   const NodeId last = node_of(root.slot_);
-  if (op_[last] == Op::Tensor && tensor_record(last).dtype == DType::f32) {
+  if (op(last) == Op::Tensor && tensor_record(last).dtype == DType::f32) {
     throw Error("backward: the root is the slot of a float32 tensor node; pass the TensorVar itself");
   }
   clear_grads();
@@ -34,7 +34,7 @@ void Tape::backward(const TensorVar& root) {
 }
 
 void Tape::clear_grads() {
-  if (anomaly_) check_values(static_cast<NodeId>(op_.size()));
+  if (anomaly_) check_values(static_cast<NodeId>(nodes_.size()));
   assign_zero_grads("backward");
 }
 
@@ -63,17 +63,21 @@ template <bool checked>
 void Tape::sweep_scalars(NodeId first, NodeId end) {
   if (first == end) return;
   double* grads = grads_.data();
-  const NodeSpan* nodes = nodes_.data();
-  const Slot* arg_slots = arg_slot_.data();
-  const double* partials = partial_.data();
+  const NodeSpan* nodes = nodes_.data<node_span>();
+  const Slot* arg_slots = args_.data<arg_slot>();
+  const double* partials = args_.data<arg_partial>();
   std::uint32_t arg_end = nodes[end - 1].arg_end;
   const auto sweep_node = [&](NodeId n, std::uint32_t arg_begin) {
     const double g = grads[nodes[n].offset];
     if (g != 0.0) {  // when nothing flows back, skip the operands
-      for (std::uint32_t p = arg_begin; p < arg_end; ++p) {
-        grads[arg_slots[p]] += partials[p] * g;
+      // One counter over both operand arrays: the loop is the sweep's whole cost.
+      const Slot* slots = arg_slots + arg_begin;
+      const double* partial = partials + arg_begin;
+      const std::uint32_t count = arg_end - arg_begin;
+      for (std::uint32_t i = 0; i < count; ++i) {
+        grads[slots[i]] += partial[i] * g;
         if constexpr (checked) {
-          if (!std::isfinite(grads[arg_slots[p]])) throw_grad_anomaly(n, p - arg_begin, g);
+          if (!std::isfinite(grads[slots[i]])) throw_grad_anomaly(n, i, g);
         }
       }
     }

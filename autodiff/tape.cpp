@@ -50,31 +50,32 @@ std::string_view op_name(Op op) {
 std::string_view dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
 
 std::uint32_t Tape::size(NodeId n) const {
-  const std::size_t end = n + 1 < op_.size() ? nodes_[n + 1].offset : values_.size();
-  return static_cast<std::uint32_t>(end - nodes_[n].offset);
+  const std::size_t end = n + 1 < nodes_.size() ? offset(n + 1) : values_.size();
+  return static_cast<std::uint32_t>(end - offset(n));
 }
 
 std::span<const Slot> Tape::arg_slots(NodeId n) const {
-  const std::uint32_t begin = n ? nodes_[n - 1].arg_end : 0;
-  return std::span(arg_slot_).subspan(begin, nodes_[n].arg_end - begin);
+  const std::uint32_t begin = n ? nodes_.at<node_span>(n - 1).arg_end : 0;
+  return args_.column<arg_slot>().subspan(begin, nodes_.at<node_span>(n).arg_end - begin);
 }
 
 std::span<const double> Tape::partials(NodeId n) const {
-  const std::uint32_t begin = n ? nodes_[n - 1].arg_end : 0;
-  return std::span(partial_).subspan(begin, nodes_[n].arg_end - begin);
+  const std::uint32_t begin = n ? nodes_.at<node_span>(n - 1).arg_end : 0;
+  return args_.column<arg_partial>().subspan(begin, nodes_.at<node_span>(n).arg_end - begin);
 }
 
 NodeId Tape::node_of(Slot s) const {
   if (s >= values_.size()) throw Error("node_of: slot " + std::to_string(s) + " is not on the tape");
-  auto it = std::upper_bound(nodes_.begin(), nodes_.end(), s, [](Slot slot, NodeSpan n) { return slot < n.offset; });
-  return static_cast<NodeId>(it - nodes_.begin() - 1);
+  const std::span<const NodeSpan> spans = nodes_.column<node_span>();
+  auto it = std::upper_bound(spans.begin(), spans.end(), s, [](Slot slot, NodeSpan n) { return slot < n.offset; });
+  return static_cast<NodeId>(it - spans.begin() - 1);
 }
 
 void Tape::set_value(const Var& leaf, double value) {
   check(leaf, "set_value");
   const NodeId n = node_of(leaf.slot_);
-  if (!is_leaf(op_[n])) {
-    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " + std::string(op_name(op_[n])) +
+  if (!is_leaf(op(n))) {
+    throw Error("set_value: node " + std::to_string(n) + " ('" + name(n) + "') is a " + std::string(op_name(op(n))) +
                 " node, not an input or parameter");
   }
   if (find_tensor(n) != nullptr) {
@@ -89,11 +90,8 @@ void Tape::set_value(const Var& leaf, double value) {
 void Tape::reset() {
   next_epoch();
   const NodeId keep = keep_nodes_;
-  const std::uint32_t kept_args = keep ? nodes_[keep - 1].arg_end : 0;
-  op_.resize(keep);
   nodes_.resize(keep);
-  arg_slot_.resize(kept_args);
-  partial_.resize(kept_args);
+  args_.resize(keep ? nodes_.at<node_span>(keep - 1).arg_end : 0);
   values_.resize(keep_slots_);
   grads_.clear();
   grads_f32_.clear();

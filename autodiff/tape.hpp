@@ -289,12 +289,12 @@ class Tape {
   std::size_t memory_limit() const { return memory_limit_; }
 
   // Sizes and raw columns (read-only), for graph/ and the tensor ops.
-  std::size_t node_count() const { return op_.size(); }
+  std::size_t node_count() const { return nodes_.size(); }
   std::size_t slot_count() const { return values_.size(); }
-  std::size_t arg_count() const { return arg_slot_.size(); }
+  std::size_t arg_count() const { return args_.size(); }
   TapeMemory memory() const;
-  Op op(NodeId n) const { return op_[n]; }
-  Slot offset(NodeId n) const { return nodes_[n].offset; }
+  Op op(NodeId n) const { return nodes_.at<node_op>(n); }
+  Slot offset(NodeId n) const { return nodes_.at<node_span>(n).offset; }
   std::uint32_t size(NodeId n) const;  // slots owned by node n
   std::span<const Slot> arg_slots(NodeId n) const;
   std::span<const double> partials(NodeId n) const;
@@ -303,8 +303,8 @@ class Tape {
 
   double value(Slot s) const { return values_[s]; }
   double grad(Slot s) const { return has_grads() ? grads_[s] : 0.0; }
-  std::span<double> values() { return values_; }
-  std::span<const double> values() const { return values_; }
+  std::span<double> values() { return {values_.data(), values_.size()}; }
+  std::span<const double> values() const { return values_.column<0>(); }
   std::span<double> grads() { return grads_; }
   std::span<const double> grads() const { return grads_; }
   // The float32 arenas, indexed by TensorArg::offset and TensorRecord::output of f32 tensors.
@@ -341,22 +341,18 @@ class Tape {
   // (push_arg ... close builds an n-ary node without a temporary array).
   void push_arg(Slot a, double partial) {
     room_args(1, "an operand");
-    arg_slot_.append(a);
-    partial_.append(partial);
+    args_.append(a, partial);
   }
   // Pushes every Var's slot with the same partial (the terms of a sum); the caller has
   // checked that each belongs to this tape.
   void push_args(std::span<const Var> args, double partial) {
     room_args(args.size(), "operands");
-    for (const Var& a : args) {
-      arg_slot_.append(a.slot_);
-      partial_.append(partial);
-    }
+    for (const Var& a : args) args_.append(a.slot_, partial);
   }
   Var close(Op op, double value) {
     const Slot s = push_scalar(op, value);
     if (anomaly_) [[unlikely]]
-      check_values(static_cast<NodeId>(op_.size() - 1));
+      check_values(static_cast<NodeId>(nodes_.size() - 1));
     return Var(index_, s, epoch_);  // after the last parameter: valid in this epoch
   }
   Var record(Op op, double value, Slot a, double da);
@@ -426,9 +422,8 @@ class Tape {
   Slot push_scalar(Op op, double value) {
     room_node(op);
     const auto s = static_cast<Slot>(values_.size());
-    nodes_.append({s, static_cast<std::uint32_t>(arg_slot_.size())});
     values_.append(value);
-    op_.append(op);  // last: a byte-sized store may alias every column pointer
+    nodes_.append(op, {s, static_cast<std::uint32_t>(args_.size())});
     return s;
   }
   // The first tensor record of a node at or after n (tensors_ is in node order), and
@@ -446,15 +441,15 @@ class Tape {
   // arena: grow() keeps at least as many free value slots as free node records, so
   // one check covers a node's record and its value.
   void room_args(std::size_t n, std::string_view what) {
-    if (arg_slot_.available() < n) [[unlikely]]
+    if (args_.available() < n) [[unlikely]]
       grow(what, 0, n, 0);
   }
   void room_args(std::size_t n, Op op) {
-    if (arg_slot_.available() < n) [[unlikely]]
+    if (args_.available() < n) [[unlikely]]
       grow(op_name(op), 0, n, 0);
   }
   void room_node(Op op) {
-    if (op_.available() == 0) [[unlikely]]
+    if (nodes_.available() == 0) [[unlikely]]
       grow_for_node(op);
   }
   void grow_for_node(Op op);
@@ -491,17 +486,17 @@ class Tape {
   [[noreturn]] void throw_grad_anomaly(NodeId n, std::uint32_t i, double grad) const;
   void check_grads(const TensorRecord& r) const;
 
-  // Node columns (struct of arrays): op_[n], and nodes_[n] = where node n's values start
-  // and where its operand span ends (it starts where node n - 1's ends).
+  // Node columns (struct of arrays under one count): node n's op, and its span: where
+  // its values start and where its operand span ends (it starts where node n - 1's ends).
   struct NodeSpan {
     Slot offset;
     std::uint32_t arg_end;
   };
-  detail::Column<Op> op_;
-  detail::Column<NodeSpan> nodes_;
-  // Operand columns: the slot read and the local partial d node / d operand.
-  detail::Column<Slot> arg_slot_;
-  detail::Column<double> partial_;
+  static constexpr std::size_t node_op = 0, node_span = 1;
+  detail::Columns<Op, NodeSpan> nodes_;
+  // Operand columns, under one count: the slot read and the local partial d node / d operand.
+  static constexpr std::size_t arg_slot = 0, arg_partial = 1;
+  detail::Columns<Slot, double> args_;
   // Arenas.
   detail::Column<double> values_;
   mutable std::vector<double> grads_;  // mutable only for the const tensor_partials()
@@ -586,10 +581,13 @@ class ScopeGuard {
 // Every op validates its operands here: the common case (a Var of the current epoch, or
 // a parameter) is one load of the tape's epoch word and one or two compares; everything
 // else goes to the out-of-line slow paths, which name the problem.
+// The loads are relaxed: a thread holding a valid Var got it through something that
+// already ordered it after the tape's construction (and so after the pointer's store);
+// an acquire here would only stop the compiler from keeping the columns in registers.
 inline Tape& Tape::of(const Var& v, std::string_view what) {
   if (v.tape_index_ < detail::max_live_tapes) [[likely]] {
     const detail::LiveTape& live = detail::live_tapes[v.tape_index_];
-    if (usable(v.epoch_, live.epoch.load(std::memory_order_acquire))) [[likely]]
+    if (usable(v.epoch_, live.epoch.load(std::memory_order_relaxed))) [[likely]]
       return *live.tape.load(std::memory_order_relaxed);
   }
   return of_slow(v, what);
@@ -598,7 +596,7 @@ inline Tape& Tape::of(const Var& v, std::string_view what) {
 inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
   if (a.tape_index_ < detail::max_live_tapes && b.tape_index_ == a.tape_index_) [[likely]] {
     const detail::LiveTape& live = detail::live_tapes[a.tape_index_];
-    const std::uint64_t now = live.epoch.load(std::memory_order_acquire);
+    const std::uint64_t now = live.epoch.load(std::memory_order_relaxed);
     if (usable(a.epoch_, now) && usable(b.epoch_, now)) [[likely]]
       return *live.tape.load(std::memory_order_relaxed);
   }
@@ -607,17 +605,14 @@ inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
 
 inline Var Tape::record(Op op, double value, Slot a, double da) {
   room_args(1, op);
-  arg_slot_.append(a);
-  partial_.append(da);
+  args_.append(a, da);
   return close(op, value);
 }
 
 inline Var Tape::record(Op op, double value, Slot a, double da, Slot b, double db) {
   room_args(2, op);
-  arg_slot_.append(a);
-  arg_slot_.append(b);
-  partial_.append(da);
-  partial_.append(db);
+  args_.append(a, da);
+  args_.append(b, db);
   return close(op, value);
 }
 
