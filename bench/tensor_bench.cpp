@@ -37,15 +37,14 @@ std::span<const T> grads_of(const TensorVar& t) {
 // each iteration records, sweeps, reads the grads of filter and image and resets.
 template <typename T>
 void f1_gradpath(benchmark::State& state) {
-  const std::vector<double> image_values = gb::uniform_values(gb::s1_side * gb::s1_side, 1);
-  const std::vector<double> filter_values = gb::uniform_values(9, 2);
-  const std::vector<T> image(image_values.begin(), image_values.end());
-  const std::vector<T> filter(filter_values.begin(), filter_values.end());
+  const gb::S1 s1(64);
+  const std::vector<T> image(s1.image.begin(), s1.image.end());
+  const std::vector<T> filter(s1.filter.begin(), s1.filter.end());
   set_num_threads(1);
   Tape tape;
   const TensorVar w = tape.param(filter, Shape{1, 1, 3, 3}, "w");
   for (auto _ : state) {
-    const TensorVar a = tape.input(image, Shape{1, 1, gb::s1_side, gb::s1_side}, "a");
+    const TensorVar a = tape.input(image, Shape{1, 1, s1.side, s1.side}, "a");
     const TensorVar loss = ops::half_squared_error(ops::conv2d(a, w), 0.0);
     tape.backward(loss);
     double total = 0.0;
