@@ -66,8 +66,9 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGRADPATH_BUILD_TEST
   -DGRADPATH_BUILD_EXAMPLES=OFF -DGRADPATH_BUILD_BENCH=ON -DCMAKE_CXX_FLAGS="$arch_flags" \
   -DADEPT_DIR="${ADEPT_DIR:-}" -DCODIPACK_DIR="${CODIPACK_DIR:-}" "${launcher[@]}"
 cmake --build "$build" -j2 --target gradpath_bench
-results=${RESULTS:-$build/results}
+results=$(realpath -m "${RESULTS:-$build/results}")
 rm -rf "$results" && mkdir -p "$results"
+bench_bin=$(realpath "$build/bench/gradpath_bench")
 
 torch=yes
 /usr/bin/python3 -c 'import torch' 2>/dev/null || torch=
@@ -83,10 +84,10 @@ META_COMMAND="$command_line" META_BENCH_ARCH="${arch:-(default)}" META_ARCH_FLAG
 json.dump({k[5:].lower(): v for k, v in os.environ.items() if k.startswith("META_")}, open(sys.argv[1], "w"), indent=1)' \
   "$results/meta.json"
 
-gradpath() {  # case round
-  "$build/bench/gradpath_bench" --benchmark_filter="^$1/" --benchmark_repetitions=3 --benchmark_min_time=0.3 \
-    --benchmark_enable_random_interleaving=true --benchmark_out="$results/r$2_gradpath_$1.json" \
-    --benchmark_out_format=json >/dev/null
+gradpath() {  # case round; in the results folder, where ADOL-C spills its tapes (ADOLC-*.tap)
+  (cd "$results" && "$bench_bin" --benchmark_filter="^$1/" --benchmark_repetitions=3 --benchmark_min_time=0.3 \
+    --benchmark_enable_random_interleaving=true --benchmark_out="r$2_gradpath_$1.json" \
+    --benchmark_out_format=json >/dev/null)
 }
 peer() {  # case round; S1's peers ran inside gradpath_bench
   [ -n "$torch" ] || return 0
