@@ -137,7 +137,7 @@ def main(folder):
             return fmt(statistics.median(xs), unit) if xs else "-"
 
         g_cpu_all = [value(run, "cpu_time", case.per_op) for r in use for run in runs[r].get(case.gradpath, [])]
-        row = [case.name, label, pooled(case.gradpath, "cpu_time"), "", pooled(case.gradpath, "real_time"), "", "",
+        row = [case.name, label, pooled(case.gradpath, "cpu_time"), "", pooled(case.gradpath, "real_time"), "", "-",
                case.target, "-"]
         if not has_peer:
             row[3] = row[5] = missing
