@@ -77,7 +77,7 @@ def kernels():
     isa = sorted({line.split("isa:", 1)[1] for line in out.splitlines() if ",isa:" in line})
     convs = sorted({line.split(",")[4] for line in out.splitlines() if ",exec,cpu,convolution," in line})
     return dict(context(), mkldnn_available=torch.backends.mkldnn.is_available(), onednn_isa="/".join(isa) or "-",
-                onednn_convolution="/".join(convs) or "- (float64 and unused shapes go to ATen/OpenBLAS)",
+                onednn_convolution="/".join(convs) or "- (no oneDNN convolution ran)",
                 torch_config=torch.__config__.show())
 
 
