@@ -6,7 +6,7 @@
 set -euo pipefail
 OLD=${OLD:?path of the old gradpath_bench}
 NEW=${NEW:?path of the new gradpath_bench}
-F=${FILTER:-'^(T1/gradpath/float(32|64)/threads:1/real_time|K1/gradpath/float(32|64))$'}
+F=${FILTER:-'^(T1/gradpath/float(32|64)/threads:1/process_time/real_time|K1/gradpath/float(32|64)/process_time)$'}
 for r in $(seq "${ROUNDS:-7}"); do
   for side in old new; do
     bin=$OLD; [ $side = new ] && bin=$NEW

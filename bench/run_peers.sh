@@ -1,16 +1,50 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Benchmarks gradpath against its peers on a Debian 12 machine (run as root): installs the
-# peers from Debian, builds the benchmarks in Release in build/bench, runs gradpath and
-# the peers alternately ROUNDS times and prints one table (bench/table.py).
-# ADOL-C runs inside gradpath_bench, interleaved with gradpath; PyTorch between rounds.
+# Benchmarks gradpath against its peers on a Debian 12 machine and prints one table
+# (bench/table.py); bench/README.md explains the cases, the load rule and why CPU time.
+#
+#   ROUNDS=n        rounds (default 5); every case runs once per round on each side
+#   BENCH_ARCH      native: -march=native; noavx512: -march=native -mno-avx512f (and the
+#                   peers' run-time dispatch kept to AVX2); empty: the compiler's default.
+#                   The flags go to the whole build (CMAKE_CXX_FLAGS), the gradpath
+#                   libraries as well as gradpath_bench; Release adds -O3 -DNDEBUG.
+#   MAX_LOAD        a round whose 1-minute load, before or after it, exceeds this is
+#                   flagged and left out of the medians (default: cores - 0.5)
+#   ADEPT_DIR, CODIPACK_DIR   the peers' source trees, outside this repository
+#   RESULTS=dir     where the JSON goes (default build/bench/<arch>/results)
+#   SKIP_INSTALL=1  no apt-get (run as root otherwise, to install the Debian packages)
+#   OPENBLAS_CORETYPE   see below
+#
+# Each round runs case after case (S1, S2, F1, F2, T1, T2); within a case gradpath and the
+# peer run back to back, the order swapped every other round, so that a change in the
+# machine's load hits both sides of a ratio alike. ADOL-C, Adept-2 and CoDiPack run inside
+# gradpath_bench, interleaved with gradpath by Google Benchmark; PyTorch runs as the next
+# (or previous) process.
+#
 # The OpenBLAS setting (bench/README.md): when OPENBLAS_CORETYPE is unset and the CPU has
 # AVX2 and FMA, both sides run with OPENBLAS_CORETYPE=Haswell, so a CPU that OpenBLAS
 # 0.3.21 does not recognise still gets its AVX2 kernels; OPENBLAS_CORETYPE=detect leaves
 # the choice to OpenBLAS. Both sides always run under the same setting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command_line="$(for v in ROUNDS BENCH_ARCH MAX_LOAD ADEPT_DIR CODIPACK_DIR RESULTS SKIP_INSTALL OPENBLAS_CORETYPE; do
+  if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
+done)bash bench/run_peers.sh"
 rounds=${ROUNDS:-5}
+cores=$(nproc)
+max_load=${MAX_LOAD:-$(awk -v c="$cores" 'BEGIN { print c - 0.5 }')}
+arch=${BENCH_ARCH:-}
+case "$arch" in
+  native) arch_flags="-march=native" ;;
+  noavx512)
+    arch_flags="-march=native -mno-avx512f"
+    # PyTorch picks its kernels at run time; without these its oneDNN convolutions would
+    # still use AVX-512 while gradpath may not.
+    export ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+    ;;
+  "") arch_flags="" ;;
+  *) echo "BENCH_ARCH must be native, noavx512 or empty, not '$arch'" >&2 && exit 2 ;;
+esac
 if [ "${OPENBLAS_CORETYPE:-}" = detect ]; then
   unset OPENBLAS_CORETYPE
 elif [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
@@ -24,16 +58,60 @@ if [ "$(id -u)" = 0 ] && [ -z "${SKIP_INSTALL:-}" ]; then
     libboost-graph-dev libopenblas-dev nlohmann-json3-dev libcli11-dev \
     libbenchmark-dev libadolc-dev python3-torch
 fi
-cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DGRADPATH_BUILD_TESTS=OFF \
-  -DGRADPATH_BUILD_EXAMPLES=OFF -DGRADPATH_BUILD_BENCH=ON
-cmake --build build/bench -j2 --target gradpath_bench
-results=${RESULTS:-build/bench/results}
+
+build=build/bench/${arch:-default}
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGRADPATH_BUILD_TESTS=OFF \
+  -DGRADPATH_BUILD_EXAMPLES=OFF -DGRADPATH_BUILD_BENCH=ON -DCMAKE_CXX_FLAGS="$arch_flags" \
+  -DADEPT_DIR="${ADEPT_DIR:-}" -DCODIPACK_DIR="${CODIPACK_DIR:-}" "${launcher[@]}"
+cmake --build "$build" -j2 --target gradpath_bench
+results=$(realpath -m "${RESULTS:-$build/results}")
 rm -rf "$results" && mkdir -p "$results"
+bench_bin=$(realpath "$build/bench/gradpath_bench")
+
+torch=yes
+/usr/bin/python3 -c 'import torch' 2>/dev/null || torch=
+# PyTorch's OpenMP threads spin after each parallel region by default; on a shared
+# machine they would spin against gradpath's threads (and the other users'), so PyTorch
+# runs with passive waiting.
+export OMP_WAIT_POLICY=PASSIVE
+[ -n "$torch" ] && /usr/bin/python3 bench/torch_common.py --kernels "$results/kernels_torch.json"
+META_COMMAND="$command_line" META_BENCH_ARCH="${arch:-(default)}" META_ARCH_FLAGS="$arch_flags" \
+  META_CORES="$cores" META_MAX_LOAD="$max_load" META_CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)" \
+  META_GIT="$(git describe --always --dirty)" META_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" \
+  /usr/bin/python3 -c 'import json, os, sys
+json.dump({k[5:].lower(): v for k, v in os.environ.items() if k.startswith("META_")}, open(sys.argv[1], "w"), indent=1)' \
+  "$results/meta.json"
+
+gradpath() {  # case round; in the results folder, where ADOL-C spills its tapes (ADOLC-*.tap)
+  (cd "$results" && "$bench_bin" --benchmark_filter="^$1/" --benchmark_repetitions=3 --benchmark_min_time=0.3 \
+    --benchmark_enable_random_interleaving=true --benchmark_out="r$2_gradpath_$1.json" \
+    --benchmark_out_format=json >/dev/null)
+}
+peer() {  # case round; S1's peers ran inside gradpath_bench
+  [ -n "$torch" ] || return 0
+  case "$1" in
+    S1) ;;
+    S2) /usr/bin/python3 bench/torch_seed.py --seconds 0.3 --out "$results/r$2_torch_$1.json" ;;
+    *) /usr/bin/python3 bench/torch_tensor.py --case "$1" --seconds 0.3 --out "$results/r$2_torch_$1.json" ;;
+  esac
+}
 for round in $(seq "$rounds"); do
-  echo "round $round of $rounds" >&2
-  build/bench/bench/gradpath_bench --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true \
-    --benchmark_out="$results/gradpath_$round.json" --benchmark_out_format=json >/dev/null
-  /usr/bin/python3 bench/torch_seed.py --out "$results/torch_seed_$round.json"
-  /usr/bin/python3 bench/torch_tensor.py --out "$results/torch_tensor_$round.json"
+  before=$(cut -d' ' -f1-3 /proc/loadavg)
+  for case in S1 S2 F1 F2 T1 T2; do
+    echo "round $round of $rounds: $case (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    if [ $((round % 2)) = 1 ]; then
+      gradpath "$case" "$round" && peer "$case" "$round"
+    else
+      peer "$case" "$round" && gradpath "$case" "$round"
+    fi
+  done
+  after=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "{\"round\": $round, \"before\": [${before// /, }], \"after\": [${after// /, }]}" >"$results/load_$round.json"
+  if awk -v b="${before%% *}" -v a="${after%% *}" -v m="$max_load" 'BEGIN { exit !(b > m || a > m) }'; then
+    echo "round $round was under load (1-minute load $before before, $after after; MAX_LOAD $max_load):" \
+      "flagged, left out of the medians" >&2
+  fi
 done
 /usr/bin/python3 bench/table.py "$results"

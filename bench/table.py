@@ -1,108 +1,200 @@
 # SPDX-License-Identifier: MIT
-# Reads the Google Benchmark style JSON files of one run (gradpath_bench and the peers'
-# scripts) and prints one table: case, gradpath and peer medians (min-max), ratio, target.
-# A new case is one more Case(...) line in CASES.
+# Reads the results folder of one bench/run_peers.sh run (r<round>_<side>_<case>.json in
+# Google Benchmark's JSON format, load_<round>.json, meta.json, kernels_torch.json) and
+# prints one Markdown table: per case and peer, the CPU-time and wall-time medians of each
+# side, the median and min-max of the per-round CPU-time ratios gradpath / peer, the
+# target and whether it is met. Rounds under load (1-minute load above MAX_LOAD before or
+# after the round) are listed and left out of every median; "met" is judged only from
+# the CPU times of the rounds left in. A new case is one more Case(...) in CASES.
 import glob
 import json
+import os
+import re
 import statistics
 import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+S1_SIDES = (32, 64, 128, 256, 512)  # bench/cases.hpp's s1_sides
+PEERS = {  # peer -> (label, what to do when its rows are missing)
+    "adolc": ("ADOL-C", "skipped (install libadolc-dev)"),
+    "adept": ("Adept-2", "skipped (set ADEPT_DIR)"),
+    "codipack": ("CoDiPack", "skipped (set CODIPACK_DIR)"),
+    "torch": ("PyTorch", "skipped (install python3-torch)"),
+}
+
 
 @dataclass
 class Case:
     name: str
-    unit: str
-    gradpath: str                 # benchmark name of gradpath's side
-    peer: Optional[str]           # benchmark name of the peer's side, or None
-    peer_label: str
-    target: str                   # what the issue asks, in words
-    met: Callable[[float, Optional[float]], bool]  # (gradpath median, ratio) -> met?
-    value: str = "time_per_op"    # "time_per_op", "time" (us per iteration) or a counter name
-    both_sides: bool = False      # show the row only when the peer ran it too
+    gradpath: str                 # run name of gradpath's side
+    peer: str                     # run name of the peer's side
+    per_op: bool = False          # ns per logical op (the "ops" counter) instead of us per iteration
+    target: str = "-"             # what the issue asks, in words
+    met: Optional[Callable[[float, float], bool]] = None  # (gradpath CPU median, CPU ratio median) -> met?
+
+    @property
+    def peer_key(self):
+        return self.peer.split("/")[1]
 
 
-CASES = [
-    Case("S1 conv 64x64 as scalar ops", "ns/op", "S1/gradpath", "S1/adolc", "ADOL-C",
-         "<= 4 ns/op and <= 0.25x ADOL-C", lambda g, r: g <= 4.0 and r is not None and r <= 0.25),
-    Case("S1 tape memory", "B/op", "S1/gradpath", None, "",
-         "<= 40 B/op", lambda g, r: g <= 40.0, value="bytes_per_op"),
-    Case("S2 seed network step", "us", "S2/gradpath", "S2/torch", "PyTorch",
-         "<= 0.5 us; ratio to PyTorch", lambda g, r: g <= 0.5, value="time"),
-]
-# The tensor cases, per element type; a row is shown only when both sides ran it.
-DTYPES = ["float64", "float32"]
-within_07 = lambda g, r: r is not None and r <= 0.7
-for dtype in DTYPES:
-    CASES.append(Case(f"F1 fused conv2d 64x64 {dtype}", "us", f"F1/gradpath/{dtype}", f"F1/torch/{dtype}", "PyTorch",
-                      "<= 0.7x PyTorch", within_07, value="time", both_sides=True))
+def build_cases():
+    cases = []
+    for side in S1_SIDES:
+        for peer in ("adolc", "adept", "codipack"):
+            target, met = ("-", None)
+            if peer == "adolc":
+                target, met = "<= 4 ns/op and <= 0.25x ADOL-C", lambda g, r: g <= 4.0 and r <= 0.25
+            cases.append(Case(f"S1 {side}x{side}", f"S1/gradpath/side:{side}", f"S1/{peer}/side:{side}", True,
+                              target, met))
+    cases.append(Case("S2 seed step", "S2/gradpath", "S2/torch", target="<= 0.5 us", met=lambda g, r: g <= 0.5))
+    for peer in ("adept", "codipack"):
+        cases.append(Case("S2 seed step", "S2/gradpath", f"S2/{peer}"))
+    within_07 = ("<= 0.7x PyTorch", lambda g, r: r <= 0.7)
+    for dtype in ("float64", "float32"):
+        cases.append(Case(f"F1 conv2d 64x64 {dtype}", f"F1/gradpath/{dtype}", f"F1/torch/{dtype}", False, *within_07))
     for threads in (1, 2):
-        CASES.append(Case(f"T1 training step {dtype}, {threads} thread{'s' if threads > 1 else ''}", "us",
-                          f"T1/gradpath/{dtype}/threads:{threads}/real_time", f"T1/torch/{dtype}/threads:{threads}",
-                          "PyTorch", "<= 0.7x PyTorch", within_07, value="time", both_sides=True))
-    CASES.append(Case(f"T1 2 threads against 1 {dtype}", "us", f"T1/gradpath/{dtype}/threads:2/real_time",
-                      f"T1/gradpath/{dtype}/threads:1/real_time", "gradpath 1 thread", "<= 1x (never slower)",
-                      lambda g, r: r is not None and r <= 1.0, value="time", both_sides=True))
+        cases.append(Case(f"F2 conv 32x16->32 28x28 float32, {threads}T", f"F2/gradpath/float32/threads:{threads}",
+                          f"F2/torch/float32/threads:{threads}"))
+    for dtype in ("float64", "float32"):
+        for threads in (1, 2):
+            cases.append(Case(f"T1 SGD step {dtype}, {threads}T", f"T1/gradpath/{dtype}/threads:{threads}",
+                              f"T1/torch/{dtype}/threads:{threads}", False, *within_07))
+    for dtype in ("float64", "float32"):
+        for threads in (1, 2):
+            cases.append(Case(f"T2 Adam step {dtype}, {threads}T", f"T2/gradpath/{dtype}/threads:{threads}",
+                              f"T2/torch/{dtype}/threads:{threads}"))
+    return cases
+
 
 TO_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
 
 
+def run_name(name):
+    """Google Benchmark appends /process_time and /real_time to the name; the table does not."""
+    return re.sub(r"(/process_time|/real_time)+$", "", name)
+
+
 def load(folder):
-    """Every per-repetition run in the folder's JSON files, by benchmark name, and the
-    OpenBLAS cores the runs reported (file name prefix -> cores)."""
-    runs, cores = {}, {}
-    for path in sorted(glob.glob(f"{folder}/*.json")):
+    """(round -> run name -> [run]), the JSON contexts by side, and the load records."""
+    runs, contexts = {}, {}
+    for path in sorted(glob.glob(f"{folder}/r*_*_*.json")):
+        round_, side, _ = os.path.basename(path)[1:].split("_", 2)
         with open(path) as f:
             data = json.load(f)
-        side = path.rsplit("/", 1)[-1].split("_")[0]
-        if "openblas_core" in data.get("context", {}):
-            cores.setdefault(side, set()).add(data["context"]["openblas_core"])
+        contexts.setdefault(side, []).append(data.get("context", {}))
         for run in data["benchmarks"]:
             if run.get("run_type", "iteration") == "iteration":
-                runs.setdefault(run["name"], []).append(run)
-    return runs, cores
+                runs.setdefault(int(round_), {}).setdefault(run_name(run["name"]), []).append(run)
+    loads = {}
+    for path in glob.glob(f"{folder}/load_*.json"):
+        with open(path) as f:
+            record = json.load(f)
+        loads[record["round"]] = record
+    return runs, contexts, loads
 
 
-def samples(runs, name, value):
-    out = []
-    for run in runs.get(name, []):
-        us = run["real_time"] * TO_US[run["time_unit"]]
-        if value == "time":
-            out.append(us)
-        elif value == "time_per_op":
-            out.append(us * 1e3 / run["ops"])
-        else:
-            out.append(run[value])
-    return out
+def read_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
-def summary(xs, unit):
-    if not xs:
-        return "-"
-    return f"{statistics.median(xs):.3g} {unit} ({min(xs):.3g}-{max(xs):.3g})"
+def value(run, key, per_op):
+    us = run[key] * TO_US[run["time_unit"]]
+    return us * 1e3 / run["ops"] if per_op else us
+
+
+def fmt(x, unit):
+    return f"{x / 1e3:.3g} ms" if unit == "us" and x >= 1e3 else f"{x:.3g} {unit}"
 
 
 def main(folder):
-    runs, cores = load(folder)
-    header = ["case", "gradpath median (min-max)", "peer median (min-max)", "ratio", "target", "met?"]
+    runs, contexts, loads = load(folder)
+    meta = read_json(f"{folder}/meta.json")
+    max_load = float(meta.get("max_load", (os.cpu_count() or 1) - 0.5))
+    rounds = sorted(runs)
+    loaded = [r for r in rounds if r in loads and max(loads[r]["before"][0], loads[r]["after"][0]) > max_load]
+    clean = [r for r in rounds if r not in loaded]
+
+    print(f"Command: `{meta.get('command', '?')}` ({meta.get('date', '?')}, {meta.get('git', '?')},"
+          f" {meta.get('cpu', '?').strip()}, {meta.get('cores', '?')} cores)\n")
+    header = ["case", "peer", "gradpath CPU", "peer CPU", "gradpath wall", "peer wall",
+              "CPU ratio gradpath/peer: median (min-max) of rounds", "target", "met?"]
     rows = []
-    for case in CASES:
-        g = samples(runs, case.gradpath, case.value)
-        p = samples(runs, case.peer, case.value) if case.peer else []
-        if case.both_sides and not (g and p):
+    for case in build_cases():
+        label, missing = PEERS[case.peer_key]
+        has_peer = any(case.peer in runs[r] for r in rounds)
+        has_gradpath = any(case.gradpath in runs[r] for r in rounds)
+        if not has_gradpath:
             continue
-        g_med = statistics.median(g) if g else None
-        ratio = g_med / statistics.median(p) if g and p else None
-        met = "?" if g_med is None else ("yes" if case.met(g_med, ratio) else "no")
-        peer = f"{case.peer_label}: {summary(p, case.unit)}" if case.peer else "-"
-        rows.append([case.name, summary(g, case.unit), peer, f"{ratio:.3g}x" if ratio else "-", case.target, met])
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    for r in [header, ["-" * w for w in widths]] + rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(f"({len(samples(runs, CASES[0].gradpath, 'time'))} samples of each gradpath case; ratio = gradpath / peer;"
-          f" OpenBLAS core: " + ", ".join(f"{side} {'/'.join(sorted(c))}" for side, c in sorted(cores.items())) + ")")
+        unit = "ns/op" if case.per_op else "us"
+        use = clean or rounds  # with every round under load, the times are shown but not compared
+
+        def pooled(name, key):
+            xs = [value(run, key, case.per_op) for r in use for run in runs[r].get(name, [])]
+            return fmt(statistics.median(xs), unit) if xs else "-"
+
+        g_cpu_all = [value(run, "cpu_time", case.per_op) for r in use for run in runs[r].get(case.gradpath, [])]
+        row = [case.name, label, pooled(case.gradpath, "cpu_time"), "", pooled(case.gradpath, "real_time"), "", "-",
+               case.target, "-"]
+        if not has_peer:
+            row[3] = row[5] = missing
+        else:
+            row[3], row[5] = pooled(case.peer, "cpu_time"), pooled(case.peer, "real_time")
+            if not clean:
+                row[6] = f"none: all {len(rounds)} rounds under load"
+            else:
+                ratios = []
+                for r in clean:
+                    g = [value(run, "cpu_time", case.per_op) for run in runs[r].get(case.gradpath, [])]
+                    p = [value(run, "cpu_time", case.per_op) for run in runs[r].get(case.peer, [])]
+                    if g and p:
+                        ratios.append(statistics.median(g) / statistics.median(p))
+                if ratios:
+                    ratio = statistics.median(ratios)
+                    row[6] = f"{ratio:.3g}x ({min(ratios):.3g}-{max(ratios):.3g}), {len(ratios)} rounds"
+                    if case.met:
+                        row[8] = "yes" if case.met(statistics.median(g_cpu_all), ratio) else "no"
+        rows.append(row)
+    print_table(header, rows)
+
+    # Tape memory does not depend on the load: the last round's value of each side.
+    memory_rows = []
+    for side in S1_SIDES:
+        row = [f"S1 {side}x{side}"]
+        for key in ("gradpath", "adept", "codipack"):
+            values = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/{key}/side:{side}", [])
+                      if "bytes_per_op" in run]
+            row.append(f"{values[-1]:.3g} B/op" if values else (PEERS[key][1] if key in PEERS else "-"))
+        gradpath_bytes = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/gradpath/side:{side}", [])]
+        row += ["<= 40 B/op", "yes" if gradpath_bytes and gradpath_bytes[-1] <= 40 else "no"]
+        memory_rows.append(row)
+    print()
+    print_table(["tape memory", "gradpath (used)", "Adept-2 (Stack::memory)", "CoDiPack (TapeValues used)",
+                 "target", "met?"], memory_rows)
+
+    print("\nLoad (1-minute average before -> after each round; MAX_LOAD "
+          f"{max_load:g}): " + ", ".join(
+              f"round {r}: {loads[r]['before'][0]:g} -> {loads[r]['after'][0]:g}"
+              f"{' (under load: left out)' if r in loaded else ''}" for r in sorted(loads)))
+    gradpath_ctx = contexts.get("gradpath", [{}])[0]
+    kernels = read_json(f"{folder}/kernels_torch.json")
+    print(f"\nFlags and kernels: BENCH_ARCH={meta.get('bench_arch', '?')}; gradpath and the C++ peers built with"
+          f" `{gradpath_ctx.get('cxx_flags', '?')}`, OpenBLAS core"
+          f" {'/'.join(sorted({c.get('openblas_core', '?') for c in contexts.get('gradpath', [])}))}; PyTorch "
+          + (f"{kernels.get('torch', '?')}: OpenBLAS core {kernels.get('openblas_core', '?')}, ATen CPU capability"
+             f" {kernels.get('aten_cpu_capability', '?')}, oneDNN ISA {kernels.get('onednn_isa', '?')}"
+             f" (convolution {kernels.get('onednn_convolution', '?')}), OMP_WAIT_POLICY"
+             f" {kernels.get('omp_wait_policy', '?')}" if kernels else "not run"))
+    print("\nCPU time is the whole process's (every thread); ratios are taken within a round, then their median.")
+
+
+def print_table(header, rows):
+    for r in [header, ["---"] * len(header)] + rows:
+        print("| " + " | ".join(r) + " |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "build/bench/results")
+    main(sys.argv[1] if len(sys.argv) > 1 else "build/bench/native/results")

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 // gradpath's tensor benchmarks, each a template over the element type (the name carries
 // it, as bench/torch_tensor.py names its runs): F1, the fused conv2d forward and backward
-// on S1's shapes, and T1, one training step of a small CNN at 1 and 2 threads.
+// on S1's shapes; F2, one conv layer of batch 32, 16->32 channels, at 1 and 2 threads; T1
+// and T2, one training step of a small CNN at 1 and 2 threads. CPU times are the
+// process's (MeasureProcessCPUTime): with 2 threads, both threads' time, as
+// time.process_time() counts it on the PyTorch side; the iteration count follows wall
+// time (UseRealTime) where threads run.
 #include <cblas.h>
 
 #include <benchmark/benchmark.h>
@@ -12,6 +16,7 @@
 
 #include "autodiff/tensor.hpp"
 #include "bench/t1_network.hpp"
+#include "bench/t2_network.hpp"
 #include "cases.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
@@ -37,15 +42,14 @@ std::span<const T> grads_of(const TensorVar& t) {
 // each iteration records, sweeps, reads the grads of filter and image and resets.
 template <typename T>
 void f1_gradpath(benchmark::State& state) {
-  const std::vector<double> image_values = gb::uniform_values(gb::s1_side * gb::s1_side, 1);
-  const std::vector<double> filter_values = gb::uniform_values(9, 2);
-  const std::vector<T> image(image_values.begin(), image_values.end());
-  const std::vector<T> filter(filter_values.begin(), filter_values.end());
+  const gb::S1 s1(64);
+  const std::vector<T> image(s1.image.begin(), s1.image.end());
+  const std::vector<T> filter(s1.filter.begin(), s1.filter.end());
   set_num_threads(1);
   Tape tape;
   const TensorVar w = tape.param(filter, Shape{1, 1, 3, 3}, "w");
   for (auto _ : state) {
-    const TensorVar a = tape.input(image, Shape{1, 1, gb::s1_side, gb::s1_side}, "a");
+    const TensorVar a = tape.input(image, Shape{1, 1, s1.side, s1.side}, "a");
     const TensorVar loss = ops::half_squared_error(ops::conv2d(a, w), 0.0);
     tape.backward(loss);
     double total = 0.0;
@@ -55,8 +59,39 @@ void f1_gradpath(benchmark::State& state) {
     tape.reset();
   }
 }
-BENCHMARK(f1_gradpath<double>)->Name("F1/gradpath/float64")->Unit(benchmark::kMicrosecond);
-BENCHMARK(f1_gradpath<float>)->Name("F1/gradpath/float32")->Unit(benchmark::kMicrosecond);
+BENCHMARK(f1_gradpath<double>)->Name("F1/gradpath/float64")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
+BENCHMARK(f1_gradpath<float>)->Name("F1/gradpath/float32")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
+
+// F2: x (32, 16, 28, 28), w (32, 16, 3, 3), stride 1, padding 1, no bias, L = sum z^2 / 2,
+// with state.range(0) threads; each iteration records, sweeps, reads the grads of w and x
+// and resets.
+template <typename T>
+void f2_gradpath(benchmark::State& state) {
+  constexpr std::size_t batch = 32, in = 16, out = 32, side = 28;
+  const std::vector<double> x_values = gb::uniform_values(batch * in * side * side, 8);
+  const std::vector<double> w_values = gb::uniform_values(out * in * 9, 9);
+  const std::vector<T> x_data(x_values.begin(), x_values.end());
+  const std::vector<T> w_data(w_values.begin(), w_values.end());
+  set_num_threads(static_cast<std::size_t>(state.range(0)));
+  Tape tape;
+  const TensorVar w = tape.param(w_data, Shape{out, in, 3, 3}, "w");
+  for (auto _ : state) {
+    const TensorVar x = tape.input(x_data, Shape{batch, in, side, side}, "x");
+    tape.backward(ops::half_squared_error(ops::conv2d(x, w, {.stride = 1, .padding = 1}), 0.0));
+    benchmark::DoNotOptimize(grads_of<T>(w).data());
+    benchmark::DoNotOptimize(grads_of<T>(x).data());
+    tape.reset();
+  }
+  set_num_threads(1);
+}
+BENCHMARK(f2_gradpath<float>)
+    ->Name("F2/gradpath/float32")
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 
 // T1: reset, record, sweep, SGD step, with state.range(0) threads.
 template <typename T>
@@ -78,14 +113,47 @@ BENCHMARK(t1_gradpath<double>)
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 BENCHMARK(t1_gradpath<float>)
     ->Name("T1/gradpath/float32")
     ->ArgName("threads")
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
+
+// T2: reset, record, sweep, Adam step, with state.range(0) threads.
+template <typename T>
+void t2_gradpath(benchmark::State& state) {
+  set_num_threads(static_cast<std::size_t>(state.range(0)));
+  Tape tape;
+  const gb::T2Network<T> net(tape);
+  ops::Adam adam(net.params(), {.lr = 1e-3});
+  for (auto _ : state) {
+    tape.reset();
+    benchmark::DoNotOptimize(net.forward_backward());
+    adam.step();
+  }
+  set_num_threads(1);
+}
+BENCHMARK(t2_gradpath<double>)
+    ->Name("T2/gradpath/float64")
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
+BENCHMARK(t2_gradpath<float>)
+    ->Name("T2/gradpath/float32")
+    ->ArgName("threads")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
 
 // K1: T1's kinked layers alone, on T1's shapes: relu of a (64, 8, 28, 28) input, 2x2
 // max-pool, sum, sweep, reset. The relu backward and max-pool forward were the two hot
@@ -105,12 +173,14 @@ void k1_gradpath(benchmark::State& state) {
     tape.reset();
   }
 }
-BENCHMARK(k1_gradpath<double>)->Name("K1/gradpath/float64")->Unit(benchmark::kMicrosecond);
-BENCHMARK(k1_gradpath<float>)->Name("K1/gradpath/float32")->Unit(benchmark::kMicrosecond);
+BENCHMARK(k1_gradpath<double>)->Name("K1/gradpath/float64")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
+BENCHMARK(k1_gradpath<float>)->Name("K1/gradpath/float32")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
 
-// Which OpenBLAS kernels ran, for the table (OPENBLAS_CORETYPE changes them).
+// Which OpenBLAS kernels ran (OPENBLAS_CORETYPE changes them) and the compiler flags of
+// this build, for the table.
 const bool context_added = [] {
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  benchmark::AddCustomContext("cxx_flags", GRADPATH_BENCH_CXX_FLAGS);
   return true;
 }();
 

@@ -1,22 +1,35 @@
 # SPDX-License-Identifier: MIT
 # The PyTorch peer for S2: the seed network (5x5 image, 3x3 filter at stride 2, dense of
 # 4 + bias, L = (y - t)^2 / 2) in float64 on one thread; each step is forward + backward
-# + reading the grads + clearing them. Writes Google Benchmark style JSON (name "S2/torch").
+# + reading the grads + clearing them. Checks the grads once against a hand adjoint, as
+# the C++ sides do (bench/cases.hpp), then writes Google Benchmark style JSON ("S2/torch")
+# with wall and CPU time (torch_common.py).
 import argparse
-import json
-import time
+import sys
 
 import torch
+
+from torch_common import measure, set_threads, write
+
+
+def hand_gradient(image, w, v, b, t):
+    """dL/dy = y - t; dv_k = (y - t) z_k, db = y - t, dw_i = sum_k (y - t) v_k a_tap(k, i)."""
+    a, w, v = image.reshape(5, 5).tolist(), w.reshape(9).tolist(), v.tolist()
+    windows = [[a[2 * (k // 2) + i // 3][2 * (k % 2) + i % 3] for i in range(9)] for k in range(4)]
+    z = [sum(wi * ai for wi, ai in zip(w, window)) for window in windows]
+    dy = sum(vk * zk for vk, zk in zip(v, z)) + b.item() - t.item()
+    dw = [sum(dy * v[k] * windows[k][i] for k in range(4)) for i in range(9)]
+    return dw + [dy * zk for zk in z] + [dy]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=2000, help="steps per repetition")
+    parser.add_argument("--seconds", type=float, default=0.5, help="time per repetition")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    set_threads(1)
     gen = torch.Generator().manual_seed(3)
     uniform = lambda *shape: torch.rand(*shape, generator=gen, dtype=torch.float64) * 2 - 1
     image = uniform(1, 1, 5, 5)
@@ -30,22 +43,14 @@ def main():
         y = v @ z + b
         loss = (y - target) ** 2 * 0.5
         loss.backward()
-        total = w.grad.sum().item() + v.grad.sum().item() + b.grad.item()
+        grads = w.grad.reshape(9).tolist() + v.grad.tolist() + [b.grad.item()]
         w.grad = v.grad = b.grad = None
-        return total
+        return grads
 
-    for _ in range(200):  # warm-up
-        step()
-    runs = []
-    for _ in range(args.repetitions):
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        elapsed = time.perf_counter() - start
-        runs.append({"name": "S2/torch", "run_type": "iteration", "iterations": args.steps,
-                     "real_time": elapsed / args.steps * 1e6, "time_unit": "us"})
-    with open(args.out, "w") as f:
-        json.dump({"context": {"torch": torch.__version__}, "benchmarks": runs}, f, indent=1)
+    got, hand = step(), hand_gradient(image, w.detach(), v.detach(), b.detach(), target)
+    if any(abs(g - h) > 1e-12 for g, h in zip(got, hand)):
+        sys.exit(f"GRADIENT CHECK FAILED: S2/torch gave {got}, the hand adjoint says {hand}")
+    write(args.out, measure("S2/torch", step, args.repetitions, args.seconds))
 
 
 if __name__ == "__main__":
