@@ -118,6 +118,12 @@ void Tape::keep_through_last_node() {
 
 // ---- scalar and tensor records -------------------------------------------------------
 
+Var Tape::close_slow(Op op, double value) {
+  const Slot s = push_scalar(op, value);
+  if (anomaly_) check_values(static_cast<NodeId>(nodes_.size() - 1));
+  return Var(index_, s, epoch_);
+}
+
 Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<const double> partials) {
   if (args.size() != partials.size()) {
     throw Error(std::string(op_name(op)) + ": " + std::to_string(args.size()) + " operands but " +

@@ -15,7 +15,7 @@
 namespace gradpath {
 
 namespace detail {
-LiveTape live_tapes[max_live_tapes];
+LiveTape live_tapes[max_live_tapes + 1];
 }  // namespace detail
 
 namespace {

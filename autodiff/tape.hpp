@@ -225,9 +225,9 @@ class Var {
   friend class Tape;
   Var(std::uint32_t tape_index, Slot slot, std::uint64_t epoch) : tape_index_(tape_index), slot_(slot), epoch_(epoch) {}
 
-  std::uint32_t tape_index_ = ~0u;
+  std::uint32_t tape_index_ = detail::empty_var_index;
   Slot slot_ = 0;
-  std::uint64_t epoch_ = 0;
+  std::uint64_t epoch_ = ~std::uint64_t{0};  // matches no tape's epoch, nor a kept Var's (serials start at 1)
 };
 
 class Tape {
@@ -350,10 +350,11 @@ class Tape {
     for (const Var& a : args) args_.append(a.slot_, partial);
   }
   Var close(Op op, double value) {
-    const Slot s = push_scalar(op, value);
-    if (anomaly_) [[unlikely]]
-      check_values(static_cast<NodeId>(nodes_.size() - 1));
-    return Var(index_, s, epoch_);  // after the last parameter: valid in this epoch
+    // One test for both rare cases, growing and anomaly mode, so the common path keeps
+    // no call (and nothing spilled around it).
+    if (nodes_.available() == 0 || anomaly_) [[unlikely]]
+      return close_slow(op, value);
+    return Var(index_, append_scalar(op, value), epoch_);  // after the last parameter: valid in this epoch
   }
   Var record(Op op, double value, Slot a, double da);
   Var record(Op op, double value, Slot a, double da, Slot b, double db);
@@ -388,7 +389,7 @@ class Tape {
   void check(const Var& v, std::string_view what) const;
   // True when v is a Var of this tape usable now: the one compare an n-ary op makes per
   // operand once it has its tape; when false, of(v, first, what) raises the Error.
-  bool owns(const Var& v) const { return v.tape_index_ == index_ && usable(v.epoch_, epoch_); }
+  bool owns(const Var& v) const { return usable(v.epoch_, epoch_); }
   std::uint64_t epoch() const { return epoch_; }
   std::uint32_t index() const { return index_; }
 
@@ -400,8 +401,9 @@ class Tape {
   // True when a Var made in `made_in` may be used on a tape (of the same serial) now in
   // `now`: made in this epoch, or of a slot no reset drops. Anything else takes the
   // slow path, which looks the Var up in the reset history.
+  // Bitwise, not short-circuit: the hot path combines two operands' answers with no branch.
   static bool usable(std::uint64_t made_in, std::uint64_t now) {
-    return made_in == now || made_in == (now | every_reset);
+    return (made_in == now) | (made_in == (now | every_reset));
   }
   // The slow paths of of(): validate in full, raising the Error that names the problem.
   static Tape& of_slow(const Var& v, std::string_view what);
@@ -421,11 +423,17 @@ class Tape {
   // Appends a scalar node closing the operands pushed since the last node; its slot.
   Slot push_scalar(Op op, double value) {
     room_node(op);
+    return append_scalar(op, value);
+  }
+  // The same once room_node() holds (grow() keeps a value slot free for every node record).
+  Slot append_scalar(Op op, double value) {
     const auto s = static_cast<Slot>(values_.size());
     values_.append(value);
     nodes_.append(op, {s, static_cast<std::uint32_t>(args_.size())});
     return s;
   }
+  // close() when the node columns are full or anomaly mode is on.
+  Var close_slow(Op op, double value);
   // The first tensor record of a node at or after n (tensors_ is in node order), and
   // node n's own record or nullptr when n is not a tensor node.
   std::vector<TensorRecord>::const_iterator tensors_from(NodeId n) const;
@@ -584,22 +592,21 @@ class ScopeGuard {
 // The loads are relaxed: a thread holding a valid Var got it through something that
 // already ordered it after the tape's construction (and so after the pointer's store);
 // an acquire here would only stop the compiler from keeping the columns in registers.
+// Every index a Var holds is in the table (detail::empty_var_index), so there is no
+// bounds check; an epoch names its tape's serial, unique in the process, so a second
+// operand whose epoch passes against the first's tape is on that tape.
 inline Tape& Tape::of(const Var& v, std::string_view what) {
-  if (v.tape_index_ < detail::max_live_tapes) [[likely]] {
-    const detail::LiveTape& live = detail::live_tapes[v.tape_index_];
-    if (usable(v.epoch_, live.epoch.load(std::memory_order_relaxed))) [[likely]]
-      return *live.tape.load(std::memory_order_relaxed);
-  }
+  const detail::LiveTape& live = detail::live_tapes[v.tape_index_];
+  if (usable(v.epoch_, live.epoch.load(std::memory_order_relaxed))) [[likely]]
+    return *live.tape.load(std::memory_order_relaxed);
   return of_slow(v, what);
 }
 
 inline Tape& Tape::of(const Var& a, const Var& b, std::string_view what) {
-  if (a.tape_index_ < detail::max_live_tapes && b.tape_index_ == a.tape_index_) [[likely]] {
-    const detail::LiveTape& live = detail::live_tapes[a.tape_index_];
-    const std::uint64_t now = live.epoch.load(std::memory_order_relaxed);
-    if (usable(a.epoch_, now) && usable(b.epoch_, now)) [[likely]]
-      return *live.tape.load(std::memory_order_relaxed);
-  }
+  const detail::LiveTape& live = detail::live_tapes[a.tape_index_];
+  const std::uint64_t now = live.epoch.load(std::memory_order_relaxed);
+  if (usable(a.epoch_, now) & usable(b.epoch_, now)) [[likely]]
+    return *live.tape.load(std::memory_order_relaxed);
   return of_slow(a, b, what);
 }
 

@@ -164,13 +164,15 @@ inline Var min(const Var& a, const Var& b) {
 inline Var sum(std::span<const Var> terms) {
   if (terms.empty()) throw Error("sum: no terms (an empty sum has no tape to live on)");
   Tape& t = Tape::of(terms.front(), "sum");
-  double total = 0.0;
-  for (const Var& term : terms) {
-    if (!t.owns(term)) [[unlikely]]
+  bool owned = true;  // one branch for all the terms, not one per term
+  for (const Var& term : terms) owned &= t.owns(term);
+  if (!owned) [[unlikely]] {
+    for (const Var& term : terms)
       Tape::of(term, terms.front(), "sum");  // raises the Error, or passes a Var kept by reset()
-    total += t.value(term.slot());
   }
-  t.push_args(terms, 1.0);  // only once every term is valid
+  double total = 0.0;  // values read only once every term is valid
+  for (const Var& term : terms) total += t.value(term.slot());
+  t.push_args(terms, 1.0);
   return t.close(Op::Sum, total);
 }
 inline Var sum(std::initializer_list<Var> terms) { return sum(std::span(terms.begin(), terms.size())); }

@@ -196,8 +196,15 @@ class Builder:
         self.scale = rng.choice([1, 1, 1, 4, 16])
 
     def fresh(self, prefix):
+        # A letter suffix (a, b, ..., z, ba, ...), never digits: gradpath numbers a tensor's
+        # elements by appending digits, so 'x1' of 13 elements and a node 'x13' would clash.
         self.count += 1
-        return f"{prefix}{self.count}"
+        n, suffix = self.count, ""
+        while True:
+            n, digit = divmod(n, 26)
+            suffix = chr(ord("a") + digit) + suffix
+            if n == 0:
+                return prefix + suffix
 
     def leaf(self, shape, section="inputs", values=None, away_from_zero=False, prefix=None):
         name = self.fresh(prefix or ("x" if section == "inputs" else "p"))
