@@ -39,9 +39,12 @@ void seed(const Tape& tape, std::span<const LeafTangent> direction, std::string_
                   " tangent values for the leaf of shape " + d.leaf.shape().str() + " (" +
                   std::to_string(d.leaf.size()) + " elements)");
     }
-    for (std::size_t i = 0; i < d.tangent.size(); ++i) {
+    // A leaf tensor's elements are consecutive scalar nodes: the next element's node is
+    // the next node, looked up only when it is not (a stacked view).
+    NodeId n = tape.node_of(d.leaf.offset());
+    for (std::size_t i = 0; i < d.tangent.size(); ++i, ++n) {
       const auto slot = static_cast<Slot>(d.leaf.offset() + i);
-      const NodeId n = tape.node_of(slot);
+      if (n >= tape.node_count() || tape.offset(n) != slot) n = tape.node_of(slot);
       if (!is_leaf(tape.op(n))) {
         throw Error(std::string(what) + ": seeded slot " + std::to_string(slot) + " is node " + std::to_string(n) +
                     ", a " + std::string(op_name(tape.op(n))) + ", not a leaf (input or param)");
@@ -62,13 +65,13 @@ NodeId last_node(const Tape& tape, const TensorVar& output, std::string_view wha
 }  // namespace
 
 namespace detail {
-std::vector<double> tangent_sweep(const Tape& tape, NodeId last, std::span<const LeafTangent> direction,
-                                  std::string_view what) {
+void tangent_sweep(const Tape& tape, NodeId last, std::span<const LeafTangent> direction, std::string_view what,
+                   std::vector<double>& tangents) {
   for (const TensorRecord& r : tape.tensor_records()) {
     if (r.node > last) break;
     check_tangent_rule(r, what);  // before any work: a missing rule is an Error, never a partial result
   }
-  std::vector<double> tangents(tape.slot_count(), 0.0);
+  tangents.assign(tape.slot_count(), 0.0);
   seed(tape, direction, what, tangents);
   for (NodeId n = 0; n <= last; ++n) {
     const Op op = tape.op(n);
@@ -84,17 +87,19 @@ std::vector<double> tangent_sweep(const Tape& tape, NodeId last, std::span<const
     for (std::size_t i = 0; i < args.size(); ++i) t += partials[i] * tangents[args[i]];
     tangents[tape.offset(n)] = t;
   }
-  return tangents;
 }
 }  // namespace detail
 
 double jvp(Tape& tape, const Var& output, std::span<const LeafTangent> direction) {
   if (&Tape::of(output, "jvp") != &tape) throw Error("jvp: the output belongs to another tape");
-  return detail::tangent_sweep(tape, tape.node_of(output.slot()), direction, "jvp")[output.slot()];
+  std::vector<double> tangents;
+  detail::tangent_sweep(tape, tape.node_of(output.slot()), direction, "jvp", tangents);
+  return tangents[output.slot()];
 }
 
 std::vector<double> jvp(Tape& tape, const TensorVar& output, std::span<const LeafTangent> direction) {
-  const std::vector<double> tangents = detail::tangent_sweep(tape, last_node(tape, output, "jvp"), direction, "jvp");
+  std::vector<double> tangents;
+  detail::tangent_sweep(tape, last_node(tape, output, "jvp"), direction, "jvp", tangents);
   const auto first = tangents.begin() + output.offset();
   return {first, first + static_cast<std::ptrdiff_t>(output.size())};
 }
@@ -228,8 +233,8 @@ class SecondOrder {
                              std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(at),
                                                  v.begin() + static_cast<std::ptrdiff_t>(at + params_[p].size())));
     }
-    const std::vector<double> tangents = detail::tangent_sweep(tape_, last_, direction, what_);
-    dual_sweep(tape_, last_, tangents, grads_);
+    detail::tangent_sweep(tape_, last_, direction, what_, tangents_);
+    dual_sweep(tape_, last_, tangents_, grads_);
     const std::span<const double> grad_tangents = tape_.grads();
     for (std::size_t p = 0, at = 0; p < params_.size(); at += params_[p++].size()) {
       const auto first = grad_tangents.begin() + params_[p].offset();
@@ -244,7 +249,17 @@ class SecondOrder {
   std::string_view what_;
   NodeId last_ = 0;
   std::size_t size_ = 0;
-  std::vector<double> grads_;
+  // ḡ and the tangents of the last product: per thread, their capacity kept for the next
+  // call, so a loop of products on one tape does not allocate (nor fault in fresh pages).
+  struct Buffers {
+    std::vector<double> grads, tangents;
+  };
+  static Buffers& buffers() {
+    thread_local Buffers b;
+    return b;
+  }
+  std::vector<double>& grads_ = buffers().grads;
+  std::vector<double>& tangents_ = buffers().tangents;
 };
 
 // The one element of a float64 loss tensor.

@@ -58,10 +58,11 @@ inline void zero_curvature(const Tape&, const TensorRecord&, const SecondOrderAr
 
 namespace detail {
 // The tangent of every slot through node `last` (zero past it): the leaves take their seeds,
-// a scalar node Σ_i partial_i · ẋ_i, a tensor node its op's tangent rule. `what` names the
-// caller in errors.
-std::vector<double> tangent_sweep(const Tape& tape, NodeId last, std::span<const LeafTangent> direction,
-                                  std::string_view what);
+// a scalar node Σ_i partial_i · ẋ_i, a tensor node its op's tangent rule; into `tangents`,
+// resized to the tape's slots (a caller sweeping many directions keeps its capacity).
+// `what` names the caller in errors.
+void tangent_sweep(const Tape& tape, NodeId last, std::span<const LeafTangent> direction, std::string_view what,
+                   std::vector<double>& tangents);
 }  // namespace detail
 
 }  // namespace gradpath

@@ -197,10 +197,11 @@ void conv2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> t
   double* ty = tangents.data() + r.output;
   conv2d_forward(tangents.data() + args[0].offset, values + args[1].offset,
                  args.size() > 2 ? tangents.data() + args[2].offset : nullptr, g, ty);
-  std::vector<double> filter_term(r.shape.size());
+  Scratch<double>& s = Scratch<double>::get();  // dcols: free outside backward, and it only grows
+  double* filter_term = s.reserve(s.dcols, r.shape.size());
   conv2d_forward(values + args[0].offset, tangents.data() + args[1].offset, static_cast<const double*>(nullptr), g,
-                 filter_term.data());
-  for (std::size_t i = 0; i < filter_term.size(); ++i) ty[i] += filter_term[i];
+                 filter_term);
+  for (std::size_t i = 0; i < r.shape.size(); ++i) ty[i] += filter_term[i];
 }
 
 // Bilinear in (x, w), linear in b: the backward kernel with x and w replaced by their

@@ -509,23 +509,23 @@ bool unary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std:
 // ẏ = f'(x) ẋ, element by element.
 template <typename F>
 void unary_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
-  const Slot x = tape.tensor_args(r)[0].offset;
-  const double* values = tape.values().data();
+  const Slot in = tape.tensor_args(r)[0].offset;
+  const double *x = tape.values().data() + in, *y = tape.values().data() + r.output, *tx = tangents.data() + in;
+  double* ty = tangents.data() + r.output;
   const double p = function_parameter(r);
-  for (std::size_t i = 0; i < r.shape.size(); ++i) {
-    tangents[r.output + i] = F::template derivative<double>(values[x + i], values[r.output + i], p) * tangents[x + i];
-  }
+  const std::size_t n = r.shape.size();
+  for (std::size_t i = 0; i < n; ++i) ty[i] = F::template derivative<double>(x[i], y[i], p) * tx[i];
 }
 // ġx += f''(x) ẋ ḡ, element by element.
 template <typename F>
 void unary_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
-  const Slot x = tape.tensor_args(r)[0].offset;
-  const double* values = tape.values().data();
+  const Slot in = tape.tensor_args(r)[0].offset;
+  const double *x = tape.values().data() + in, *y = tape.values().data() + r.output;
+  const double *tx = arenas.tangents.data() + in, *gy = arenas.grads.data() + r.output;
+  double* gx = arenas.grad_tangents.data() + in;
   const double p = function_parameter(r);
-  for (std::size_t i = 0; i < r.shape.size(); ++i) {
-    arenas.grad_tangents[x + i] += F::template second<double>(values[x + i], values[r.output + i], p) *
-                                   arenas.tangents[x + i] * arenas.grads[r.output + i];
-  }
+  const std::size_t n = r.shape.size();
+  for (std::size_t i = 0; i < n; ++i) gx[i] += F::template second<double>(x[i], y[i], p) * tx[i] * gy[i];
 }
 template <typename F>
 constexpr TensorOpInfo unary_info{
