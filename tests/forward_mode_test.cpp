@@ -211,3 +211,14 @@ TEST_CASE("jvp raises an Error naming an op without a tangent rule, float32 and 
   const TensorVar w = t32.param(v32, Shape{2});
   CHECK_THROWS_WITH(jvp(t32, ops::exp(w), {}), Catch::Contains("not supported in float32"));
 }
+
+TEST_CASE("jvp of the tensor ops is their hand formula", "[forward]") {
+  Tape tape;
+  const std::vector<double> av{1.0, 2.0, 3.0, 4.0}, bv{0.5, -1.0, 2.0, 0.25};
+  const TensorVar a = tape.param(av, Shape{2, 2}), b = tape.param(bv, Shape{2, 2});
+  // d(AB) = dA B + A dB with dA = I, dB = 0: B itself.
+  const std::vector<double> t = jvp(tape, ops::matmul(a, b), {{a, {1.0, 0.0, 0.0, 1.0}}});
+  CHECK(t == bv);
+  // d softmax along the all-ones tangent is 0 (softmax is shift invariant).
+  for (double e : jvp(tape, ops::softmax(a), {{a, {1.0, 1.0, 1.0, 1.0}}})) CHECK(e == Approx(0.0).margin(1e-15));
+}

@@ -328,3 +328,35 @@ TEST_CASE("hvp and hessian raise Errors naming the op, the sizes and the limit",
   const std::vector<TensorVar> big_params{big};
   CHECK_THROWS_WITH(hessian(other, ops::sum(big), big_params), Catch::Contains("max_hessian_size"));
 }
+
+TEST_CASE("Hessians of the losses and of mul and div are their hand formulas", "[second_order]") {
+  // softmax cross-entropy of one row in its logits: diag(s) − s sᵀ.
+  Tape tape;
+  const std::vector<double> logits{0.2, -1.0, 0.7};
+  const TensorVar x = tape.param(logits, Shape{3}, "x");
+  const std::vector<int> label{2};
+  const TensorVar ce = ops::softmax_cross_entropy(x, label);
+  const std::vector<TensorVar> params{x};
+  const std::vector<double> h = hessian(tape, ce, params);
+  double total = 0.0;
+  for (double l : logits) total += std::exp(l);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 3; ++j) {
+      const double si = std::exp(logits[i]) / total, sj = std::exp(logits[j]) / total;
+      CHECK(h[i * 3 + j] == Approx((i == j ? si : 0.0) - si * sj));
+    }
+  // mse of n values: 2/n I.
+  const TensorVar m = ops::mse(x, 0.5);
+  const std::vector<double> hm = hessian(tape, m, params);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (std::size_t j = 0; j < 3; ++j) CHECK(hm[i * 3 + j] == Approx(i == j ? 2.0 / 3.0 : 0.0).margin(1e-15));
+  // a·b: [[0, 1], [1, 0]]; a/b: [[0, −1/b²], [−1/b², 2a/b³]].
+  const Var a = tape.param(1.5, "a"), b = tape.param(-0.8, "b");
+  const std::vector<TensorVar> ab{TensorVar(a, Shape{}), TensorVar(b, Shape{})};
+  CHECK(hessian(tape, a * b, ab) == std::vector<double>{0.0, 1.0, 1.0, 0.0});
+  const std::vector<double> hd = hessian(tape, a / b, ab);
+  CHECK(hd[0] == 0.0);
+  CHECK(hd[1] == Approx(-1.0 / 0.64));
+  CHECK(hd[2] == Approx(-1.0 / 0.64));
+  CHECK(hd[3] == Approx(2 * 1.5 / (-0.8 * 0.64)));
+}
