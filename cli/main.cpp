@@ -119,10 +119,11 @@ int grad_command(const std::string& path, bool as_json, std::size_t memory_limit
 std::vector<std::pair<std::string, TensorVar>> params_of(const Tape& tape,
                                                          const std::vector<std::pair<std::string, TensorVar>>& named) {
   std::vector<std::pair<std::string, TensorVar>> out;
-  for (const auto& [name, t] : named) {
+  for (const auto& entry : named) {
+    const TensorVar& t = entry.second;
     if (t.dtype() != DType::f64 || tape.op(tape.node_of(t.offset())) != Op::Param) continue;
     const auto same = [&t](const auto& p) { return p.second.offset() == t.offset(); };
-    if (std::none_of(out.begin(), out.end(), same)) out.emplace_back(name, t);
+    if (std::none_of(out.begin(), out.end(), same)) out.push_back(entry);
   }
   return out;
 }

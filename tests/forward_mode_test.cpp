@@ -38,13 +38,13 @@ void check_jvp(const Graph& f, const std::vector<Leaf>& leaves, unsigned seed = 
 Leaf scalar(double x) { return {{x}, Shape{}}; }
 
 // A scalar op of one or two Vars as a graph of rank-0 leaves.
-Graph unary_scalar(std::function<Var(const Var&)> op) {
+Graph unary_scalar(const std::function<Var(const Var&)>& op) {
   return [op](Tape&, std::span<const TensorVar> l) {
     const Var y = op(l[0][0]);
     return TensorVar(y, Shape{});
   };
 }
-Graph binary_scalar(std::function<Var(const Var&, const Var&)> op) {
+Graph binary_scalar(const std::function<Var(const Var&, const Var&)>& op) {
   return [op](Tape&, std::span<const TensorVar> l) {
     const Var y = op(l[0][0], l[1][0]);
     return TensorVar(y, Shape{});
@@ -78,7 +78,9 @@ TEST_CASE("jvp of every binary scalar op matches central differences", "[forward
        }},
       {"square", [](const Var& a, const Var&) { return a * a; }},
   };
-  for (const auto& [name, op] : ops) {
+  for (const auto& entry : ops) {
+    const std::string& name = entry.first;
+    const auto& op = entry.second;
     INFO(name);
     check_jvp(binary_scalar(op), {scalar(1.3), scalar(0.6)});
   }
@@ -98,7 +100,9 @@ TEST_CASE("jvp of every unary scalar op and table function matches central diffe
       {"elu alpha 0.5", [](const Var& a) { return elu(a, 0.5); }},
   };
   for (const double x : {0.8, -0.7}) {
-    for (const auto& [name, op] : ops) {
+    for (const auto& entry : ops) {
+      const std::string& name = entry.first;
+      const auto& op = entry.second;
       if (name == "a^c" && x < 0) continue;
       INFO(name << " at " << x);
       check_jvp(unary_scalar(op), {scalar(x)});
@@ -126,7 +130,9 @@ TEST_CASE("jvp of the elementwise tensor ops matches central differences", "[for
       {"neg", [](const TensorVar& x, const TensorVar&) { return -x; }},
       {"pow", [](const TensorVar& x, const TensorVar&) { return ops::pow(x, 2.5); }},
   };
-  for (const auto& [name, op] : ops) {
+  for (const auto& entry : ops) {
+    const std::string& name = entry.first;
+    const auto& op = entry.second;
     INFO(name);
     check_jvp([&op](Tape&, std::span<const TensorVar> l) { return op(l[0], l[1]); }, {a, row});
   }

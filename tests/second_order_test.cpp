@@ -41,7 +41,7 @@ Leaf scalar(double x) { return {{x}, Shape{}}; }
 
 // A loss around a scalar op z: sin(z) + z·z·a, so both the op's own curvature and the
 // grad-tangent passed through it count.
-Graph around_scalar(std::function<Var(const Var&, const Var&)> op) {
+Graph around_scalar(const std::function<Var(const Var&, const Var&)>& op) {
   return [op](Tape&, std::span<const TensorVar> l) {
     const Var z = op(l[0][0], l[1][0]);
     const Var loss = sin(z) + z * z * l[0][0];
@@ -49,7 +49,7 @@ Graph around_scalar(std::function<Var(const Var&, const Var&)> op) {
   };
 }
 // The same around a tensor op: the sum of sin(z) + z² over its elements.
-Graph around_tensor(std::function<TensorVar(std::span<const TensorVar>)> op) {
+Graph around_tensor(const std::function<TensorVar(std::span<const TensorVar>)>& op) {
   return [op](Tape&, std::span<const TensorVar> l) {
     const TensorVar z = op(l);
     return ops::sum(ops::sin(z) + z * z);
@@ -93,7 +93,9 @@ TEST_CASE("hvp of every binary scalar op matches differences of the gradient", "
       {"square", [](const Var& a, const Var&) { return a * a; }},
       {"neg", [](const Var& a, const Var& b) { return -(a * b); }},
   };
-  for (const auto& [name, op] : ops) {
+  for (const auto& entry : ops) {
+    const std::string& name = entry.first;
+    const auto& op = entry.second;
     INFO(name);
     check_hvp(around_scalar(op), {scalar(1.3), scalar(0.6)});
   }
@@ -114,7 +116,9 @@ TEST_CASE("hvp of every unary scalar op, constant forms and table functions matc
       {"elu alpha 0.5", [](const Var& a) { return elu(a, 0.5); }},
   };
   for (const double x : {0.8, -0.7}) {
-    for (const auto& [name, op] : ops) {
+    for (const auto& entry : ops) {
+      const std::string& name = entry.first;
+      const auto& op = entry.second;
       if (name.starts_with("a^") && x < 0) continue;
       INFO(name << " at " << x);
       check_hvp(around_scalar([&op](const Var& a, const Var&) { return op(a); }), {scalar(x), scalar(0.4)});
@@ -143,7 +147,9 @@ TEST_CASE("hvp through the elementwise tensor ops matches differences of the gra
       {"neg", [](std::span<const TensorVar> l) { return -l[0] * l[1]; }},
       {"pow", [](std::span<const TensorVar> l) { return ops::pow(l[0], 2.5) + l[1]; }},
   };
-  for (const auto& [name, op] : ops) {
+  for (const auto& entry : ops) {
+    const std::string& name = entry.first;
+    const auto& op = entry.second;
     INFO(name);
     check_hvp(around_tensor(op), {a, row});
   }
@@ -180,7 +186,7 @@ TEST_CASE("hvp through softmax, log_softmax and the losses matches differences o
   const Leaf x{uniform(rng, 8, -2, 2), Shape{2, 4}}, t{uniform(rng, 8, -1, 1), Shape{2, 4}};
   check_hvp(around_tensor([](std::span<const TensorVar> l) { return ops::softmax(l[0]); }), {x});
   check_hvp(around_tensor([](std::span<const TensorVar> l) { return ops::log_softmax(l[0]); }), {x});
-  const auto loss = [](std::function<TensorVar(std::span<const TensorVar>)> op) {
+  const auto loss = [](const std::function<TensorVar(std::span<const TensorVar>)>& op) {
     return Graph([op](Tape&, std::span<const TensorVar> l) { return op(l); });
   };
   check_hvp(loss([](std::span<const TensorVar> l) { return ops::mse(ops::tanh(l[0]), l[1]); }), {x, t});
