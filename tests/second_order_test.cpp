@@ -366,3 +366,14 @@ TEST_CASE("Hessians of the losses and of mul and div are their hand formulas", "
   CHECK(hd[2] == Approx(-1.0 / 0.64));
   CHECK(hd[3] == Approx(2 * 1.5 / (-0.8 * 0.64)));
 }
+
+TEST_CASE("reset drops the constants of the nodes it drops", "[second_order]") {
+  Tape tape;
+  const Var x = tape.param(0.5, "x");
+  const std::vector<TensorVar> params{TensorVar(x, Shape{})};
+  const std::vector<double> v{1.0};
+  CHECK(hvp(tape, pow(x, 3.0), params, v)[0] == Approx(6 * 0.5));  // d²x³ = 6x
+  tape.reset();
+  // The same node id now holds 2 / x: a constant left from x³ would make it x / c (no curvature).
+  CHECK(hvp(tape, 2.0 / x, params, v)[0] == Approx(4 / (0.5 * 0.5 * 0.5)));  // d²(2/x) = 4/x³
+}
