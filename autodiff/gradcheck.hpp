@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Central finite differences against the reverse sweep, like torch.autograd.gradcheck.
+// Central finite differences against the reverse sweep, like torch.autograd.gradcheck and
+// gradgradcheck: gradients, full Jacobians of tensor functions, and Hessians.
 #pragma once
 
 #include <functional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
 
 namespace gradpath {
 
@@ -30,5 +32,30 @@ struct GradcheckResult {
 using ScalarFunction = std::function<Var(Tape& tape, std::span<const Var> leaves)>;
 
 GradcheckResult gradcheck(const ScalarFunction& f, std::span<const double> point, const GradcheckOptions& options = {});
+
+// The same for a function with many outputs: the full Jacobian (outputs x inputs,
+// row-major), one reverse sweep per output against one pair of runs per input.
+struct JacobianCheckResult {
+  std::size_t outputs = 0, inputs = 0;
+  std::vector<double> analytic;  // row-major: d output[k] / d input[i] at k * inputs + i
+  std::vector<double> numeric;
+  std::size_t worst_output = 0, worst_input = 0;  // the element with the largest relative error
+  double worst_relative_error = 0.0;
+  bool ok = true;
+  // "FAILED; worst relative error … at d output[k] / d input[i]" and the worst elements.
+  std::string report() const;
+};
+
+// f builds a float64 tensor (any shape) on `tape` from the leaves it is given.
+using TensorFunction = std::function<TensorVar(Tape& tape, std::span<const Var> leaves)>;
+
+JacobianCheckResult gradcheck(const TensorFunction& f, std::span<const double> point,
+                              const GradcheckOptions& options = {});
+
+// Second derivatives: the Hessian of a scalar f by forward-over-reverse (autodiff/
+// second_order.hpp) against central differences of its reverse-mode gradient (output k
+// of the result is the gradient's element k). The default tolerances suit a step of 1e-5.
+JacobianCheckResult gradgradcheck(const ScalarFunction& f, std::span<const double> point,
+                                  const GradcheckOptions& options = {1e-5, 1e-4, 1e-6});
 
 }  // namespace gradpath

@@ -106,6 +106,7 @@ void Tape::reset() {
     tensors_.erase(first_dropped, tensors_.end());
   }
   names_.drop_from(keep);
+  std::erase_if(constants_, [keep](const ScalarConstant& c) { return c.node >= keep; });
   anomaly_next_ = std::min(anomaly_next_, keep);
 }
 

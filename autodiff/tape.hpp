@@ -103,11 +103,28 @@ struct SymbolicEdge {
 using SymbolicFn = bool (*)(const Tape& tape, const TensorRecord& record, std::size_t element,
                             std::vector<SymbolicEdge>& out);
 
+// Forward mode and second derivatives (autodiff/second_order.hpp). A tensor op's forward-mode
+// rule (a JVP) writes its output's tangents from its operands', in `tangents`, indexed like the
+// float64 value arena.
+using TangentFn = void (*)(const Tape& tape, const TensorRecord& record, std::span<double> tangents);
+// The arenas of the dual reverse sweep of a Hessian-vector product, indexed the same way.
+struct SecondOrderArenas {
+  std::span<const double> tangents;  // ẋ of every slot, from the tangent sweep
+  std::span<const double> grads;     // ḡ: the grads of the first-order reverse sweep
+  std::span<double> grad_tangents;   // ġ: d/dt of the grads along the tangents, accumulated
+};
+// A tensor op's curvature rule: adds J̇ᵀ ḡ_out into its operands' grad-tangents, J̇ the
+// derivative of the op's Jacobian along the tangents (zero_curvature for a linear op).
+using CurvatureFn = void (*)(const Tape& tape, const TensorRecord& record, const SecondOrderArenas& arenas);
+
 struct TensorOpInfo {
   std::string_view name;
   BackwardFn backward;
   SwitchesFn switches = nullptr;  // piecewise ops only
   SymbolicFn symbolic = nullptr;  // ops whose partials can be written in symbols
+  // Forward mode and Hessian-vector products; an op without them raises an Error naming it.
+  TangentFn tangent = nullptr;
+  CurvatureFn curvature = nullptr;
 };
 
 // An operand of a tensor op: a row-major range with a shape, in the arena of its dtype.
@@ -191,6 +208,16 @@ T options(const TensorRecord& record) {
     detail::throw_wrong_options(record, detail::options_type<T>);
   return record.options.unchecked<T>();
 }
+
+// A constant a scalar record's partials depend on but do not keep: c in c / x, x^c and
+// c^x, a function's parameter (leaky_relu's slope, elu's alpha). The ops that have one note
+// it beside their record (Tape::note_constant); the second-order sweeps read it back.
+enum class ConstantRole : std::uint8_t { numerator, exponent, base, parameter };
+struct ScalarConstant {
+  NodeId node = 0;
+  ConstantRole role = ConstantRole::parameter;
+  double value = 0.0;
+};
 
 // Bytes a tape holds in one group of columns: `used` counts what is stored (size()),
 // `reserved` what is allocated (capacity(), kept by reset() for the next step).
@@ -360,6 +387,11 @@ class Tape {
   Var record(Op op, double value, Slot a, double da, Slot b, double db);
   Var record(Op op, double value, std::span<const Slot> args, std::span<const double> partials);
 
+  // The constant of the scalar node just recorded (see ScalarConstant), and node n's: null
+  // when its op keeps none. Kept sorted by node, dropped with the node by reset().
+  void note_constant(ConstantRole role, double value);
+  const ScalarConstant* scalar_constant(NodeId n) const;
+
   // Tensor records: a node owning `shape.size()` elements of the arena of `dtype`, whose
   // values the caller fills, with its operands, a block of saved doubles and its options.
   NodeId record_tensor(const TensorOpInfo& info, const Shape& shape, std::span<const TensorArg> args,
@@ -513,6 +545,7 @@ class Tape {
   std::vector<TensorRecord> tensors_;
   std::vector<TensorArg> tensor_args_;
   std::vector<double> saved_;
+  std::vector<ScalarConstant> constants_;  // by node
 
   // Names and scopes, all kept by names.cpp; the rest of the tape asks it for their
   // bytes and to drop what a reset drops.

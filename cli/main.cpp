@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +13,9 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <span>
 
+#include "autodiff/second_order.hpp"
 #include "check/checker.hpp"
 #include "cli/model.hpp"
 #include "cli/report.hpp"
@@ -106,6 +109,98 @@ int grad_command(const std::string& path, bool as_json, std::size_t memory_limit
       const std::string element = e.name().empty() ? name + "[" + std::to_string(i) + "]" : e.name();
       std::printf("  %-8s value %14.8g   d%s/d%s %14.8g\n", element.c_str(), e.value(), model.loss().c_str(),
                   element.c_str(), e.grad());
+    }
+  }
+  flush_stdout();
+  return 0;
+}
+
+// The param tensors among a built model's named tensors (each leaf once, not its views).
+std::vector<std::pair<std::string, TensorVar>> params_of(const Tape& tape,
+                                                         const std::vector<std::pair<std::string, TensorVar>>& named) {
+  std::vector<std::pair<std::string, TensorVar>> out;
+  for (const auto& entry : named) {
+    const TensorVar& t = entry.second;
+    if (t.dtype() != DType::f64 || tape.op(tape.node_of(t.offset())) != Op::Param) continue;
+    const auto same = [&t](const auto& p) { return p.second.offset() == t.offset(); };
+    if (std::none_of(out.begin(), out.end(), same)) out.push_back(entry);
+  }
+  return out;
+}
+
+// --hvp NAME=FILE: the direction for param NAME, a JSON array of its values in row-major
+// order, read into its place in `v` (params order); the params not named stay 0.
+void read_direction(const std::string& arg, const std::vector<std::pair<std::string, TensorVar>>& params,
+                    std::vector<double>& v) {
+  const std::size_t eq = arg.find('=');
+  if (eq == std::string::npos) throw Error("--hvp " + cli::quote(arg) + ": expected NAME=FILE");
+  const std::string name = arg.substr(0, eq), path = arg.substr(eq + 1);
+  std::size_t at = 0;
+  for (const auto& [param, t] : params) {
+    if (param != name) {
+      at += t.size();
+      continue;
+    }
+    nlohmann::json values;
+    try {
+      values = nlohmann::json::parse(cli::read_file(path, "direction file", cli::max_model_bytes));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(cli::escaped(path) + ": not JSON: " + e.what());
+    }
+    if (!values.is_array() || values.size() != t.size() ||
+        !std::all_of(values.begin(), values.end(), [](const nlohmann::json& x) { return x.is_number(); })) {
+      throw Error(cli::escaped(path) + ": the direction for " + cli::quote(name) + " must be an array of " +
+                  std::to_string(t.size()) + " numbers (shape " + t.shape().str() + ")");
+    }
+    for (std::size_t i = 0; i < t.size(); ++i) v[at + i] = values[i].get<double>();
+    return;
+  }
+  throw Error("--hvp: " + cli::quote(name) + " is not a param of the model");
+}
+
+// grad --hessian / --hvp: second derivatives of the loss in the model's params
+// (autodiff/second_order.hpp), as a matrix or one product per param.
+int second_order_command(const std::string& path, bool as_json, std::size_t memory_limit, bool want_hessian,
+                         const std::vector<std::string>& directions) {
+  const cli::Model model = cli::Model::load(path);
+  Tape tape;
+  tape.set_memory_limit(memory_limit);
+  const auto named = build_and_backward(model, tape);
+  const auto loss = std::find_if(named.begin(), named.end(), [&](const auto& n) { return n.first == model.loss(); });
+  if (loss == named.end()) throw Error(cli::escaped(model.source()) + ": the model has no loss");
+  const auto params = params_of(tape, named);
+  std::vector<TensorVar> tensors;
+  std::vector<std::string> elements;  // the name of every param element, in order
+  for (const auto& [name, t] : params) {
+    tensors.push_back(t);
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const std::string e = t[i].name();
+      elements.push_back(e.empty() ? name + "[" + std::to_string(i) + "]" : e);
+    }
+  }
+  const std::size_t n = elements.size();
+  std::vector<double> result;
+  if (want_hessian) {
+    result = hessian(tape, loss->second, tensors);
+  } else {
+    std::vector<double> v(n, 0.0);
+    for (const std::string& d : directions) read_direction(d, params, v);
+    result = hvp(tape, loss->second, tensors, v);
+  }
+  const std::size_t columns = want_hessian ? n : 1;
+  if (as_json) {
+    std::cout << "{\n  \"params\": " << nlohmann::json(elements).dump() << ",\n  \""
+              << (want_hessian ? "hessian" : "hvp") << "\": [";
+    for (std::size_t i = 0; i < n; ++i) {
+      std::cout << (i ? ",\n    " : "\n    ");
+      write_json_numbers(std::cout, std::span(result).subspan(i * columns, columns));
+    }
+    std::cout << "\n  ]\n}\n";
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::printf("%-8s", elements[i].c_str());
+      for (std::size_t j = 0; j < columns; ++j) std::printf(" %14.8g", result[i * columns + j]);
+      std::printf("\n");
     }
   }
   flush_stdout();
@@ -260,6 +355,15 @@ int main(int argc, char** argv) {
   grad->add_flag("--json", as_json,
                  "print {\"values\": {...}, \"grads\": {...}}; NaN and infinities as \"nan\", \"inf\", \"-inf\"");
   grad->add_option("--memory-limit", memory_limit, memory_help);
+  bool want_hessian = false;
+  std::vector<std::string> directions;
+  grad->add_flag("--hessian", want_hessian,
+                 "the Hessian of the loss in every param element instead (one row each; at most " +
+                     std::to_string(max_hessian_size) + " elements)");
+  grad->add_option("--hvp", directions,
+                   "NAME=FILE: the Hessian of the loss times the direction FILE gives param NAME (a JSON array; "
+                   "several allowed, other params 0), one value per param element")
+      ->excludes("--hessian");
   auto* dot = app.add_subcommand("dot", "the model's graph as Graphviz DOT, layer by layer");
   cli::DotRequest dot_request;
   bool plain = false;
@@ -325,6 +429,9 @@ int main(int argc, char** argv) {
   }
   // Nothing escapes: every failure is exit 2 with one line on standard error.
   try {
+    if (*grad && (want_hessian || !directions.empty())) {
+      return second_order_command(model, as_json, cli::memory_limit_bytes(memory_limit), want_hessian, directions);
+    }
     if (*grad) return grad_command(model, as_json, cli::memory_limit_bytes(memory_limit));
     if (*dot) return dot_command(model, output, dot_request, plain, cli::memory_limit_bytes(memory_limit));
     if (*report_cmd) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "autodiff/second_order.hpp"
 #include "ops/conv.hpp"
 #include "ops/tensor.hpp"
 #include "ops/threads.hpp"
@@ -103,7 +104,10 @@ void conv2d_forward(const T* x, const T* w, const T* bias, const Conv2dGeometry&
 
 void conv2d_backward(Tape& tape, const TensorRecord& r);
 bool conv2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo conv2d_info{"conv2d", &conv2d_backward, nullptr, &conv2d_symbolic};
+void conv2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+void conv2d_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+constexpr TensorOpInfo conv2d_info{"conv2d",         &conv2d_backward, nullptr,
+                                   &conv2d_symbolic, &conv2d_tangent,  &conv2d_curvature};
 
 TensorVar conv2d_impl(const TensorVar& x, const TensorVar& w, const TensorVar* b, Conv2dOptions options,
                       std::string_view name) {
@@ -183,6 +187,31 @@ void conv2d_backward(Tape& tape, const TensorRecord& r) {
     conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
                            grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
   });
+}
+
+// Bilinear in (x, w), linear in b: ẏ = conv(ẋ, w) + ḃ + conv(x, ẇ).
+void conv2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const auto args = tape.tensor_args(r);
+  const Conv2dGeometry g = record_geometry(tape, r);
+  const double* values = tape.values().data();
+  double* ty = tangents.data() + r.output;
+  conv2d_forward(tangents.data() + args[0].offset, values + args[1].offset,
+                 args.size() > 2 ? tangents.data() + args[2].offset : nullptr, g, ty);
+  Scratch<double>& s = Scratch<double>::get();  // dcols: free outside backward, and it only grows
+  double* filter_term = s.reserve(s.dcols, r.shape.size());
+  conv2d_forward(values + args[0].offset, tangents.data() + args[1].offset, static_cast<const double*>(nullptr), g,
+                 filter_term);
+  for (std::size_t i = 0; i < r.shape.size(); ++i) ty[i] += filter_term[i];
+}
+
+// Bilinear in (x, w), linear in b: the backward kernel with x and w replaced by their
+// tangents, ġx += convᵀ(ẇ, ḡ), ġw += ḡ ⋆ ẋ, and no bias term.
+void conv2d_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const auto args = tape.tensor_args(r);
+  double* gt = arenas.grad_tangents.data();
+  conv2d_backward_kernel(arenas.tangents.data() + args[0].offset, arenas.tangents.data() + args[1].offset,
+                         arenas.grads.data() + r.output, record_geometry(tape, r), gt + args[0].offset,
+                         gt + args[1].offset, static_cast<double*>(nullptr));
 }
 
 // y(n, o, oy, ox) = Σ_{c, ky, kx} x(n, c, iy, ix) w(o, c, ky, kx) + b(o), padding taps

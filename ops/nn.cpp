@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "autodiff/second_order.hpp"
+
 namespace gradpath::ops {
 
 namespace {
@@ -26,7 +28,9 @@ void add_bias_kernel(std::size_t batch, std::size_t out, const T* b, T* y) {
 }
 void dense_backward(Tape& tape, const TensorRecord& r);
 bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic};
+void dense_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+void dense_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+constexpr TensorOpInfo dense_info{"dense", &dense_backward, nullptr, &dense_symbolic, &dense_tangent, &dense_curvature};
 
 TensorVar dense_impl(const TensorVar& x, const TensorVar& w, std::optional<TensorArg> b, std::string_view name) {
   Tape& tape = Tape::of(x.first(), w.first(), "dense");
@@ -100,6 +104,29 @@ void dense_backward(Tape& tape, const TensorRecord& r) {
     if (o.has_bias) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
   });
 }
+// Ẏ = Ẋ Wᵀ + X Ẇᵀ + ḃ.
+void dense_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const auto args = tape.tensor_args(r);
+  const DenseOptions o = options<DenseOptions>(r);
+  const double* values = tape.values().data();
+  double* ty = tangents.data() + r.output;
+  detail::gemm(false, true, o.batch, o.out, o.in, tangents.data() + args[0].offset, values + args[1].offset, ty, 0.0,
+               "dense");
+  detail::gemm(false, true, o.batch, o.out, o.in, values + args[0].offset, tangents.data() + args[1].offset, ty, 1.0,
+               "dense");
+  if (o.has_bias) add_bias_kernel(o.batch, o.out, tangents.data() + args[2].offset, ty);
+}
+// Bilinear in (x, W), linear in the bias: ġX += ḡ Ẇ, ġW += ḡᵀ Ẋ.
+void dense_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const auto args = tape.tensor_args(r);
+  const DenseOptions o = options<DenseOptions>(r);
+  const double* gy = arenas.grads.data() + r.output;
+  double* gt = arenas.grad_tangents.data();
+  detail::gemm(false, false, o.batch, o.in, o.out, gy, arenas.tangents.data() + args[1].offset, gt + args[0].offset,
+               1.0, "dense");
+  detail::gemm(true, false, o.out, o.in, o.batch, gy, arenas.tangents.data() + args[0].offset, gt + args[1].offset, 1.0,
+               "dense");
+}
 // y(b, o) = Σ_i x(b, i) W(o, i) + bias(o): the partial with respect to an x or a W element
 // is the other's name; with respect to the bias, 1.
 bool dense_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
@@ -138,8 +165,14 @@ void softmax_kernel(std::size_t rows, std::size_t cols, const T* x, T* y, bool l
 }
 template <bool Log>
 void softmax_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>};
-constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>};
+template <bool Log>
+void softmax_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+template <bool Log>
+void softmax_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+constexpr TensorOpInfo softmax_info{"softmax", &softmax_backward<false>, nullptr,
+                                    nullptr,   &softmax_tangent<false>,  &softmax_curvature<false>};
+constexpr TensorOpInfo log_softmax_info{"log_softmax", &softmax_backward<true>, nullptr,
+                                        nullptr,       &softmax_tangent<true>,  &softmax_curvature<true>};
 
 TensorVar softmax_impl(const TensorVar& x, const TensorOpInfo& info, std::string_view name) {
   Tape& tape = Tape::of(x.first(), info.name);
@@ -196,14 +229,57 @@ void softmax_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 
+// Per row, with s the softmax: softmax ẏ = s ⊙ (ẋ − ⟨s, ẋ⟩), log_softmax ẏ = ẋ − ⟨s, ẋ⟩.
+template <bool Log>
+void softmax_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const std::size_t cols = row_length(r.shape), rows = r.shape.size() / cols;
+  const double* y = tape.values().data() + r.output;
+  const double* tx = tangents.data() + tape.tensor_args(r)[0].offset;
+  double* ty = tangents.data() + r.output;
+  for (std::size_t row = 0; row < rows; ++row) {
+    const std::size_t at = row * cols;
+    double mean = 0.0;  // ⟨s, ẋ⟩
+    for (std::size_t c = 0; c < cols; ++c) mean += (Log ? std::exp(y[at + c]) : y[at + c]) * tx[at + c];
+    for (std::size_t c = 0; c < cols; ++c) ty[at + c] = Log ? tx[at + c] - mean : y[at + c] * (tx[at + c] - mean);
+  }
+}
+
+// d/dt of the backward rule along the tangents, per row (ẏ is the output's tangent):
+// softmax, whose rule is y ⊙ (ḡ − ⟨ḡ, y⟩): ẏ ⊙ (ḡ − ⟨ḡ, y⟩) − y ⟨ḡ, ẏ⟩;
+// log_softmax, whose rule is ḡ − s Σ ḡ: −ṡ Σ ḡ with ṡ = s ⊙ ẏ.
+template <bool Log>
+void softmax_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const std::size_t cols = row_length(r.shape), rows = r.shape.size() / cols;
+  const double* y = tape.values().data() + r.output;
+  const double* ty = arenas.tangents.data() + r.output;
+  const double* g = arenas.grads.data() + r.output;
+  double* gx = arenas.grad_tangents.data() + tape.tensor_args(r)[0].offset;
+  for (std::size_t row = 0; row < rows; ++row) {
+    const std::size_t at = row * cols;
+    double g_y = 0.0, g_ty = 0.0, g_sum = 0.0;  // ⟨ḡ, y⟩, ⟨ḡ, ẏ⟩, Σ ḡ
+    for (std::size_t c = 0; c < cols; ++c) {
+      g_y += g[at + c] * y[at + c];
+      g_ty += g[at + c] * ty[at + c];
+      g_sum += g[at + c];
+    }
+    for (std::size_t c = 0; c < cols; ++c) {
+      gx[at + c] += Log ? -std::exp(y[at + c]) * ty[at + c] * g_sum : ty[at + c] * (g[at + c] - g_y) - y[at + c] * g_ty;
+    }
+  }
+}
+
 // ---- squared errors -------------------------------------------------------------------------------
 // L = scale * sum (y - t)^2 with t broadcast to y's shape; half_squared_error has
 // scale 1/2, mse 1/size. dL/dy = 2 scale (y - t), dL/dt the negative, summed where t broadcasts.
 void squared_error_backward(Tape& tape, const TensorRecord& r);
 bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo half_squared_error_info{"half_squared_error", &squared_error_backward, nullptr,
-                                               &squared_error_symbolic};
-constexpr TensorOpInfo mse_info{"mse", &squared_error_backward, nullptr, &squared_error_symbolic};
+void squared_error_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+void squared_error_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+constexpr TensorOpInfo half_squared_error_info{
+    "half_squared_error",    &squared_error_backward, nullptr,
+    &squared_error_symbolic, &squared_error_tangent,  &squared_error_curvature};
+constexpr TensorOpInfo mse_info{
+    "mse", &squared_error_backward, nullptr, &squared_error_symbolic, &squared_error_tangent, &squared_error_curvature};
 
 double squared_error_scale(const TensorRecord& r, std::size_t size) {
   return r.info == &half_squared_error_info ? 0.5 : 1.0 / static_cast<double>(size);
@@ -259,6 +335,36 @@ void squared_error_backward(Tape& tape, const TensorRecord& r) {
   });
 }
 
+// L̇ = 2 scale Σ (y − t)(ẏ − ṫ); a constant target has no tangent.
+void squared_error_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const Shape& shape = tape.tensor_args(r)[0].shape;
+  const detail::ElementwiseSides s = detail::elementwise_sides(tape, r, shape);
+  const double* values = tape.values().data();
+  const double no_tangent = 0.0;
+  const double* t = s.offset[1] ? values + *s.offset[1] : &s.constant;
+  const double* tt = s.offset[1] ? tangents.data() + *s.offset[1] : &no_tangent;
+  double total = 0.0;
+  detail::for_each_index(shape, s.strides[0], s.strides[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+    total += (values[*s.offset[0] + iy] - t[it]) * (tangents[*s.offset[0] + iy] - tt[it]);
+  });
+  tangents[r.output] = 2.0 * squared_error_scale(r, shape.size()) * total;
+}
+// The rule's d/dt: ġy += 2 scale ḡ (ẏ − ṫ), ġt the negative, summed where t broadcasts.
+void squared_error_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const Shape& shape = tape.tensor_args(r)[0].shape;
+  const detail::ElementwiseSides s = detail::elementwise_sides(tape, r, shape);
+  const double no_tangent = 0.0;
+  const double* tt = s.offset[1] ? arenas.tangents.data() + *s.offset[1] : &no_tangent;
+  const double* ty = arenas.tangents.data() + *s.offset[0];
+  double* gy = arenas.grad_tangents.data() + *s.offset[0];
+  double* gt = s.offset[1] ? arenas.grad_tangents.data() + *s.offset[1] : nullptr;
+  const double g = arenas.grads[r.output] * 2.0 * squared_error_scale(r, shape.size());
+  detail::for_each_index(shape, s.strides[0], s.strides[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+    const double d = g * (ty[iy] - tt[it]);
+    gy[iy] += d;
+    if (gt) gt[it] -= d;
+  });
+}
 // dL/dy_i = 2 scale (y_i - t_i), dL/dt_i its negative: "(y1 - t)", or "(y1 - 0.3)" for a
 // constant target. A target broadcast over y (one value) pairs with every y_i.
 bool squared_error_symbolic(const Tape& tape, const TensorRecord& r, std::size_t, std::vector<SymbolicEdge>& out) {
@@ -291,7 +397,10 @@ struct CrossEntropyOptions {
   std::size_t n, c;  // N rows of C classes
 };
 void cross_entropy_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo cross_entropy_info{"softmax_cross_entropy", &cross_entropy_backward};
+void cross_entropy_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+void cross_entropy_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+constexpr TensorOpInfo cross_entropy_info{"softmax_cross_entropy", &cross_entropy_backward, nullptr, nullptr,
+                                          &cross_entropy_tangent,  &cross_entropy_curvature};
 
 }  // namespace
 
@@ -348,6 +457,38 @@ void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
       }
     }
   });
+}
+
+// L̇ = (1/N) Σ_i ⟨s_i − onehot(label_i), ẋ_i⟩, s_i the softmax of row i (saved as its log).
+void cross_entropy_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const CrossEntropyOptions o = options<CrossEntropyOptions>(r);
+  const auto saved = tape.saved(r);
+  const double* tx = tangents.data() + tape.tensor_args(r)[0].offset;
+  double total = 0.0;
+  for (std::size_t i = 0; i < o.n; ++i) {
+    const auto label = static_cast<std::size_t>(saved[o.n * o.c + i]);
+    for (std::size_t j = 0; j < o.c; ++j) {
+      total += (std::exp(saved[i * o.c + j]) - (j == label ? 1.0 : 0.0)) * tx[i * o.c + j];
+    }
+  }
+  tangents[r.output] = total / static_cast<double>(o.n);
+}
+
+// The Hessian action: the rule is (ḡ/N)(s_i − onehot), so ġx_i += (ḡ/N) ṡ_i with
+// ṡ_i = s_i ⊙ (ẋ_i − ⟨s_i, ẋ_i⟩).
+void cross_entropy_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const CrossEntropyOptions o = options<CrossEntropyOptions>(r);
+  const auto saved = tape.saved(r);
+  const Slot x = tape.tensor_args(r)[0].offset;
+  const double g = arenas.grads[r.output] / static_cast<double>(o.n);
+  for (std::size_t i = 0; i < o.n; ++i) {
+    const std::size_t at = i * o.c;
+    double s_tx = 0.0;  // ⟨s_i, ẋ_i⟩
+    for (std::size_t j = 0; j < o.c; ++j) s_tx += std::exp(saved[at + j]) * arenas.tangents[x + at + j];
+    for (std::size_t j = 0; j < o.c; ++j) {
+      arenas.grad_tangents[x + at + j] += g * std::exp(saved[at + j]) * (arenas.tangents[x + at + j] - s_tx);
+    }
+  }
 }
 
 }  // namespace

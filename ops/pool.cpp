@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "autodiff/second_order.hpp"
 #include "ops/tensor.hpp"
 
 namespace gradpath::ops {
@@ -158,7 +159,9 @@ void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
 void max_pool2d_backward(Tape& tape, const TensorRecord& r);
 void max_pool2d_switches(const Tape& tape, const TensorRecord& r, std::vector<Switch>& out);
 bool max_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo max_pool2d_info{"max_pool2d", &max_pool2d_backward, &max_pool2d_switches, &max_pool2d_symbolic};
+void max_pool2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+constexpr TensorOpInfo max_pool2d_info{"max_pool2d",         &max_pool2d_backward, &max_pool2d_switches,
+                                       &max_pool2d_symbolic, &max_pool2d_tangent,  &zero_curvature};
 
 }  // namespace
 
@@ -183,6 +186,13 @@ void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
     const T* dy = detail::grads<T>(tape) + r.output;
     for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
   });
+}
+
+// Each output is its window's largest cell (the saved argmax): its tangent is that cell's.
+void max_pool2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const std::span<const double> argmax = tape.saved(r);
+  const double* tx = tangents.data() + tape.tensor_args(r)[0].offset;
+  for (std::size_t k = 0; k < argmax.size(); ++k) tangents[r.output + k] = tx[static_cast<std::size_t>(argmax[k])];
 }
 
 // Each window's branch is which of its cells is the largest.
@@ -237,7 +247,9 @@ void avg_pool_kernel(const T* x, const PoolGeometry& g, T* y) {
 
 void avg_pool2d_backward(Tape& tape, const TensorRecord& r);
 bool avg_pool2d_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo avg_pool2d_info{"avg_pool2d", &avg_pool2d_backward, nullptr, &avg_pool2d_symbolic};
+void avg_pool2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+constexpr TensorOpInfo avg_pool2d_info{"avg_pool2d",         &avg_pool2d_backward, nullptr,
+                                       &avg_pool2d_symbolic, &avg_pool2d_tangent,  &zero_curvature};
 
 }  // namespace
 
@@ -262,6 +274,12 @@ void avg_pool2d_backward(Tape& tape, const TensorRecord& r) {
     const T area = static_cast<T>(g.kernel * g.kernel);
     for_each_window_cell(g, [&](std::size_t k, std::size_t i) { dx[i] += dy[k] / area; });
   });
+}
+
+// Linear: the tangent is the average pool of the tangents.
+void avg_pool2d_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  avg_pool_kernel(tangents.data() + tape.tensor_args(r)[0].offset, record_geometry("avg_pool2d", tape, r),
+                  tangents.data() + r.output);
 }
 
 // Each cell of the window with 1/area (padding counts in the area, as in the forward).

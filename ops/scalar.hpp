@@ -71,7 +71,9 @@ inline Var operator/(const Var& a, double c) {
   return detail::unary(Op::Div, "div", a, [c](double x) { return std::pair{x / c, 1.0 / c}; });
 }
 inline Var operator/(double c, const Var& a) {
-  return detail::unary(Op::Div, "div", a, [c](double x) { return std::pair{c / x, -c / (x * x)}; });
+  Var y = detail::unary(Op::Div, "div", a, [c](double x) { return std::pair{c / x, -c / (x * x)}; });
+  y.tape().note_constant(ConstantRole::numerator, c);  // tells c / x from x / c for second order
+  return y;
 }
 
 inline Var operator-(const Var& a) {
@@ -92,10 +94,12 @@ namespace detail {
 // Records F at a with parameter p: its value and, from the table, its derivative.
 template <typename F>
 inline Var function(const Var& a, double p = F::parameter.fallback) {
-  return unary(function_op(fn::id_of<F>), F::name.data(), a, [p](double x) {
+  Var out = unary(function_op(fn::id_of<F>), F::name.data(), a, [p](double x) {
     const double y = F::value(x, p);
     return std::pair{y, F::derivative(x, y, p)};
   });
+  if constexpr (!F::parameter.name.empty()) out.tape().note_constant(ConstantRole::parameter, p);
+  return out;
 }
 }  // namespace detail
 
@@ -104,10 +108,12 @@ inline Var function(const Var& a, double p = F::parameter.fallback) {
 inline Var apply_function(FnId f, const Var& a, std::optional<double> p = std::nullopt) {
   const FunctionInfo& info = function_info(f);
   const double q = p.value_or(info.parameter.fallback);
-  return detail::unary(function_op(f), info.name.data(), a, [&info, q](double x) {
+  Var out = detail::unary(function_op(f), info.name.data(), a, [&info, q](double x) {
     const double y = info.value(x, q);
     return std::pair{y, info.derivative(x, y, q)};
   });
+  if (info.has_parameter()) out.tape().note_constant(ConstantRole::parameter, q);
+  return out;
 }
 
 inline Var exp(const Var& a) { return detail::function<fn::Exp>(a); }
@@ -129,9 +135,11 @@ inline Var gelu_tanh(const Var& a) { return detail::function<fn::GeluTanh>(a); }
 inline Var silu(const Var& a) { return detail::function<fn::Silu>(a); }
 
 inline Var pow(const Var& a, double p) {
-  return detail::unary(Op::Pow, "pow", a, [p](double x) {
+  Var y = detail::unary(Op::Pow, "pow", a, [p](double x) {
     return std::pair{std::pow(x, p), p == 0.0 ? 0.0 : p * std::pow(x, p - 1.0)};
   });
+  y.tape().note_constant(ConstantRole::exponent, p);
+  return y;
 }
 // d/dy x^y = x^y log x; at x == 0 it is taken as 0 (the limit from the right for y > 0),
 // and it is NaN for x < 0, where x^y is real only for integer y.
@@ -143,10 +151,12 @@ inline Var pow(const Var& a, const Var& b) {
   });
 }
 inline Var pow(double c, const Var& b) {
-  return detail::unary(Op::Pow, "pow", b, [c](double y) {
+  Var out = detail::unary(Op::Pow, "pow", b, [c](double y) {
     const double v = std::pow(c, y);
     return std::pair{v, c == 0.0 ? 0.0 : v * std::log(c)};
   });
+  out.tape().note_constant(ConstantRole::base, c);
+  return out;
 }
 // On a tie the whole gradient goes to the first operand.
 inline Var max(const Var& a, const Var& b) {

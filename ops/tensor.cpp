@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "autodiff/second_order.hpp"
 #include "ops/threads.hpp"
 
 namespace gradpath::ops {
@@ -73,6 +74,21 @@ TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const O
   const int constant_side = a.is_constant() ? 1 : b.is_constant() ? 2 : 0;
   const ElementwiseOptions options{constant_side, a.is_constant() ? a.constant() : b.constant()};
   return record(tape, info, shape, std::span(args.data(), count), name, options);
+}
+
+ElementwiseSides elementwise_sides(const Tape& tape, const TensorRecord& r, const Shape& shape) {
+  const auto args = tape.tensor_args(r);
+  const auto o = options<ElementwiseOptions>(r);
+  ElementwiseSides sides;
+  sides.constant = o.constant;
+  std::size_t next = 0;
+  for (std::size_t side = 0; side < 2; ++side) {
+    if (o.constant_side == static_cast<int>(side) + 1) continue;
+    const TensorArg& arg = args[next++];
+    sides.offset[side] = arg.offset;
+    sides.strides[side] = broadcast_strides(arg.shape, shape);
+  }
+  return sides;
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
@@ -149,6 +165,9 @@ struct AddRule {
   static T value(T x, T y) { return x + y; }
   static T dx(T, T) { return T(1); }
   static T dy(T, T) { return T(1); }
+  static T dxx(T, T) { return T(0); }  // second partials: the curvature rule's
+  static T dxy(T, T) { return T(0); }
+  static T dyy(T, T) { return T(0); }
 };
 template <typename T>
 struct SubRule {
@@ -156,6 +175,9 @@ struct SubRule {
   static T value(T x, T y) { return x - y; }
   static T dx(T, T) { return T(1); }
   static T dy(T, T) { return T(-1); }
+  static T dxx(T, T) { return T(0); }
+  static T dxy(T, T) { return T(0); }
+  static T dyy(T, T) { return T(0); }
 };
 template <typename T>
 struct MulRule {
@@ -163,6 +185,9 @@ struct MulRule {
   static T value(T x, T y) { return x * y; }
   static T dx(T, T y) { return y; }
   static T dy(T x, T) { return x; }
+  static T dxx(T, T) { return T(0); }
+  static T dxy(T, T) { return T(1); }
+  static T dyy(T, T) { return T(0); }
 };
 template <typename T>
 struct DivRule {
@@ -170,6 +195,9 @@ struct DivRule {
   static T value(T x, T y) { return x / y; }
   static T dx(T, T y) { return T(1) / y; }
   static T dy(T x, T y) { return -x / (y * y); }
+  static T dxx(T, T) { return T(0); }
+  static T dxy(T, T y) { return T(-1) / (y * y); }
+  static T dyy(T x, T y) { return T(2) * x / (y * y * y); }
 };
 
 template <typename Rule, typename T>
@@ -182,7 +210,12 @@ void binary_backward(Tape& tape, const TensorRecord& r);
 template <template <typename> class Rule>
 bool binary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
 template <template <typename> class Rule>
-constexpr TensorOpInfo binary_info{Rule<double>::name, &binary_backward<Rule>, nullptr, &binary_symbolic<Rule>};
+void binary_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+template <template <typename> class Rule>
+void binary_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+template <template <typename> class Rule>
+constexpr TensorOpInfo binary_info{Rule<double>::name,     &binary_backward<Rule>, nullptr,
+                                   &binary_symbolic<Rule>, &binary_tangent<Rule>,  &binary_curvature<Rule>};
 
 template <template <typename> class Rule>
 TensorVar binary(const Operand& a, const Operand& b, std::string_view name) {
@@ -219,6 +252,41 @@ void binary_backward(Tape& tape, const TensorRecord& r) {
     detail::with_operands<T>(tape, r, r.shape, true, [&](const auto& v, const auto& g, const auto& s) {
       binary_vjp_kernel<Rule<T>>(r.shape, gout, v[0], s[0], g[0], v[1], s[1], g[1]);
     });
+  });
+}
+// ẏ = ∂y/∂a ȧ + ∂y/∂b ḃ, element by element; a constant side has no tangent.
+template <template <typename> class Rule>
+void binary_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const detail::ElementwiseSides s = detail::elementwise_sides(tape, r, r.shape);
+  const double no_tangent = 0.0;
+  const auto in = [&](const double* arena, std::size_t side, const double* constant) {
+    return s.offset[side] ? arena + *s.offset[side] : constant;
+  };
+  const double *a = in(tape.values().data(), 0, &s.constant), *b = in(tape.values().data(), 1, &s.constant);
+  const double *ta = in(tangents.data(), 0, &no_tangent), *tb = in(tangents.data(), 1, &no_tangent);
+  double* out = tangents.data() + r.output;
+  detail::for_each_index(r.shape, s.strides[0], s.strides[1], [&](std::size_t i, std::size_t ia, std::size_t ib) {
+    out[i] = Rule<double>::dx(a[ia], b[ib]) * ta[ia] + Rule<double>::dy(a[ia], b[ib]) * tb[ib];
+  });
+}
+// ġa += ḡ (∂²y/∂a² ȧ + ∂²y/∂a∂b ḃ), ġb += ḡ (∂²y/∂a∂b ȧ + ∂²y/∂b² ḃ), summed where a side broadcasts.
+template <template <typename> class Rule>
+void binary_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  using R = Rule<double>;
+  const detail::ElementwiseSides s = detail::elementwise_sides(tape, r, r.shape);
+  const double no_tangent = 0.0;
+  const auto in = [&](const double* arena, std::size_t side, const double* constant) {
+    return s.offset[side] ? arena + *s.offset[side] : constant;
+  };
+  const double *a = in(tape.values().data(), 0, &s.constant), *b = in(tape.values().data(), 1, &s.constant);
+  const double *ta = in(arenas.tangents.data(), 0, &no_tangent), *tb = in(arenas.tangents.data(), 1, &no_tangent);
+  double* ga = s.offset[0] ? arenas.grad_tangents.data() + *s.offset[0] : nullptr;
+  double* gb = s.offset[1] ? arenas.grad_tangents.data() + *s.offset[1] : nullptr;
+  const double* g = arenas.grads.data() + r.output;
+  detail::for_each_index(r.shape, s.strides[0], s.strides[1], [&](std::size_t i, std::size_t ia, std::size_t ib) {
+    const double x = a[ia], y = b[ib], cross = R::dxy(x, y);
+    if (ga) ga[ia] += g[i] * (R::dxx(x, y) * ta[ia] + cross * tb[ib]);
+    if (gb) gb[ib] += g[i] * (cross * ta[ia] + R::dyy(x, y) * tb[ib]);
   });
 }
 // The two operand elements output element e of an elementwise binary op reads: a slot, or
@@ -325,11 +393,19 @@ bool max_min_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, st
   return true;
 }
 template <>
-constexpr TensorOpInfo binary_info<MaxRule>{"max", &binary_backward<MaxRule>, &max_min_switches<true>,
-                                            &max_min_symbolic<true>};
+constexpr TensorOpInfo binary_info<MaxRule>{"max",
+                                            &binary_backward<MaxRule>,
+                                            &max_min_switches<true>,
+                                            &max_min_symbolic<true>,
+                                            &binary_tangent<MaxRule>,
+                                            &zero_curvature};
 template <>
-constexpr TensorOpInfo binary_info<MinRule>{"min", &binary_backward<MinRule>, &max_min_switches<false>,
-                                            &max_min_symbolic<false>};
+constexpr TensorOpInfo binary_info<MinRule>{"min",
+                                            &binary_backward<MinRule>,
+                                            &max_min_switches<false>,
+                                            &max_min_symbolic<false>,
+                                            &binary_tangent<MinRule>,
+                                            &zero_curvature};
 
 }  // namespace
 
@@ -358,6 +434,10 @@ struct Neg {
   static T derivative(T, T, T) {
     return T(-1);
   }
+  template <typename T>
+  static T second(T, T, T) {
+    return T(0);
+  }
 };
 struct Pow {
   static constexpr std::string_view name = "pow", symbol = "";
@@ -369,6 +449,10 @@ struct Pow {
   template <typename T>
   static T derivative(T x, T, T p) {
     return p == 0 ? T(0) : p * std::pow(x, p - T(1));
+  }
+  template <typename T>
+  static T second(T x, T, T p) {
+    return p == 0 || p == 1 ? T(0) : p * (p - T(1)) * std::pow(x, p - T(2));
   }
 };
 
@@ -422,9 +506,31 @@ bool unary_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std:
     return true;
   }
 }
+// ẏ = f'(x) ẋ, element by element.
 template <typename F>
-constexpr TensorOpInfo unary_info{F::name, &unary_backward<F>, F::kinked ? &sign_switches : nullptr,
-                                  &unary_symbolic<F>};
+void unary_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const Slot in = tape.tensor_args(r)[0].offset;
+  const double *x = tape.values().data() + in, *y = tape.values().data() + r.output, *tx = tangents.data() + in;
+  double* ty = tangents.data() + r.output;
+  const double p = function_parameter(r);
+  const std::size_t n = r.shape.size();
+  for (std::size_t i = 0; i < n; ++i) ty[i] = F::template derivative<double>(x[i], y[i], p) * tx[i];
+}
+// ġx += f''(x) ẋ ḡ, element by element.
+template <typename F>
+void unary_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const Slot in = tape.tensor_args(r)[0].offset;
+  const double *x = tape.values().data() + in, *y = tape.values().data() + r.output;
+  const double *tx = arenas.tangents.data() + in, *gy = arenas.grads.data() + r.output;
+  double* gx = arenas.grad_tangents.data() + in;
+  const double p = function_parameter(r);
+  const std::size_t n = r.shape.size();
+  for (std::size_t i = 0; i < n; ++i) gx[i] += F::template second<double>(x[i], y[i], p) * tx[i] * gy[i];
+}
+template <typename F>
+constexpr TensorOpInfo unary_info{
+    F::name,           &unary_backward<F>, F::kinked ? &sign_switches : nullptr, &unary_symbolic<F>,
+    &unary_tangent<F>, &unary_curvature<F>};
 
 template <typename F>
 TensorVar unary(const TensorVar& x, std::string_view name, double p = 0.0) {
@@ -477,7 +583,10 @@ TensorVar pow(const TensorVar& x, double p, std::string_view name) { return unar
 namespace {
 void matmul_backward(Tape& tape, const TensorRecord& r);
 bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo matmul_info{"matmul", &matmul_backward, nullptr, &matmul_symbolic};
+void matmul_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+void matmul_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas);
+constexpr TensorOpInfo matmul_info{"matmul",         &matmul_backward, nullptr,
+                                   &matmul_symbolic, &matmul_tangent,  &matmul_curvature};
 }  // namespace
 
 TensorVar matmul(const TensorVar& a, const TensorVar& b, std::string_view name) {
@@ -535,6 +644,32 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
     }
   });
 }
+// Ċ = Ȧ B + A Ḃ.
+void matmul_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const auto args = tape.tensor_args(r);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const double *a = tape.values().data() + args[0].offset, *b = tape.values().data() + args[1].offset;
+  const double *ta = tangents.data() + args[0].offset, *tb = tangents.data() + args[1].offset;
+  double* tc = tangents.data() + r.output;
+  for (std::size_t i = 0; i < o.batch; ++i) {
+    const std::size_t ia = i * o.a_stride, ib = i * o.b_stride, ic = i * o.m * o.n;
+    detail::gemm(false, false, o.m, o.n, o.k, ta + ia, b + ib, tc + ic, 0.0, "matmul");
+    detail::gemm(false, false, o.m, o.n, o.k, a + ia, tb + ib, tc + ic, 1.0, "matmul");
+  }
+}
+// Bilinear: the backward rule with each factor replaced by its tangent, ġA += ḡ Ḃᵀ, ġB += Ȧᵀ ḡ.
+void matmul_curvature(const Tape& tape, const TensorRecord& r, const SecondOrderArenas& arenas) {
+  const auto args = tape.tensor_args(r);
+  const detail::MatmulOptions o = options<detail::MatmulOptions>(r);
+  const double *ta = arenas.tangents.data() + args[0].offset, *tb = arenas.tangents.data() + args[1].offset;
+  double *ga = arenas.grad_tangents.data() + args[0].offset, *gb = arenas.grad_tangents.data() + args[1].offset;
+  const double* gc = arenas.grads.data() + r.output;
+  for (std::size_t i = 0; i < o.batch; ++i) {
+    const std::size_t ia = i * o.a_stride, ib = i * o.b_stride, ic = i * o.m * o.n;
+    detail::gemm(false, true, o.m, o.k, o.n, gc + ic, tb + ib, ga + ia, 1.0, "matmul");
+    detail::gemm(true, false, o.k, o.n, o.m, ta + ia, gc + ic, gb + ib, 1.0, "matmul");
+  }
+}
 // C(i, j) = Σ_p A(i, p) B(p, j): the partial with respect to one factor is the other's name.
 bool matmul_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
   if (r.dtype == DType::f32) return false;
@@ -574,8 +709,9 @@ void reduce_kernel(std::size_t outer, std::size_t n, std::size_t inner, T scale,
 }
 void reduce_backward(Tape& tape, const TensorRecord& r);
 bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out);
-constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic};
-constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic};
+void reduce_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+constexpr TensorOpInfo sum_info{"sum", &reduce_backward, nullptr, &reduce_symbolic, &reduce_tangent, &zero_curvature};
+constexpr TensorOpInfo mean_info{"mean", &reduce_backward, nullptr, &reduce_symbolic, &reduce_tangent, &zero_curvature};
 
 TensorVar reduce(const TensorVar& x, std::optional<int> axis, KeepDim keep, bool is_mean, std::string_view name) {
   const TensorOpInfo& info = is_mean ? mean_info : sum_info;
@@ -620,6 +756,12 @@ void reduce_backward(Tape& tape, const TensorRecord& r) {
     reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output,
                       detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
   });
+}
+// Linear: the tangent is the reduction of the tangents.
+void reduce_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const ReduceOptions o = options<ReduceOptions>(r);
+  reduce_kernel(o.outer, o.n, o.inner, o.is_mean ? 1.0 / static_cast<double>(o.n) : 1.0,
+                tangents.data() + tape.tensor_args(r)[0].offset, tangents.data() + r.output);
 }
 // Each input element of the reduced run, with 1 (sum) or 1/n (mean).
 bool reduce_symbolic(const Tape& tape, const TensorRecord& r, std::size_t e, std::vector<SymbolicEdge>& out) {
@@ -684,7 +826,9 @@ void transpose_kernel(const Shape& out_shape, const Strides& in_strides, const T
                          [&](std::size_t i, std::size_t ix, std::size_t) { y[i] = x[ix]; });
 }
 void transpose_backward(Tape& tape, const TensorRecord& r);
-constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward};
+void transpose_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents);
+constexpr TensorOpInfo transpose_info{"transpose", &transpose_backward, nullptr,
+                                      nullptr,     &transpose_tangent,  &zero_curvature};
 }  // namespace
 
 TensorVar transpose(const TensorVar& x, std::string_view name) {
@@ -723,6 +867,13 @@ void transpose_backward(Tape& tape, const TensorRecord& r) {
     transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output,
                          detail::grads<T>(tape) + x.offset);
   });
+}
+// Linear: the tangent is the transpose of the tangents.
+void transpose_tangent(const Tape& tape, const TensorRecord& r, std::span<double> tangents) {
+  const TensorArg& x = tape.tensor_args(r)[0];
+  const TransposeOptions o = options<TransposeOptions>(r);
+  transpose_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), tangents.data() + x.offset,
+                   tangents.data() + r.output);
 }
 }  // namespace
 

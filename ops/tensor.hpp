@@ -167,6 +167,15 @@ struct ElementwiseOptions {
 // them back with with_operands.
 TensorVar record_elementwise(const TensorOpInfo& info, const Operand& a, const Operand& b, const Shape& shape,
                              std::string_view name);
+// The operands of a record_elementwise node as offsets into any float64 arena (values,
+// tangents, grads) with the strides that read them at every index of `shape`; a constant
+// side has no offset. The forward-mode and curvature rules read their arenas through it.
+struct ElementwiseSides {
+  std::array<std::optional<Slot>, 2> offset;
+  std::array<Strides, 2> strides{};
+  double constant = 0.0;
+};
+ElementwiseSides elementwise_sides(const Tape& tape, const TensorRecord& r, const Shape& shape);
 // The NumPy broadcast of two shapes; an Error naming `op` and both shapes if none exists.
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
 // Strides that read a tensor of shape `from` at every index of the shape `to` it

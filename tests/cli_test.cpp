@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "autodiff/second_order.hpp"
 #include "cli/model.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
@@ -571,4 +572,47 @@ TEST_CASE("hostile: dot refuses a graph too large to draw", "[cli][hostile]") {
                                  R"(]}}, "graph": [{"op": "sum", "in": ["a"], "out": "L"}], "loss": "L"})");
   check_bad_input(run_split("dot " + path), "records 200002 nodes, more than dot draws (200000)");
   CHECK(run_split("grad --json " + path).status == 0);
+}
+
+TEST_CASE("gradpath grad --hessian and --hvp give the C++ API's second derivatives", "[cli][second_order]") {
+  // The same model in process: its param tensors in file order (w, v, b) and the Hessian.
+  const cli::Model model = cli::Model::load(models + "seed.json");
+  Tape tape;
+  const auto named = model.build(tape);
+  std::vector<TensorVar> params;
+  TensorVar loss;
+  for (const auto& [name, t] : named) {
+    if (name == "w" || name == "v" || name == "b") params.push_back(t);
+    if (name == "L") loss = t;
+  }
+  const std::vector<double> h = hessian(tape, loss, params);
+  const std::size_t n = 14;
+  REQUIRE(h.size() == n * n);
+
+  const Run r = run("grad " + models + "seed.json --hessian --json");
+  REQUIRE(r.status == 0);
+  const auto out = nlohmann::json::parse(r.out);
+  REQUIRE(out["params"].size() == n);
+  CHECK(out["params"][0] == "w1");
+  CHECK(out["params"][13] == "b");
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j) CHECK(out["hessian"][i][j].get<double>() == Approx(h[i * n + j]));
+
+  // H v for v = (1, 2, ..., 9) on w and 0 elsewhere: the sum of the first nine columns, weighted.
+  const std::string direction = temp_file("w_direction.json", "[1, 2, 3, 4, 5, 6, 7, 8, 9]");
+  const Run p = run("grad " + models + "seed.json --hvp w=" + direction + " --json");
+  REQUIRE(p.status == 0);
+  const auto product = nlohmann::json::parse(p.out);
+  for (std::size_t i = 0; i < n; ++i) {
+    double expected = 0.0;
+    for (std::size_t j = 0; j < 9; ++j) expected += h[i * n + j] * static_cast<double>(j + 1);
+    CHECK(product["hvp"][i][0].get<double>() == Approx(expected));
+  }
+
+  const Run unknown = run("grad " + models + "seed.json --hvp q=" + direction);
+  CHECK(unknown.status == 2);
+  CHECK_THAT(unknown.out, Catch::Contains("'q' is not a param"));
+  const Run short_direction = run("grad " + models + "seed.json --hvp v=" + direction);
+  CHECK(short_direction.status == 2);
+  CHECK_THAT(short_direction.out, Catch::Contains("must be an array of 4 numbers"));
 }

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+// Graphs of float64 leaves for the forward-mode and second-order tests: record one, and
+// its outputs' central differences along a direction, to hold jvp and hvp against.
+#pragma once
+
+#include <functional>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "autodiff/second_order.hpp"
+#include "autodiff/tensor.hpp"
+
+namespace gradpath::test {
+
+struct Leaf {
+  std::vector<double> values;
+  Shape shape;
+};
+// Builds the output (any shape) from one param leaf tensor per Leaf.
+using Graph = std::function<TensorVar(Tape& tape, std::span<const TensorVar> leaves)>;
+
+inline std::vector<TensorVar> record_leaves(Tape& tape, const std::vector<Leaf>& leaves) {
+  std::vector<TensorVar> out;
+  for (const Leaf& leaf : leaves) out.push_back(tape.param(leaf.values, leaf.shape));
+  return out;
+}
+
+// The output's values with every leaf moved by s · direction.
+inline std::vector<double> values_at(const Graph& f, std::vector<Leaf> leaves,
+                                     const std::vector<std::vector<double>>& direction, double s) {
+  for (std::size_t l = 0; l < leaves.size(); ++l)
+    for (std::size_t i = 0; i < leaves[l].values.size(); ++i) leaves[l].values[i] += s * direction[l][i];
+  Tape tape;
+  const std::vector<TensorVar> vars = record_leaves(tape, leaves);
+  const TensorVar y = f(tape, vars);
+  return {y.values().begin(), y.values().end()};
+}
+
+// (f(x + h d) − f(x − h d)) / 2h for every output element.
+inline std::vector<double> central_difference(const Graph& f, const std::vector<Leaf>& leaves,
+                                              const std::vector<std::vector<double>>& direction, double h = 1e-6) {
+  const std::vector<double> up = values_at(f, leaves, direction, h), down = values_at(f, leaves, direction, -h);
+  std::vector<double> out(up.size());
+  for (std::size_t i = 0; i < up.size(); ++i) out[i] = (up[i] - down[i]) / (2 * h);
+  return out;
+}
+
+inline std::vector<double> uniform(std::mt19937& rng, std::size_t n, double lo, double hi) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> out(n);
+  for (double& x : out) x = u(rng);
+  return out;
+}
+
+// One random tangent per leaf.
+inline std::vector<std::vector<double>> random_direction(std::mt19937& rng, const std::vector<Leaf>& leaves) {
+  std::vector<std::vector<double>> out;
+  for (const Leaf& leaf : leaves) out.push_back(uniform(rng, leaf.values.size(), -1.0, 1.0));
+  return out;
+}
+
+inline std::vector<LeafTangent> seeds(std::span<const TensorVar> vars,
+                                      const std::vector<std::vector<double>>& direction) {
+  std::vector<LeafTangent> out;
+  for (std::size_t l = 0; l < vars.size(); ++l) out.emplace_back(vars[l], direction[l]);
+  return out;
+}
+
+}  // namespace gradpath::test
+
+namespace gradpath::test {
+
+// The gradient of a scalar graph with respect to every leaf, concatenated, with every
+// leaf moved by s · direction.
+inline std::vector<double> gradient_at(const Graph& f, std::vector<Leaf> leaves,
+                                       const std::vector<std::vector<double>>& direction, double s) {
+  for (std::size_t l = 0; l < leaves.size(); ++l)
+    for (std::size_t i = 0; i < leaves[l].values.size(); ++i) leaves[l].values[i] += s * direction[l][i];
+  Tape tape;
+  const std::vector<TensorVar> vars = record_leaves(tape, leaves);
+  tape.backward(f(tape, vars));
+  std::vector<double> out;
+  for (const TensorVar& v : vars) out.insert(out.end(), v.grads().begin(), v.grads().end());
+  return out;
+}
+
+// H d by central differences of the gradient: (∇f(x + h d) − ∇f(x − h d)) / 2h.
+inline std::vector<double> gradient_difference(const Graph& f, const std::vector<Leaf>& leaves,
+                                               const std::vector<std::vector<double>>& direction, double h = 1e-5) {
+  const std::vector<double> up = gradient_at(f, leaves, direction, h), down = gradient_at(f, leaves, direction, -h);
+  std::vector<double> out(up.size());
+  for (std::size_t i = 0; i < up.size(); ++i) out[i] = (up[i] - down[i]) / (2 * h);
+  return out;
+}
+
+inline std::vector<double> concatenated(const std::vector<std::vector<double>>& parts) {
+  std::vector<double> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+}  // namespace gradpath::test
