@@ -51,7 +51,7 @@ std::size_t grown_capacity(std::size_t capacity, std::size_t needed) {
 
 TapeBytes TapeMemory::total() const {
   TapeBytes sum;
-  for (TapeBytes b : {values, grads, partials, arg_slots, nodes, names, tensors}) sum += b;
+  for (TapeBytes b : {values, grads, partials, arg_slots, nodes, names, tensors, constants}) sum += b;
   return sum;
 }
 
@@ -81,6 +81,7 @@ TapeMemory Tape::memory() const {
   m.tensors = bytes_of(tensors_);
   m.tensors += bytes_of(tensor_args_);
   m.tensors += bytes_of(saved_);
+  m.constants = bytes_of(constants_);
   return m;
 }
 

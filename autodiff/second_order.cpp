@@ -107,7 +107,11 @@ std::vector<double> jvp(Tape& tape, const TensorVar& output, std::span<const Lea
 // ---- the constants scalar records note beside them ----------------------------------------
 
 void Tape::note_constant(ConstantRole role, double value) {
-  constants_.push_back({static_cast<NodeId>(op_.size() - 1), role, value});
+  const auto n = static_cast<NodeId>(nodes_.size() - 1);
+  if (constants_.size() == constants_.capacity()) {  // the vector doubles: within the memory limit
+    check_memory_limit(op_name(op(n)), std::max<std::size_t>(constants_.capacity(), 1) * sizeof(ScalarConstant));
+  }
+  constants_.push_back({n, role, value});
 }
 
 const ScalarConstant* Tape::scalar_constant(NodeId n) const {

@@ -229,6 +229,7 @@ struct TapeMemory {
   TapeBytes nodes;                               // op, offset and arg_end per node
   TapeBytes names;                               // node names and scopes, with their strings
   TapeBytes tensors;                             // tensor records, operands and saved data
+  TapeBytes constants;                           // the constants of scalar ops a second derivative needs
   TapeBytes total() const;
 };
 

@@ -17,9 +17,22 @@ constexpr std::size_t arg_bytes = sizeof(Slot) + sizeof(double);
 
 std::size_t sum_used(const TapeMemory& m) {
   return m.values.used + m.grads.used + m.partials.used + m.arg_slots.used + m.nodes.used + m.names.used +
-         m.tensors.used;
+         m.tensors.used + m.constants.used;
 }
 }  // namespace
+
+TEST_CASE("memory: the constant a second derivative needs (an exponent) is counted", "[tape][memory]") {
+  Tape tape;
+  const Var x = tape.input(2.0);
+  const Var y = pow(x, 3.0);
+  const TapeMemory m = tape.memory();
+  CHECK(m.constants.used == sizeof(ScalarConstant));
+  CHECK(m.constants.reserved >= m.constants.used);
+  CHECK(m.total().used == sum_used(m));
+  tape.reset();
+  CHECK(tape.memory().constants.used == 0);
+  CHECK_THROWS_AS(y.value(), Error);  // dropped with its constant
+}
 
 TEST_CASE("memory: scalar nodes cost their values, grads, node columns and operands", "[tape][memory]") {
   Tape tape;
