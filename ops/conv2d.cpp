@@ -145,7 +145,8 @@ TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Con
 
 namespace {
 
-// dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
+// dX, dW and db from dY, each added into its operand's grads; a null one (no bias, or an
+// operand no grad is wanted for) is skipped.
 template <typename T>
 void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
   const GemmDims d(g);
@@ -156,14 +157,16 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
     detail::gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, dcols, T(0), "conv2d");
     col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
   };
-  detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
+  if (dx != nullptr) detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
   // dW and db sum over the images: in image order on this thread, the same sum at any thread count.
   Scratch<T>& s = Scratch<T>::get();
   T* cols = s.reserve(s.cols, d.k * d.p);
   for (std::size_t n = 0; n < g.batch; ++n) {
     const T* dyn = dy + n * d.o * d.p;
-    im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
-    detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
+    if (dw != nullptr) {
+      im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
+      detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
+    }
     if (db != nullptr) {
       for (std::size_t o = 0; o < d.o; ++o)
         for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
@@ -179,9 +182,9 @@ void conv2d_backward(Tape& tape, const TensorRecord& r) {
     if (std::all_of(dy, dy + r.shape.size(), [](T v) { return v == T(0); })) return;  // nothing flows back
     const Conv2dGeometry g = record_geometry(tape, r);
     const T* values = detail::values<T>(tape);
-    T* grads = detail::grads<T>(tape);
-    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
-                           grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
+    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g,
+                           detail::operand_grads<T>(tape, args[0]), detail::operand_grads<T>(tape, args[1]),
+                           args.size() > 2 ? detail::operand_grads<T>(tape, args[2]) : nullptr);
   });
 }
 

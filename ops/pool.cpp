@@ -179,7 +179,8 @@ void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const std::span<const double> argmax = tape.saved(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    T* dx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (dx == nullptr) return;
     const T* dy = detail::grads<T>(tape) + r.output;
     for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
   });
@@ -257,7 +258,8 @@ void avg_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    T* dx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (dx == nullptr) return;
     const T* dy = detail::grads<T>(tape) + r.output;
     const T area = static_cast<T>(g.kernel * g.kernel);
     for_each_window_cell(g, [&](std::size_t k, std::size_t i) { dx[i] += dy[k] / area; });
