@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "ops/tensor.hpp"
+#include "ops/threads.hpp"
 
 namespace gradpath::ops {
 
@@ -137,22 +140,81 @@ Span clip(std::size_t out, const PoolGeometry& g, std::size_t size) {
   return {start > g.padding ? start - g.padding : 0, std::min(start + g.kernel - g.padding, size)};
 }
 
+// A run of `count` windows wholly inside the image, side by side on one row of windows,
+// the first with its top-left cell at `origin`: each tap's compare and select runs across
+// the run, which the compiler vectorises (window_argmax's cmov chain per window does not).
+// The taps go in row-major window order, so every window makes window_argmax's comparisons
+// in its order: the same first maximum, the same first NaN. Writes the run's outputs and
+// the plane index of each winner, `origin_at` being the plane index of `origin`.
 template <typename T>
-void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
-  const std::size_t plane_size = g.height * g.width;
-  std::size_t k = 0;
-  for (std::size_t p = 0; p < g.planes; ++p) {
-    const T* plane = x + p * plane_size;
-    for (std::size_t oy = 0; oy < g.out_h; ++oy) {
-      const Span rows = clip(oy, g, g.height);
-      for (std::size_t ox = 0; ox < g.out_w; ++ox, ++k) {
-        const Span cols = clip(ox, g, g.width);
-        const std::size_t at = window_argmax(plane, g.width, rows.first, rows.last, cols.first, cols.last);
-        y[k] = plane[at];
-        argmax[k] = static_cast<double>(p * plane_size + at);
+void max_pool_run(const T* origin, std::size_t origin_at, const PoolGeometry& g, std::size_t count, T* y,
+                  double* argmax) {
+  using Tap = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;  // lanes as wide as T
+  constexpr std::size_t chunk = 64;
+  T best[chunk];
+  Tap tap[chunk];
+  const std::size_t k = g.kernel, s = g.stride, w = g.width;
+  for (std::size_t start = 0; start < count; start += chunk) {
+    const std::size_t n = std::min(chunk, count - start);
+    const T* first = origin + start * s;
+    for (std::size_t j = 0; j < n; ++j) {
+      best[j] = first[j * s];
+      tap[j] = 0;
+    }
+    for (std::size_t t = 1; t < k * k; ++t) {
+      const T* cell = first + t / k * w + t % k;
+      for (std::size_t j = 0; j < n; ++j) {
+        const T v = cell[j * s];
+        // All ones when v is greater, or a NaN over a number: a bit-mask select, no branch.
+        const Tap take = Tap{0} - (static_cast<Tap>(!(v <= best[j])) & static_cast<Tap>(!std::isnan(best[j])));
+        best[j] =
+            std::bit_cast<T>(static_cast<Tap>((take & std::bit_cast<Tap>(v)) | (~take & std::bit_cast<Tap>(best[j]))));
+        tap[j] = (take & static_cast<Tap>(t)) | (~take & tap[j]);
       }
     }
+    for (std::size_t j = 0; j < n; ++j) {
+      y[start + j] = best[j];
+      argmax[start + j] = static_cast<double>(origin_at + (start + j) * s + tap[j] / k * w + tap[j] % k);
+    }
   }
+}
+
+// The outputs [first, last) along an axis of `size` input cells whose windows need no clipping.
+Span inside_windows(const PoolGeometry& g, std::size_t size, std::size_t outputs) {
+  const std::size_t first = std::min((g.padding + g.stride - 1) / g.stride, outputs);
+  const std::size_t last =
+      g.padding + size >= g.kernel ? std::min((g.padding + size - g.kernel) / g.stride + 1, outputs) : 0;
+  return {first, std::max(first, last)};
+}
+
+// One plane per index, on any thread: each writes its own outputs only.
+template <typename T>
+void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
+  const std::size_t plane_size = g.height * g.width, plane_out = g.out_h * g.out_w;
+  const Span inside_rows = inside_windows(g, g.height, g.out_h), inside_cols = inside_windows(g, g.width, g.out_w);
+  auto pool_plane = [&](std::size_t p) {
+    const T* plane = x + p * plane_size;
+    std::size_t k = p * plane_out;
+    const auto clipped = [&](Span rows, std::size_t ox) {  // a window that may be clipped, alone
+      const Span cols = clip(ox, g, g.width);
+      const std::size_t at = window_argmax(plane, g.width, rows.first, rows.last, cols.first, cols.last);
+      y[k + ox] = plane[at];
+      argmax[k + ox] = static_cast<double>(p * plane_size + at);
+    };
+    for (std::size_t oy = 0; oy < g.out_h; ++oy, k += g.out_w) {
+      const Span rows = clip(oy, g, g.height);
+      const bool row_inside = oy >= inside_rows.first && oy < inside_rows.last;
+      const Span run = row_inside ? inside_cols : Span{g.out_w, g.out_w};
+      for (std::size_t ox = 0; ox < run.first; ++ox) clipped(rows, ox);
+      if (run.last > run.first) {
+        const std::size_t origin_at = rows.first * g.width + run.first * g.stride - g.padding;
+        max_pool_run(plane + origin_at, p * plane_size + origin_at, g, run.last - run.first, y + k + run.first,
+                     argmax + k + run.first);
+      }
+      for (std::size_t ox = run.last; ox < g.out_w; ++ox) clipped(rows, ox);
+    }
+  };
+  detail::parallel_for(g.planes, plane_out * g.kernel * g.kernel, pool_plane);
 }
 
 void max_pool2d_backward(Tape& tape, const TensorRecord& r);
@@ -182,7 +244,13 @@ void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
     T* dx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
     if (dx == nullptr) return;
     const T* dy = detail::grads<T>(tape) + r.output;
-    for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+    // A plane's windows pick cells of that plane only: planes may run on any thread.
+    const std::size_t plane_out = r.shape[r.shape.rank() - 2] * r.shape[r.shape.rank() - 1];
+    auto plane = [&](std::size_t p) {
+      for (std::size_t k = p * plane_out; k < (p + 1) * plane_out; ++k)
+        dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+    };
+    detail::parallel_for(argmax.size() / plane_out, plane_out, plane);
   });
 }
 
