@@ -149,32 +149,35 @@ Span clip(std::size_t out, const PoolGeometry& g, std::size_t size) {
 template <typename T>
 void max_pool_run(const T* origin, std::size_t origin_at, const PoolGeometry& g, std::size_t count, T* y,
                   double* argmax) {
-  using Tap = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;  // lanes as wide as T
+  // Lanes as wide as T; a cell's offset in its window is below the plane size, which a
+  // tape's 2^32 elements bound.
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   constexpr std::size_t chunk = 64;
   T best[chunk];
-  Tap tap[chunk];
+  Bits best_offset[chunk];  // of the winning cell from the window's top-left cell
   const std::size_t k = g.kernel, s = g.stride, w = g.width;
   for (std::size_t start = 0; start < count; start += chunk) {
     const std::size_t n = std::min(chunk, count - start);
     const T* first = origin + start * s;
     for (std::size_t j = 0; j < n; ++j) {
       best[j] = first[j * s];
-      tap[j] = 0;
+      best_offset[j] = 0;
     }
     for (std::size_t t = 1; t < k * k; ++t) {
-      const T* cell = first + t / k * w + t % k;
+      const auto offset = static_cast<Bits>(t / k * w + t % k);
+      const T* cell = first + offset;
       for (std::size_t j = 0; j < n; ++j) {
         const T v = cell[j * s];
         // All ones when v is greater, or a NaN over a number: a bit-mask select, no branch.
-        const Tap take = Tap{0} - (static_cast<Tap>(!(v <= best[j])) & static_cast<Tap>(!std::isnan(best[j])));
-        best[j] =
-            std::bit_cast<T>(static_cast<Tap>((take & std::bit_cast<Tap>(v)) | (~take & std::bit_cast<Tap>(best[j]))));
-        tap[j] = (take & static_cast<Tap>(t)) | (~take & tap[j]);
+        const Bits take = Bits{0} - (static_cast<Bits>(!(v <= best[j])) & static_cast<Bits>(!std::isnan(best[j])));
+        best[j] = std::bit_cast<T>(
+            static_cast<Bits>((take & std::bit_cast<Bits>(v)) | (~take & std::bit_cast<Bits>(best[j]))));
+        best_offset[j] = (take & offset) | (~take & best_offset[j]);
       }
     }
     for (std::size_t j = 0; j < n; ++j) {
       y[start + j] = best[j];
-      argmax[start + j] = static_cast<double>(origin_at + (start + j) * s + tap[j] / k * w + tap[j] % k);
+      argmax[start + j] = static_cast<double>(origin_at + (start + j) * s + best_offset[j]);
     }
   }
 }
