@@ -59,12 +59,19 @@ void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
   });
 }
 
-// The adjoint of im2col: adds every column entry back onto the input cell it came from.
+// The adjoint of im2col: adds every column entry back onto the input cell it came from
+// (at stride 1 a contiguous add, which the compiler vectorises).
 template <typename T>
 void col2im_add(const T* cols, const Conv2dGeometry& g, T* image) {
   const auto stride = static_cast<std::ptrdiff_t>(g.stride);
   for_each_column_row(g, [&](std::size_t entry, std::ptrdiff_t begin, std::ptrdiff_t end, std::ptrdiff_t in) {
-    for (std::ptrdiff_t ox = begin; ox < end; ++ox) image[in + ox * stride] += cols[entry + ox];
+    const T* row = cols + entry;
+    if (stride == 1) {
+      T* cells = image + in;
+      for (std::ptrdiff_t ox = begin; ox < end; ++ox) cells[ox] += row[ox];
+    } else {
+      for (std::ptrdiff_t ox = begin; ox < end; ++ox) image[in + ox * stride] += row[ox];
+    }
   });
 }
 
