@@ -15,6 +15,7 @@
 #include "cases.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
+#include "ops/optim.hpp"
 #include "ops/pool.hpp"
 #include "ops/tensor.hpp"
 #include "ops/threads.hpp"
@@ -107,6 +108,61 @@ void k1_gradpath(benchmark::State& state) {
 }
 BENCHMARK(k1_gradpath<double>)->Name("K1/gradpath/float64")->Unit(benchmark::kMicrosecond);
 BENCHMARK(k1_gradpath<float>)->Name("K1/gradpath/float32")->Unit(benchmark::kMicrosecond);
+
+// F2: conv2d alone at a training layer's size, forward and backward (dX, dW, db): a batch
+// of 32 images 16x28x28, 32 filters 3x3 with padding 1, L = sum z^2 / 2.
+template <typename T>
+void f2_gradpath(benchmark::State& state) {
+  constexpr std::size_t batch = 32, in = 16, out = 32, side = 28;
+  const std::vector<double> image_values = gb::uniform_values(batch * in * side * side, 4);
+  const std::vector<T> image(image_values.begin(), image_values.end());
+  const Shape filter{out, in, 3, 3};
+  set_num_threads(1);
+  Tape tape;
+  const TensorVar w = tape.param(ops::he_normal<T>(filter, 5), filter, "w");
+  const TensorVar b = tape.param(std::vector<T>(out, T(0)), Shape{out}, "b");
+  for (auto _ : state) {
+    const TensorVar x = tape.input(image, Shape{batch, in, side, side}, "x");
+    tape.backward(ops::half_squared_error(ops::conv2d(x, w, b, {.padding = 1}), 0.0));
+    benchmark::DoNotOptimize(grads_of<T>(x).data());
+    tape.reset();
+  }
+}
+BENCHMARK(f2_gradpath<double>)->Name("F2/gradpath/float64")->Unit(benchmark::kMicrosecond);
+BENCHMARK(f2_gradpath<float>)->Name("F2/gradpath/float32")->Unit(benchmark::kMicrosecond);
+
+// T2: one Adam training step of a two-conv CNN on T1's batch: conv 1->16, relu, max-pool,
+// conv 16->32, relu, max-pool, dense 1568->10, softmax cross-entropy; at 1 thread.
+template <typename T>
+void t2_gradpath(benchmark::State& state) {
+  constexpr std::size_t batch = 64, side = 28, classes = 10, features = 32 * 7 * 7;
+  const std::vector<double> image_values = gb::uniform_values(batch * side * side, 6);
+  const std::vector<T> images(image_values.begin(), image_values.end());
+  std::vector<int> labels(batch);
+  for (std::size_t i = 0; i < batch; ++i) labels[i] = static_cast<int>(i * 7 % classes);
+  set_num_threads(1);
+  Tape tape;
+  const Shape c1{16, 1, 3, 3}, c2{32, 16, 3, 3}, dw{classes, features};
+  const TensorVar w1 = tape.param(ops::he_normal<T>(c1, 1), c1, "w1");
+  const TensorVar b1 = tape.param(std::vector<T>(16, T(0)), Shape{16}, "b1");
+  const TensorVar w2 = tape.param(ops::he_normal<T>(c2, 2), c2, "w2");
+  const TensorVar b2 = tape.param(std::vector<T>(32, T(0)), Shape{32}, "b2");
+  const TensorVar w3 = tape.param(ops::he_normal<T>(dw, 3), dw, "w3");
+  const TensorVar b3 = tape.param(std::vector<T>(classes, T(0)), Shape{classes}, "b3");
+  ops::Adam adam({w1, b1, w2, b2, w3, b3});
+  for (auto _ : state) {
+    tape.reset();
+    const TensorVar x = tape.constant(images, Shape{batch, 1, side, side});
+    const TensorVar h1 = ops::max_pool2d(ops::relu(ops::conv2d(x, w1, b1, {.padding = 1})));
+    const TensorVar h2 = ops::max_pool2d(ops::relu(ops::conv2d(h1, w2, b2, {.padding = 1})));
+    const TensorVar loss = ops::softmax_cross_entropy(ops::dense(ops::flatten(h2, 1), w3, b3), labels);
+    tape.backward(loss);
+    benchmark::DoNotOptimize(loss.item());
+    adam.step();
+  }
+}
+BENCHMARK(t2_gradpath<double>)->Name("T2/gradpath/float64")->Unit(benchmark::kMicrosecond);
+BENCHMARK(t2_gradpath<float>)->Name("T2/gradpath/float32")->Unit(benchmark::kMicrosecond);
 
 // Which OpenBLAS kernels ran, for the table (OPENBLAS_CORETYPE changes them).
 const bool context_added = [] {
