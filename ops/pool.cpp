@@ -142,7 +142,8 @@ Span clip(std::size_t out, const PoolGeometry& g, std::size_t size) {
 
 // A run of `count` windows wholly inside the image, side by side on one row of windows,
 // the first with its top-left cell at `origin`: each tap's compare and select runs across
-// the run, which the compiler vectorises (window_argmax's cmov chain per window does not).
+// the run as a bit-mask select (g++ turned window_argmax's select back into a branch,
+// mispredicted on relu output, and the integer division of its index loop cost as much).
 // The taps go in row-major window order, so every window makes window_argmax's comparisons
 // in its order: the same first maximum, the same first NaN. Writes the run's outputs and
 // the plane index of each winner, `origin_at` being the plane index of `origin`.

@@ -375,13 +375,20 @@ struct Pow {
   }
 };
 
+// Elements per chunk of a threaded elementwise loop: large enough to pay for a hand-off.
+constexpr std::size_t elementwise_chunk = std::size_t{1} << 14;
+
 template <typename F, typename T>
 void unary_kernel(std::size_t n, const T* x, T* y, T p) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = F::template value<T>(x[i], p);
+  detail::parallel_chunks(n, elementwise_chunk, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) y[i] = F::template value<T>(x[i], p);
+  });
 }
 template <typename F, typename T>
 void unary_vjp_kernel(std::size_t n, const T* x, const T* y, const T* gy, T* gx, T p) {
-  for (std::size_t i = 0; i < n; ++i) gx[i] += gy[i] * F::template derivative<T>(x[i], y[i], p);
+  detail::parallel_chunks(n, elementwise_chunk, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) gx[i] += gy[i] * F::template derivative<T>(x[i], y[i], p);
+  });
 }
 
 // Its options: FunctionOptions, the parameter p.
