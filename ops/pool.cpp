@@ -183,6 +183,46 @@ void max_pool_run(const T* origin, std::size_t origin_at, const PoolGeometry& g,
   }
 }
 
+// The windows 2x2 at stride 2 (the default pool) of such a run: each window's two
+// columns first, top against bottom, a contiguous pass over both rows that the compiler
+// vectorises; then each window's two column winners. The same winner as window_argmax:
+// the first NaN in row-major window order, else the first maximum; of two column winners
+// that tie (or are both NaN) the one from the upper row comes first, the left one on the
+// same row.
+template <typename T>
+void max_pool_run_2x2(const T* origin, std::size_t origin_at, std::size_t width, std::size_t count, T* y,
+                      double* argmax) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const auto select = [](Bits mask, T a, T b) {  // a where mask is all ones, else b
+    return std::bit_cast<T>(static_cast<Bits>((mask & std::bit_cast<Bits>(a)) | (~mask & std::bit_cast<Bits>(b))));
+  };
+  constexpr std::size_t chunk = 64;
+  T column_best[2 * chunk];
+  Bits column_row[2 * chunk];  // offset of the column winner's row: 0 top, width bottom
+  const auto row_offset = static_cast<Bits>(width);
+  for (std::size_t start = 0; start < count; start += chunk) {
+    const std::size_t n = std::min(chunk, count - start);
+    const T* top = origin + 2 * start;
+    const T* bottom = top + width;
+    for (std::size_t i = 0; i < 2 * n; ++i) {
+      const Bits take = Bits{0} - (static_cast<Bits>(!(bottom[i] <= top[i])) & static_cast<Bits>(!std::isnan(top[i])));
+      column_best[i] = select(take, bottom[i], top[i]);
+      column_row[i] = take & row_offset;
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      const T left = column_best[2 * j], right = column_best[2 * j + 1];
+      const bool left_nan = std::isnan(left), right_nan = std::isnan(right);
+      const bool upper = column_row[2 * j + 1] < column_row[2 * j];
+      const bool greater = !(right <= left), tie = right == left;
+      const bool right_wins = (right_nan & (!left_nan | upper)) | (!right_nan & !left_nan & (greater | (tie & upper)));
+      const Bits take = Bits{0} - static_cast<Bits>(right_wins);
+      y[start + j] = select(take, right, left);
+      const Bits offset = (take & (column_row[2 * j + 1] + 1)) | (~take & column_row[2 * j]);
+      argmax[start + j] = static_cast<double>(origin_at + 2 * (start + j) + offset);
+    }
+  }
+}
+
 // The outputs [first, last) along an axis of `size` input cells whose windows need no clipping.
 Span inside_windows(const PoolGeometry& g, std::size_t size, std::size_t outputs) {
   const std::size_t first = std::min((g.padding + g.stride - 1) / g.stride, outputs);
@@ -212,8 +252,13 @@ void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
       for (std::size_t ox = 0; ox < run.first; ++ox) clipped(rows, ox);
       if (run.last > run.first) {
         const std::size_t origin_at = rows.first * g.width + run.first * g.stride - g.padding;
-        max_pool_run(plane + origin_at, p * plane_size + origin_at, g, run.last - run.first, y + k + run.first,
-                     argmax + k + run.first);
+        if (g.kernel == 2 && g.stride == 2) {
+          max_pool_run_2x2(plane + origin_at, p * plane_size + origin_at, g.width, run.last - run.first,
+                           y + k + run.first, argmax + k + run.first);
+        } else {
+          max_pool_run(plane + origin_at, p * plane_size + origin_at, g, run.last - run.first, y + k + run.first,
+                       argmax + k + run.first);
+        }
       }
       for (std::size_t ox = run.last; ox < g.out_w; ++ox) clipped(rows, ox);
     }
