@@ -111,6 +111,17 @@ TensorVar Tape::param(std::span<const float> values, const Shape& shape, std::st
   return leaf_f32(Op::Param, values, shape, name);
 }
 
+// An input, marked so that tensor ops compute no grad for it.
+TensorVar Tape::constant(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
+  const TensorVar x = input(values, shape, name, dtype);
+  return dtype == DType::f32 ? TensorVar::float32(x.first(), x.offset(), shape, false)
+                             : TensorVar(x.first(), shape, false);
+}
+TensorVar Tape::constant(std::span<const float> values, const Shape& shape, std::string_view name) {
+  const TensorVar x = input(values, shape, name);
+  return TensorVar::float32(x.first(), x.offset(), shape, false);
+}
+
 void Tape::keep_through_last_node() {
   keep_nodes_ = static_cast<NodeId>(nodes_.size());
   keep_slots_ = static_cast<Slot>(values_.size());
@@ -210,7 +221,9 @@ std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) {
                 std::string(r.info->name) + " output " + r.shape.str());
   }
   // Only the output and operand ranges are touched: save them, run the rule on zeros
-  // seeded with a unit vector, read the operand grads, put the saved grads back.
+  // seeded with a unit vector, read the operand grads, put the saved grads back. The
+  // partials are the op's own, a constant operand's too: the rule runs as if every
+  // operand needed its grad.
   std::vector<std::pair<Slot, std::size_t>> ranges{{offset(n), r.shape.size()}};
   for (const TensorArg& a : args) ranges.emplace_back(a.offset, a.shape.size());
   const bool had_grads = has_grads();
@@ -219,7 +232,11 @@ std::vector<double> Tape::tensor_partials(NodeId n, std::size_t element) {
   for (auto [first, count] : ranges) kept.insert(kept.end(), grads_.begin() + first, grads_.begin() + first + count);
   for (auto [first, count] : ranges) std::fill_n(grads_.begin() + first, count, 0.0);
   grads_[offset(n) + element] = 1.0;
+  const auto stored_args = std::span(tensor_args_).subspan(r.arg_begin, args.size());
+  std::vector<bool> needed;
+  for (TensorArg& a : stored_args) needed.push_back(std::exchange(a.needs_grad, true));
   r.info->backward(*this, r);
+  for (std::size_t i = 0; i < stored_args.size(); ++i) stored_args[i].needs_grad = needed[i];
   std::vector<double> partials;
   for (std::size_t i = 1; i < ranges.size(); ++i) {
     partials.insert(partials.end(), grads_.begin() + ranges[i].first,

@@ -27,6 +27,10 @@ void Tape::backward(const TensorVar& root) {
   if (root.size() != 1) {
     throw Error("backward: the root must hold one value, got a tensor of shape " + root.shape().str());
   }
+  if (!root.needs_grad()) {
+    throw Error("backward: the root " + root.shape().str() +
+                " was computed from constants alone (Tape::constant); no grad flows to anything");
+  }
   if (root.dtype() == DType::f64) return backward(root.first());
   clear_grads();
   grads_f32_[root.offset()] = 1.0f;

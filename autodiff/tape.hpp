@@ -132,6 +132,9 @@ struct TensorArg {
   Slot offset = 0;
   Shape shape;
   DType dtype = DType::f64;
+  // False for a constant (Tape::constant) and a tensor computed from constants alone: the
+  // op's rule computes no grad for it (ops::detail::operand_grads).
+  bool needs_grad = true;
 };
 
 // What a record's options are: one object per options struct (detail::options_type<T>),
@@ -277,6 +280,13 @@ class Tape {
                   DType dtype = DType::f64);
   TensorVar input(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
   TensorVar param(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
+  // A leaf tensor no grad is wanted for (a batch of images): an input whose grad tensor
+  // ops do not compute, nor that of a tensor computed from constants alone, so conv2d skips
+  // its dX. Their grads read as zeros. (Its f64 elements are scalar Vars as an input's,
+  // and scalar ops on them do add into their grads.)
+  TensorVar constant(std::span<const double> values, const Shape& shape, std::string_view name = {},
+                     DType dtype = DType::f64);
+  TensorVar constant(std::span<const float> values, const Shape& shape, std::string_view name = {});  // f32
 
   // From now on every new leaf value passes through `values(k, given)`, k counting the
   // leaf values recorded since (scalar leaves and tensor elements, in tape order).

@@ -6,7 +6,7 @@
 
 namespace gradpath {
 
-TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
+TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape, bool needs_grad) {
   Tape& t = Tape::of(node, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
   if (offset > t.values_f32().size() || shape.size() > t.values_f32().size() - offset) {
@@ -19,11 +19,12 @@ TensorVar TensorVar::float32(const Var& node, Slot offset, const Shape& shape) {
   t32.offset_ = offset;
   t32.dtype_ = DType::f32;
   t32.size_ = shape.size();
+  t32.needs_grad_ = needs_grad;
   return t32;
 }
 
-TensorVar::TensorVar(const Var& first, const Shape& shape)
-    : first_(first), shape_(shape), offset_(first.slot()), size_(shape.size()) {
+TensorVar::TensorVar(const Var& first, const Shape& shape, bool needs_grad)
+    : first_(first), shape_(shape), offset_(first.slot()), size_(shape.size()), needs_grad_(needs_grad) {
   Tape& t = Tape::of(first, "tensor");
   if (shape.size() == 0) throw Error("tensor: empty shape " + shape.str());
   if (shape.size() > t.slot_count() - first.slot()) {

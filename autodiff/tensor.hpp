@@ -18,10 +18,11 @@ class TensorVar {
  public:
   TensorVar() = default;
   // An f64 tensor: `first` is the Var of element 0; the tensor spans shape.size() slots from it.
-  TensorVar(const Var& first, const Shape& shape);
+  // needs_grad false: tensor ops compute no grad for it (a constant, Tape::constant).
+  TensorVar(const Var& first, const Shape& shape, bool needs_grad = true);
   // An f32 tensor: `node` is the Var of the tensor node's own slot; the tensor spans
   // shape.size() elements of the float arena from `offset`.
-  static TensorVar float32(const Var& node, Slot offset, const Shape& shape);
+  static TensorVar float32(const Var& node, Slot offset, const Shape& shape, bool needs_grad = true);
 
   const Shape& shape() const { return shape_; }
   DType dtype() const { return dtype_; }
@@ -32,7 +33,9 @@ class TensorVar {
   Slot offset() const { return offset_; }
   // f64: the Var of element 0. f32: the Var of the tensor node (its one slot holds 0).
   const Var& first() const { return first_; }
-  TensorArg arg() const { return {offset_, shape_, dtype_}; }
+  TensorArg arg() const { return {offset_, shape_, dtype_, needs_grad_}; }
+  // False for a constant and a tensor computed from constants alone (TensorArg::needs_grad).
+  bool needs_grad() const { return needs_grad_; }
 
   // Element i (row-major) as a scalar Var; an Error names the shape when out of range,
   // and for a float32 tensor (cast it to f64 first: ops::cast(t, DType::f64)).
@@ -70,6 +73,7 @@ class TensorVar {
   Slot offset_ = 0;
   DType dtype_ = DType::f64;
   std::size_t size_ = 1;  // shape_.size(), kept for the element access of hot loops
+  bool needs_grad_ = true;
 };
 
 // Scalars as one tensor: a view when they already sit in consecutive slots of whole

@@ -44,7 +44,7 @@ class T2Network {
   // the caller's. Returns the loss.
   double forward_backward() const {
     const ops::Conv2dOptions same{.stride = 1, .padding = 1};
-    const TensorVar x = tape_.input(images_, Shape{batch, 1, side, side});
+    const TensorVar x = tape_.constant(images_, Shape{batch, 1, side, side});
     const TensorVar h1 = ops::max_pool2d(ops::relu(ops::conv2d(x, conv1_w_, conv1_b_, same)), {.kernel = 2});
     const TensorVar h2 = ops::max_pool2d(ops::relu(ops::conv2d(h1, conv2_w_, conv2_b_, same)), {.kernel = 2});
     const TensorVar logits = ops::dense(ops::flatten(h2, 1), dense_w_, dense_b_);

@@ -20,6 +20,7 @@
 #include "cases.hpp"
 #include "ops/conv.hpp"
 #include "ops/nn.hpp"
+#include "ops/optim.hpp"
 #include "ops/pool.hpp"
 #include "ops/tensor.hpp"
 #include "ops/threads.hpp"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // conv2d: one fused tensor node, im2col + GEMM (OpenBLAS) forward, GEMM + col2im backward.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -15,11 +16,12 @@ namespace {
 
 using detail::Conv2dGeometry;
 
-// Walks one image's columns (C kH kW, OH OW) in order: f(entry, input index), the index
-// of the input cell under that tap for that output position, or -1 on padding. Each
-// column row splits into padding, a run of input cells, padding: no test per entry.
+// Walks one image's columns (C kH kW, OH OW) a column row at a time: f(entry, begin, end,
+// in), the row starting at column entry `entry`, whose entries [begin, end) read the input
+// cells in + ox * stride and the rest land on padding. Each column row splits into
+// padding, a run of input cells, padding: no test per entry.
 template <typename F>
-void for_each_column_entry(const Conv2dGeometry& g, F f) {
+void for_each_column_row(const Conv2dGeometry& g, F f) {
   const auto pad = static_cast<std::ptrdiff_t>(g.padding), stride = static_cast<std::ptrdiff_t>(g.stride);
   const auto width = static_cast<std::ptrdiff_t>(g.width), out_w = static_cast<std::ptrdiff_t>(g.out_w);
   // The first output column whose input column ox * stride + kx - pad is at least `from`.
@@ -35,26 +37,42 @@ void for_each_column_entry(const Conv2dGeometry& g, F f) {
         for (std::size_t oy = 0; oy < g.out_h; ++oy, entry += g.out_w) {
           const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.stride + ky) - pad;
           const bool row_in = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.height);
-          const std::ptrdiff_t begin = row_in ? in_begin : out_w, end = row_in ? in_end : out_w;
           const std::ptrdiff_t row = (static_cast<std::ptrdiff_t>(c * g.height) + iy) * width + tap_x - pad;
-          for (std::ptrdiff_t ox = 0; ox < begin; ++ox) f(entry + static_cast<std::size_t>(ox), std::ptrdiff_t{-1});
-          for (std::ptrdiff_t ox = begin; ox < end; ++ox) f(entry + static_cast<std::size_t>(ox), row + ox * stride);
-          for (std::ptrdiff_t ox = end; ox < out_w; ++ox) f(entry + static_cast<std::size_t>(ox), std::ptrdiff_t{-1});
+          f(entry, row_in ? in_begin : out_w, row_in ? in_end : out_w, row);
         }
       }
 }
 
-// One image (C, H, W) unfolded to columns: 0 where the tap lands on padding.
+// One image (C, H, W) unfolded to columns: 0 where the tap lands on padding; at stride 1
+// a column row's input cells are a plain copy.
 template <typename T>
 void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
-  for_each_column_entry(g, [&](std::size_t entry, std::ptrdiff_t in) { cols[entry] = in < 0 ? T(0) : image[in]; });
+  const auto stride = static_cast<std::ptrdiff_t>(g.stride);
+  for_each_column_row(g, [&](std::size_t entry, std::ptrdiff_t begin, std::ptrdiff_t end, std::ptrdiff_t in) {
+    T* row = cols + entry;
+    std::fill(row, row + begin, T(0));
+    if (stride == 1) {
+      std::copy(image + in + begin, image + in + end, row + begin);
+    } else {
+      for (std::ptrdiff_t ox = begin; ox < end; ++ox) row[ox] = image[in + ox * stride];
+    }
+    std::fill(row + end, row + g.out_w, T(0));
+  });
 }
 
-// The adjoint of im2col: adds every column entry back onto the input cell it came from.
+// The adjoint of im2col: adds every column entry back onto the input cell it came from
+// (at stride 1 a contiguous add, which the compiler vectorises).
 template <typename T>
 void col2im_add(const T* cols, const Conv2dGeometry& g, T* image) {
-  for_each_column_entry(g, [&](std::size_t entry, std::ptrdiff_t in) {
-    if (in >= 0) image[in] += cols[entry];
+  const auto stride = static_cast<std::ptrdiff_t>(g.stride);
+  for_each_column_row(g, [&](std::size_t entry, std::ptrdiff_t begin, std::ptrdiff_t end, std::ptrdiff_t in) {
+    const T* row = cols + entry;
+    if (stride == 1) {
+      T* cells = image + in;
+      for (std::ptrdiff_t ox = begin; ox < end; ++ox) cells[ox] += row[ox];
+    } else {
+      for (std::ptrdiff_t ox = begin; ox < end; ++ox) image[in + ox * stride] += row[ox];
+    }
   });
 }
 
@@ -149,7 +167,23 @@ TensorVar conv2d(const TensorVar& x, const TensorVar& w, const TensorVar& b, Con
 
 namespace {
 
-// dX, dW and db (when `db` is not null) from dY, all added into the operand grads.
+// Σ row[0, n) in a fixed order through 16 independent partial sums, which the compiler
+// vectorises: one running sum is a chain of dependent adds, the bias grad's whole cost.
+template <typename T>
+T row_sum(const T* row, std::size_t n) {
+  constexpr std::size_t lanes = 16;
+  std::array<T, lanes> partial{};
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (std::size_t j = 0; j < lanes; ++j) partial[j] += row[i + j];
+  for (std::size_t j = 0; i < n; ++i, ++j) partial[j] += row[i];
+  T total = 0;
+  for (T p : partial) total += p;
+  return total;
+}
+
+// dX, dW and db from dY, each added into its operand's grads; a null one (no bias, or an
+// operand no grad is wanted for) is skipped.
 template <typename T>
 void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeometry& g, T* dx, T* dw, T* db) {
   const GemmDims d(g);
@@ -160,17 +194,18 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
     detail::gemm(true, false, d.k, d.p, d.o, w, dy + n * d.o * d.p, dcols, T(0), "conv2d");
     col2im_add(dcols, g, dx + n * g.channels * g.height * g.width);
   };
-  detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
+  if (dx != nullptr) detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
   // dW and db sum over the images: in image order on this thread, the same sum at any thread count.
   Scratch<T>& s = Scratch<T>::get();
   T* cols = s.reserve(s.cols, d.k * d.p);
   for (std::size_t n = 0; n < g.batch; ++n) {
     const T* dyn = dy + n * d.o * d.p;
-    im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
-    detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
+    if (dw != nullptr) {
+      im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
+      detail::gemm(false, true, d.o, d.k, d.p, dyn, cols, dw, T(1), "conv2d");
+    }
     if (db != nullptr) {
-      for (std::size_t o = 0; o < d.o; ++o)
-        for (std::size_t p = 0; p < d.p; ++p) db[o] += dyn[o * d.p + p];
+      for (std::size_t o = 0; o < d.o; ++o) db[o] += row_sum(dyn + o * d.p, d.p);
     }
   }
 }
@@ -180,12 +215,11 @@ void conv2d_backward(Tape& tape, const TensorRecord& r) {
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* dy = detail::grads<T>(tape) + r.output;
-    if (std::all_of(dy, dy + r.shape.size(), [](T v) { return v == T(0); })) return;  // nothing flows back
     const Conv2dGeometry g = record_geometry(tape, r);
     const T* values = detail::values<T>(tape);
-    T* grads = detail::grads<T>(tape);
-    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g, grads + args[0].offset,
-                           grads + args[1].offset, args.size() > 2 ? grads + args[2].offset : nullptr);
+    conv2d_backward_kernel(values + args[0].offset, values + args[1].offset, dy, g,
+                           detail::operand_grads<T>(tape, args[0]), detail::operand_grads<T>(tape, args[1]),
+                           args.size() > 2 ? detail::operand_grads<T>(tape, args[2]) : nullptr);
   });
 }
 

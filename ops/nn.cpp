@@ -95,13 +95,16 @@ void dense_backward(Tape& tape, const TensorRecord& r) {
   const std::size_t batch = o.batch, in = o.in, out = o.out;
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* grads = detail::grads<T>(tape);
-    const T* gy = grads + r.output;
+    const T* gy = detail::grads<T>(tape) + r.output;
     const T* x = detail::values<T>(tape) + args[0].offset;
     const T* w = detail::values<T>(tape) + args[1].offset;
-    detail::gemm(false, false, batch, in, out, gy, w, grads + args[0].offset, T(1), "dense");  // dX += dY W
-    detail::gemm(true, false, out, in, batch, gy, x, grads + args[1].offset, T(1), "dense");   // dW += dY^T X
-    if (o.has_bias) bias_vjp_kernel(batch, out, gy, grads + args[2].offset);
+    if (T* gx = detail::operand_grads<T>(tape, args[0]))
+      detail::gemm(false, false, batch, in, out, gy, w, gx, T(1), "dense");  // dX += dY W
+    if (T* gw = detail::operand_grads<T>(tape, args[1]))
+      detail::gemm(true, false, out, in, batch, gy, x, gw, T(1), "dense");  // dW += dY^T X
+    if (o.has_bias) {
+      if (T* gb = detail::operand_grads<T>(tape, args[2])) bias_vjp_kernel(batch, out, gy, gb);
+    }
   });
 }
 // Ẏ = Ẋ Wᵀ + X Ẇᵀ + ḃ.
@@ -220,7 +223,8 @@ void softmax_backward(Tape& tape, const TensorRecord& r) {
     using T = decltype(zero);
     const T* y = detail::values<T>(tape) + r.output;
     const T* gy = detail::grads<T>(tape) + r.output;
-    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    T* gx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (gx == nullptr) return;
     if constexpr (Log) {
       log_softmax_vjp_kernel(rows, cols, y, gy, gx);
     } else {
@@ -328,7 +332,7 @@ void squared_error_backward(Tape& tape, const TensorRecord& r) {
     detail::with_operands<T>(tape, r, shape, true, [&](const auto& v, const auto& gr, const auto& s) {
       detail::for_each_index(shape, s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
         const T d = g * (v[0][iy] - v[1][it]);
-        gr[0][iy] += d;
+        if (gr[0]) gr[0][iy] += d;
         if (gr[1]) gr[1][it] -= d;
       });
     });
@@ -448,8 +452,9 @@ void cross_entropy_backward(Tape& tape, const TensorRecord& r) {
   const auto saved = tape.saved(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
+    T* gx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (gx == nullptr) return;
     const double g = static_cast<double>(detail::grads<T>(tape)[r.output]) / static_cast<double>(n);
-    T* gx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
     for (std::size_t i = 0; i < n; ++i) {
       const auto label = static_cast<std::size_t>(saved[n * c + i]);
       for (std::size_t j = 0; j < c; ++j) {

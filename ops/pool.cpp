@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "autodiff/second_order.hpp"
 #include "ops/tensor.hpp"
+#include "ops/threads.hpp"
 
 namespace gradpath::ops {
 
@@ -138,22 +141,130 @@ Span clip(std::size_t out, const PoolGeometry& g, std::size_t size) {
   return {start > g.padding ? start - g.padding : 0, std::min(start + g.kernel - g.padding, size)};
 }
 
+// A run of `count` windows wholly inside the image, side by side on one row of windows,
+// the first with its top-left cell at `origin`: each tap's compare and select runs across
+// the run as a bit-mask select (g++ turned window_argmax's select back into a branch,
+// mispredicted on relu output, and the integer division of its index loop cost as much).
+// The taps go in row-major window order, so every window makes window_argmax's comparisons
+// in its order: the same first maximum, the same first NaN. Writes the run's outputs and
+// the plane index of each winner, `origin_at` being the plane index of `origin`.
 template <typename T>
-void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
-  const std::size_t plane_size = g.height * g.width;
-  std::size_t k = 0;
-  for (std::size_t p = 0; p < g.planes; ++p) {
-    const T* plane = x + p * plane_size;
-    for (std::size_t oy = 0; oy < g.out_h; ++oy) {
-      const Span rows = clip(oy, g, g.height);
-      for (std::size_t ox = 0; ox < g.out_w; ++ox, ++k) {
-        const Span cols = clip(ox, g, g.width);
-        const std::size_t at = window_argmax(plane, g.width, rows.first, rows.last, cols.first, cols.last);
-        y[k] = plane[at];
-        argmax[k] = static_cast<double>(p * plane_size + at);
+void max_pool_run(const T* origin, std::size_t origin_at, const PoolGeometry& g, std::size_t count, T* y,
+                  double* argmax) {
+  // Lanes as wide as T; a cell's offset in its window is below the plane size, which a
+  // tape's 2^32 elements bound.
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr std::size_t chunk = 64;
+  T best[chunk];
+  Bits best_offset[chunk];  // of the winning cell from the window's top-left cell
+  const std::size_t k = g.kernel, s = g.stride, w = g.width;
+  for (std::size_t start = 0; start < count; start += chunk) {
+    const std::size_t n = std::min(chunk, count - start);
+    const T* first = origin + start * s;
+    for (std::size_t j = 0; j < n; ++j) {
+      best[j] = first[j * s];
+      best_offset[j] = 0;
+    }
+    for (std::size_t t = 1; t < k * k; ++t) {
+      const auto offset = static_cast<Bits>(t / k * w + t % k);
+      const T* cell = first + offset;
+      for (std::size_t j = 0; j < n; ++j) {
+        const T v = cell[j * s];
+        // All ones when v is greater, or a NaN over a number: a bit-mask select, no branch.
+        const Bits take = Bits{0} - (static_cast<Bits>(!(v <= best[j])) & static_cast<Bits>(!std::isnan(best[j])));
+        best[j] = std::bit_cast<T>(
+            static_cast<Bits>((take & std::bit_cast<Bits>(v)) | (~take & std::bit_cast<Bits>(best[j]))));
+        best_offset[j] = (take & offset) | (~take & best_offset[j]);
       }
     }
+    for (std::size_t j = 0; j < n; ++j) {
+      y[start + j] = best[j];
+      argmax[start + j] = static_cast<double>(origin_at + (start + j) * s + best_offset[j]);
+    }
   }
+}
+
+// The windows 2x2 at stride 2 (the default pool) of such a run: each window's two
+// columns first, top against bottom, a contiguous pass over both rows that the compiler
+// vectorises; then each window's two column winners. The same winner as window_argmax:
+// the first NaN in row-major window order, else the first maximum; of two column winners
+// that tie (or are both NaN) the one from the upper row comes first, the left one on the
+// same row.
+template <typename T>
+void max_pool_run_2x2(const T* origin, std::size_t origin_at, std::size_t width, std::size_t count, T* y,
+                      double* argmax) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const auto select = [](Bits mask, T a, T b) {  // a where mask is all ones, else b
+    return std::bit_cast<T>(static_cast<Bits>((mask & std::bit_cast<Bits>(a)) | (~mask & std::bit_cast<Bits>(b))));
+  };
+  constexpr std::size_t chunk = 64;
+  T column_best[2 * chunk];
+  Bits column_row[2 * chunk];  // offset of the column winner's row: 0 top, width bottom
+  const auto row_offset = static_cast<Bits>(width);
+  for (std::size_t start = 0; start < count; start += chunk) {
+    const std::size_t n = std::min(chunk, count - start);
+    const T* top = origin + 2 * start;
+    const T* bottom = top + width;
+    for (std::size_t i = 0; i < 2 * n; ++i) {
+      const Bits take = Bits{0} - (static_cast<Bits>(!(bottom[i] <= top[i])) & static_cast<Bits>(!std::isnan(top[i])));
+      column_best[i] = select(take, bottom[i], top[i]);
+      column_row[i] = take & row_offset;
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      const T left = column_best[2 * j], right = column_best[2 * j + 1];
+      const bool left_nan = std::isnan(left), right_nan = std::isnan(right);
+      const bool upper = column_row[2 * j + 1] < column_row[2 * j];
+      const bool greater = !(right <= left), tie = right == left;
+      const bool right_wins = (right_nan & (!left_nan | upper)) | (!right_nan & !left_nan & (greater | (tie & upper)));
+      const Bits take = Bits{0} - static_cast<Bits>(right_wins);
+      y[start + j] = select(take, right, left);
+      const Bits offset = (take & (column_row[2 * j + 1] + 1)) | (~take & column_row[2 * j]);
+      argmax[start + j] = static_cast<double>(origin_at + 2 * (start + j) + offset);
+    }
+  }
+}
+
+// The outputs [first, last) along an axis of `size` input cells whose windows need no clipping.
+Span inside_windows(const PoolGeometry& g, std::size_t size, std::size_t outputs) {
+  const std::size_t first = std::min((g.padding + g.stride - 1) / g.stride, outputs);
+  const std::size_t last =
+      g.padding + size >= g.kernel ? std::min((g.padding + size - g.kernel) / g.stride + 1, outputs) : 0;
+  return {first, std::max(first, last)};
+}
+
+// One plane per index, on any thread: each writes its own outputs only.
+template <typename T>
+void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
+  const std::size_t plane_size = g.height * g.width, plane_out = g.out_h * g.out_w;
+  const Span inside_rows = inside_windows(g, g.height, g.out_h), inside_cols = inside_windows(g, g.width, g.out_w);
+  auto pool_plane = [&](std::size_t p) {
+    const T* plane = x + p * plane_size;
+    std::size_t k = p * plane_out;
+    const auto clipped = [&](Span rows, std::size_t ox) {  // a window that may be clipped, alone
+      const Span cols = clip(ox, g, g.width);
+      const std::size_t at = window_argmax(plane, g.width, rows.first, rows.last, cols.first, cols.last);
+      y[k + ox] = plane[at];
+      argmax[k + ox] = static_cast<double>(p * plane_size + at);
+    };
+    for (std::size_t oy = 0; oy < g.out_h; ++oy, k += g.out_w) {
+      const Span rows = clip(oy, g, g.height);
+      const bool row_inside = oy >= inside_rows.first && oy < inside_rows.last;
+      const Span run = row_inside ? inside_cols : Span{g.out_w, g.out_w};
+      for (std::size_t ox = 0; ox < run.first; ++ox) clipped(rows, ox);
+      if (run.last > run.first) {
+        const std::size_t origin_at = rows.first * g.width + run.first * g.stride - g.padding;
+        if (g.kernel == 2 && g.stride == 2) {
+          max_pool_run_2x2(plane + origin_at, p * plane_size + origin_at, g.width, run.last - run.first,
+                           y + k + run.first, argmax + k + run.first);
+        } else {
+          max_pool_run(plane + origin_at, p * plane_size + origin_at, g, run.last - run.first, y + k + run.first,
+                       argmax + k + run.first);
+        }
+      }
+      for (std::size_t ox = run.last; ox < g.out_w; ++ox) clipped(rows, ox);
+    }
+  };
+  detail::parallel_for(g.planes, plane_out * g.kernel * g.kernel, pool_plane);
 }
 
 void max_pool2d_backward(Tape& tape, const TensorRecord& r);
@@ -182,9 +293,16 @@ void max_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const std::span<const double> argmax = tape.saved(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    T* dx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (dx == nullptr) return;
     const T* dy = detail::grads<T>(tape) + r.output;
-    for (std::size_t k = 0; k < argmax.size(); ++k) dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+    // A plane's windows pick cells of that plane only: planes may run on any thread.
+    const std::size_t plane_out = r.shape[r.shape.rank() - 2] * r.shape[r.shape.rank() - 1];
+    auto plane = [&](std::size_t p) {
+      for (std::size_t k = p * plane_out; k < (p + 1) * plane_out; ++k)
+        dx[static_cast<std::size_t>(argmax[k])] += dy[k];
+    };
+    detail::parallel_for(argmax.size() / plane_out, plane_out, plane);
   });
 }
 
@@ -269,7 +387,8 @@ void avg_pool2d_backward(Tape& tape, const TensorRecord& r) {
   const PoolGeometry g = record_geometry("avg_pool2d", tape, r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    T* dx = detail::grads<T>(tape) + tape.tensor_args(r)[0].offset;
+    T* dx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (dx == nullptr) return;
     const T* dy = detail::grads<T>(tape) + r.output;
     const T area = static_cast<T>(g.kernel * g.kernel);
     for_each_window_cell(g, [&](std::size_t k, std::size_t i) { dx[i] += dy[k] / area; });

@@ -49,8 +49,11 @@ TensorVar record_as(Tape& tape, const TensorOpInfo& info, const Shape& shape, st
   }
   if (!name.empty()) tape.set_name(node, name);
   const Var first = tape.var_at(tape.offset(node));
-  return dtype == DType::f32 ? TensorVar::float32(first, tape.tensor_records().back().output, shape)
-                             : TensorVar(first, shape);
+  // A tensor computed from constants alone needs no grad either.
+  const bool needs_grad =
+      args.empty() || std::any_of(args.begin(), args.end(), [](const TensorArg& a) { return a.needs_grad; });
+  return dtype == DType::f32 ? TensorVar::float32(first, tape.tensor_records().back().output, shape, needs_grad)
+                             : TensorVar(first, shape, needs_grad);
 }
 }  // namespace
 
@@ -456,13 +459,20 @@ struct Pow {
   }
 };
 
+// Elements per chunk of a threaded elementwise loop: large enough to pay for a hand-off.
+constexpr std::size_t elementwise_chunk = std::size_t{1} << 14;
+
 template <typename F, typename T>
 void unary_kernel(std::size_t n, const T* x, T* y, T p) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = F::template value<T>(x[i], p);
+  detail::parallel_chunks(n, elementwise_chunk, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) y[i] = F::template value<T>(x[i], p);
+  });
 }
 template <typename F, typename T>
 void unary_vjp_kernel(std::size_t n, const T* x, const T* y, const T* gy, T* gx, T p) {
-  for (std::size_t i = 0; i < n; ++i) gx[i] += gy[i] * F::template derivative<T>(x[i], y[i], p);
+  detail::parallel_chunks(n, elementwise_chunk, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) gx[i] += gy[i] * F::template derivative<T>(x[i], y[i], p);
+  });
 }
 
 // Its options: FunctionOptions, the parameter p.
@@ -471,9 +481,10 @@ void unary_backward(Tape& tape, const TensorRecord& r) {
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
     const TensorArg& x = tape.tensor_args(r)[0];
+    T* gx = detail::operand_grads<T>(tape, x);
+    if (gx == nullptr) return;
     const T* values = detail::values<T>(tape);
-    T* grads = detail::grads<T>(tape);
-    unary_vjp_kernel<F, T>(r.shape.size(), values + x.offset, values + r.output, grads + r.output, grads + x.offset,
+    unary_vjp_kernel<F, T>(r.shape.size(), values + x.offset, values + r.output, detail::grads<T>(tape) + r.output, gx,
                            static_cast<T>(function_parameter(r)));
   });
 }
@@ -634,13 +645,15 @@ void matmul_backward(Tape& tape, const TensorRecord& r) {
     using T = decltype(zero);
     const T* a = detail::values<T>(tape) + args[0].offset;
     const T* b = detail::values<T>(tape) + args[1].offset;
-    T* ga = detail::grads<T>(tape) + args[0].offset;
-    T* gb = detail::grads<T>(tape) + args[1].offset;
+    T* ga = detail::operand_grads<T>(tape, args[0]);
+    T* gb = detail::operand_grads<T>(tape, args[1]);
     const T* gc = detail::grads<T>(tape) + r.output;
     for (std::size_t i = 0; i < o.batch; ++i) {
       // dA += dC B^T, dB += A^T dC (beta = 1 accumulates)
-      detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * o.b_stride, ga + i * o.a_stride, T(1), "matmul");
-      detail::gemm(true, false, k, n, m, a + i * o.a_stride, gc + i * m * n, gb + i * o.b_stride, T(1), "matmul");
+      if (ga)
+        detail::gemm(false, true, m, k, n, gc + i * m * n, b + i * o.b_stride, ga + i * o.a_stride, T(1), "matmul");
+      if (gb)
+        detail::gemm(true, false, k, n, m, a + i * o.a_stride, gc + i * m * n, gb + i * o.b_stride, T(1), "matmul");
     }
   });
 }
@@ -752,9 +765,10 @@ void reduce_backward(Tape& tape, const TensorRecord& r) {
   const ReduceOptions o = options<ReduceOptions>(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
+    T* gx = detail::operand_grads<T>(tape, tape.tensor_args(r)[0]);
+    if (gx == nullptr) return;
     const T scale = o.is_mean ? T(1) / static_cast<T>(o.n) : T(1);
-    reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output,
-                      detail::grads<T>(tape) + tape.tensor_args(r)[0].offset);
+    reduce_vjp_kernel(o.outer, o.n, o.inner, scale, detail::grads<T>(tape) + r.output, gx);
   });
 }
 // Linear: the tangent is the reduction of the tangents.
@@ -864,8 +878,9 @@ void transpose_backward(Tape& tape, const TensorRecord& r) {
   const TransposeOptions o = options<TransposeOptions>(r);
   detail::dispatch(r.dtype, [&](auto zero) {
     using T = decltype(zero);
-    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output,
-                         detail::grads<T>(tape) + x.offset);
+    T* gx = detail::operand_grads<T>(tape, x);
+    if (gx == nullptr) return;
+    transpose_vjp_kernel(r.shape, swapped_strides(x.shape, o.axis0, o.axis1), detail::grads<T>(tape) + r.output, gx);
   });
 }
 // Linear: the tangent is the transpose of the tangents.
@@ -908,7 +923,9 @@ void convert_add_kernel(std::size_t n, const From* gy, To* gx) {
 
 void cast_backward(Tape& tape, const TensorRecord& r) {
   const std::size_t n = r.shape.size();
-  const Slot x = tape.tensor_args(r)[0].offset;
+  const TensorArg& arg = tape.tensor_args(r)[0];
+  if (!arg.needs_grad) return;  // as detail::operand_grads, in the other dtype's arena
+  const Slot x = arg.offset;
   if (r.dtype == DType::f32) {
     convert_add_kernel(n, tape.grads_f32().data() + r.output, tape.grads().data() + x);
   } else {

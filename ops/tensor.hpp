@@ -156,6 +156,12 @@ T* grads(Tape& tape) {
     return tape.grads().data();
   }
 }
+// The grads a rule adds into for operand `arg`, or null when no grad is wanted for it (a
+// constant, Tape::constant): every rule skips the work for a null operand.
+template <typename T>
+T* operand_grads(Tape& tape, const TensorArg& arg) {
+  return arg.needs_grad ? grads<T>(tape) + arg.offset : nullptr;
+}
 // The options of an elementwise node (binary ops, squared errors): a plain constant
 // operand is not an arg but lives here.
 struct ElementwiseOptions {
@@ -229,7 +235,7 @@ void with_operands(Tape& tape, const TensorRecord& r, const Shape& shape, bool w
     }
     const TensorArg& arg = args[next++];
     values[side] = detail::values<T>(tape) + arg.offset;
-    if (want_grads) grads[side] = detail::grads<T>(tape) + arg.offset;
+    if (want_grads) grads[side] = operand_grads<T>(tape, arg);
     strides[side] = broadcast_strides(arg.shape, shape);
   }
   f(values, grads, strides);

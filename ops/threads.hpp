@@ -4,6 +4,7 @@
 // writes only what its own images own, and every sum runs in one fixed order.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 
@@ -37,6 +38,15 @@ class IndexFn {
 // otherwise in contiguous blocks of i, one per pool thread. Returns when all are done.
 // body(i) must touch only what index i owns and must not throw.
 void parallel_for(std::size_t count, std::size_t work_per_index, IndexFn body);
+
+// Calls body(begin, end) for the fixed chunks [0, chunk), [chunk, 2 chunk), ... of [0, n),
+// split across the pool as parallel_for's indices: for an elementwise kernel, the same
+// result at any thread count.
+template <typename F>
+void parallel_chunks(std::size_t n, std::size_t chunk, F body) {
+  auto run = [&](std::size_t c) { body(c * chunk, std::min(n, (c + 1) * chunk)); };
+  parallel_for((n + chunk - 1) / chunk, chunk, run);
+}
 
 }  // namespace ops::detail
 

@@ -3,6 +3,7 @@
 // parameters at 1, 2 and 3 threads (each thread writes only its own images).
 #include <catch2/catch.hpp>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "bench/t1_network.hpp"
@@ -12,11 +13,12 @@ using namespace gradpath;
 
 namespace {
 
-// The T1 network's parameters after `steps` SGD steps at `threads` threads.
+// The T1 network's parameters after `steps` SGD steps at `threads` threads, in T.
+template <typename T = double>
 std::vector<double> trained_params(std::size_t threads, std::size_t steps) {
   set_num_threads(threads);
   Tape tape;
-  const bench::T1Network<double> net(tape);
+  const bench::T1Network<T> net(tape);
   ops::Sgd sgd(net.params(), {.lr = 0.05, .momentum = 0.9});
   for (std::size_t i = 0; i < steps; ++i) {
     tape.reset();
@@ -24,8 +26,13 @@ std::vector<double> trained_params(std::size_t threads, std::size_t steps) {
     sgd.step();
   }
   std::vector<double> out;
-  for (const TensorVar& p : net.params())
-    for (double v : p.values()) out.push_back(v);
+  for (const TensorVar& p : net.params()) {
+    if constexpr (std::is_same_v<T, float>) {
+      for (float v : p.values_f32()) out.push_back(v);
+    } else {
+      for (double v : p.values()) out.push_back(v);
+    }
+  }
   set_num_threads(1);
   return out;
 }
@@ -75,4 +82,12 @@ TEST_CASE("training the T1 network gives bitwise equal parameters at 1, 2 and 3 
   CHECK(one == three);
   // And the steps did train: the parameters moved from their initial values.
   CHECK(one != trained_params(1, 0));
+}
+
+TEST_CASE("training the T1 network in float32 gives bitwise equal parameters at 1, 2 and 3 threads", "[threads]") {
+  // float32 runs the threaded kernels of its own dtype (pooling, relu, conv2d).
+  const std::vector<double> one = trained_params<float>(1, 3);
+  CHECK(one == trained_params<float>(2, 3));
+  CHECK(one == trained_params<float>(3, 3));
+  CHECK(one != trained_params<float>(1, 0));
 }

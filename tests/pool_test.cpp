@@ -2,6 +2,7 @@
 // max_pool2d and avg_pool2d against a plain loop: values, grads, the tie rule, padding, errors.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -13,6 +14,8 @@
 #include "check_gradients.hpp"
 #include "ops/pool.hpp"
 #include "ops/scalar.hpp"
+#include "ops/tensor.hpp"
+#include "ops/threads.hpp"
 
 using namespace gradpath;
 using gradpath::test::check_close;
@@ -200,4 +203,97 @@ TEST_CASE("pooling: errors name the op and the shape", "[pool][errors]") {
   CHECK_THROWS_WITH(pool(tape.input(std::vector<double>(6, 1.0), Shape{1, 1, 2, 3}), {.kernel = 3}),
                     op + ": input [1, 1, 2, 3]: kernel 3 is larger than the input padded by 0 (2 x 3)");
   CHECK_NOTHROW(pool(x, {.kernel = 2, .padding = 1}));
+}
+
+TEST_CASE("max_pool2d: long rows of windows (runs past 64), ties, NaN, both dtypes, 1 and 2 threads", "[pool]") {
+  // Windows wholly inside the image go through a vectorised run; the rest one by one.
+  // Values from {-1, 0, 1} tie often (as after a relu), with a few NaN.
+  const std::size_t kernel = GENERATE(2, 3);
+  const std::size_t stride = GENERATE(1, 2, 3);
+  const std::size_t padding = GENERATE(0, 1);
+  if (2 * padding > kernel) return;
+  const Shape shape{2, 3, 7, 150};
+  const Reference ref{6, 7, 150, kernel, stride, padding};
+  INFO("kernel " << kernel << " stride " << stride << " padding " << padding);
+  std::mt19937_64 rng(kernel * 10 + stride + padding * 100);
+  std::vector<double> xv(shape.size());
+  for (double& v : xv) v = rng() % 97 == 0 ? std::numeric_limits<double>::quiet_NaN() : double(int(rng() % 3) - 1);
+  // The first NaN of the window wins; else the first largest cell.
+  std::vector<std::size_t> winner;
+  for (const auto& cells : ref.windows()) {
+    std::size_t best = cells.front();
+    for (std::size_t c : cells)
+      if (!std::isnan(xv[best]) && (std::isnan(xv[c]) || xv[c] > xv[best])) best = c;
+    winner.push_back(best);
+  }
+  const ops::Pool2dOptions opt{.kernel = kernel, .stride = stride, .padding = padding};
+  for (const DType dtype : {DType::f64, DType::f32}) {
+    for (const std::size_t threads : {1, 2}) {
+      INFO(dtype_name(dtype) << " at " << threads << " threads");
+      set_num_threads(threads);
+      Tape tape;
+      const TensorVar x = tape.input(xv, shape, "x", dtype);
+      const TensorVar y = ops::max_pool2d(x, opt);
+      tape.backward(ops::sum(y));  // every output's grad 1, NaN or not
+      std::vector<double> got_y, got_dx;
+      if (dtype == DType::f32) {
+        got_y.assign(y.values_f32().begin(), y.values_f32().end());
+        got_dx.assign(x.grads_f32().begin(), x.grads_f32().end());
+      } else {
+        got_y.assign(y.values().begin(), y.values().end());
+        got_dx.assign(x.grads().begin(), x.grads().end());
+      }
+      REQUIRE(got_y.size() == winner.size());
+      std::vector<double> want_dx(xv.size(), 0.0);
+      bool same = true;
+      for (std::size_t k = 0; k < winner.size(); ++k) {
+        const double want = xv[winner[k]];
+        same &= std::isnan(want) ? std::isnan(got_y[k]) : got_y[k] == want;
+        want_dx[winner[k]] += 1.0;
+      }
+      CHECK(same);
+      CHECK(got_dx == want_dx);
+    }
+  }
+  set_num_threads(1);
+}
+
+TEST_CASE("max_pool2d 2x2: every window of NaN, 0 and 1 picks the first NaN, else the first maximum", "[pool]") {
+  // The 81 windows of {NaN, 0, 1}^4 side by side in one (2, 162) image: ties and NaNs in
+  // every position, across the column-first 2x2 path's chunk of 64 windows.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::array<double, 3> cell{nan, 0.0, 1.0};
+  constexpr std::size_t windows = 81, width = 2 * windows;
+  std::vector<double> xv(2 * width);
+  std::vector<std::size_t> want;  // the winner's index in xv
+  for (std::size_t wdw = 0; wdw < windows; ++wdw) {
+    const std::array<std::size_t, 4> at{2 * wdw, 2 * wdw + 1, width + 2 * wdw, width + 2 * wdw + 1};  // row-major
+    for (std::size_t t = 0, code = wdw; t < 4; ++t, code /= 3) xv[at[t]] = cell[code % 3];
+    std::size_t best = at[0];
+    for (std::size_t c : at)
+      if (!std::isnan(xv[best]) && (std::isnan(xv[c]) || xv[c] > xv[best])) best = c;
+    want.push_back(best);
+  }
+  for (const DType dtype : {DType::f64, DType::f32}) {
+    INFO(dtype_name(dtype));
+    Tape tape;
+    const TensorVar x = tape.input(xv, Shape{2, width}, "x", dtype);
+    const TensorVar y = ops::max_pool2d(x, {.kernel = 2});
+    tape.backward(ops::sum(y));
+    std::vector<double> got_y, got_dx;
+    if (dtype == DType::f32) {
+      got_y.assign(y.values_f32().begin(), y.values_f32().end());
+      got_dx.assign(x.grads_f32().begin(), x.grads_f32().end());
+    } else {
+      got_y.assign(y.values().begin(), y.values().end());
+      got_dx.assign(x.grads().begin(), x.grads().end());
+    }
+    std::vector<double> want_dx(xv.size(), 0.0);
+    for (std::size_t k = 0; k < windows; ++k) {
+      INFO("window " << k);
+      CHECK((std::isnan(xv[want[k]]) ? std::isnan(got_y[k]) : got_y[k] == xv[want[k]]));
+      want_dx[want[k]] = 1.0;
+    }
+    CHECK(got_dx == want_dx);
+  }
 }
