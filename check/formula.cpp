@@ -1526,6 +1526,12 @@ class Parser {
       return e;
     }
     if (std::optional<Expr> e = d_derivative()) return *e;
+    if (at(Tok::LBrace) && ahead(1).kind == Tok::Name && ahead(1).text == "d" && ahead(2).kind == Tok::Caret) {
+      // \frac{d^2 L}{dw_1 dw_2} is not read: refused, so that it is never a quotient of a node d.
+      fail(ahead(1).pos,
+           "a second derivative with d in \\frac is not read: write \\frac{\\partial^2 L}{\\partial w_1 \\partial "
+           "w_2} or d2L/dw1dw2");
+    }
     Expr q;
     q.kind = ExprKind::Quotient;
     q.pos = cmd.pos;

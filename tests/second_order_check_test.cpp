@@ -193,6 +193,7 @@ TEST_CASE("second order: what is not read is an error at its column, never a pas
       {"d2L/dy^2 = 1", "column 6: y is computed by the network"},
       {"d2L/dw1dz1 = 0", "column 9: z1 is computed by the network"},
       {R"(\frac{\partial^2 L}{\partial w \partial w} = 0)", "not read in matrix form"},
+      {R"(\frac{d^2 L}{dw_1 dw_2} = 0)", "column 7: a second derivative with d in \\frac is not read"},
   };
   std::vector<std::string> formulas;
   for (const Refused& r : refused) formulas.push_back(r.formula);
