@@ -43,6 +43,11 @@ class FormulaCheck {
       resolve_all(a.value);
       resolve_all(a.claim);
     }
+    for (const Expr* e : {&f_.lhs, &f_.rhs}) refuse_second_derivatives_off_the_hessian(*e, src);
+    for (const Annotation& a : f_.annotations) {
+      refuse_second_derivatives_off_the_hessian(a.value, src);
+      refuse_second_derivatives_off_the_hessian(a.claim, src);
+    }
   }
 
   void run() {
@@ -63,7 +68,10 @@ class FormulaCheck {
     }
     report_.draws = static_cast<int>(s_.draw_count());
     const std::vector<const Expr*> terms = rhs_terms();
-    if (f_.lhs.kind == ExprKind::Derivative && !terms.empty() && all_cut_terms(terms)) {
+    if (f_.lhs.kind == ExprKind::Derivative && !f_.lhs.wrt2.empty()) {
+      report_.form = Form::SecondDerivative;
+      check_second_derivative();
+    } else if (f_.lhs.kind == ExprKind::Derivative && !terms.empty() && all_cut_terms(terms)) {
       report_.form = Form::Cut;
       check_cut(terms);
     } else if (f_.lhs.kind == ExprKind::Derivative && !contains_derivative(f_.rhs) && !f_.has_ellipsis) {
@@ -177,6 +185,7 @@ class FormulaCheck {
       case ExprKind::Name:
         return s_.draw(draw).tape->value(slot(e.name));
       case ExprKind::Derivative:
+        if (!e.wrt2.empty()) return s_.draw(draw).second_derivative(slot(e.name), slot(e.wrt), slot(e.wrt2));
         return s_.draw(draw).derivative(slot(e.name), slot(e.wrt));
       case ExprKind::Negate:
         return -arg(0);
@@ -237,6 +246,32 @@ class FormulaCheck {
     return out;
   }
 
+  static bool is_first_derivative(const Expr& e) { return e.kind == ExprKind::Derivative && e.wrt2.empty(); }
+
+  // A second derivative is read only where the engine computes it exactly: of the loss, by
+  // leaves (the Hessian of Draw::second_derivative). Any other is refused at its column.
+  void refuse_second_derivatives_off_the_hessian(const Expr& e, const FormulaSource& src) const {
+    for (const Expr& a : e.args) refuse_second_derivatives_off_the_hessian(a, src);
+    if (e.kind != ExprKind::Derivative || e.wrt2.empty()) return;
+    auto refuse = [&](SourcePos pos, const std::string& what) {
+      throw ParseError(located_message(src.text, src.start(), pos, what), pos);
+    };
+    const std::string loss = s_.loss_name();
+    if (loss.empty()) {
+      refuse(e.pos,
+             "second derivatives are of the loss, and the network's last node is no named scalar: name the loss");
+    }
+    if (slot(e.name) != s_.resolve({loss, e.pos}, src)) {
+      refuse(e.pos, "second derivatives are read of the loss " + loss + " only, not of " + e.name);
+    }
+    for (const auto& [name, pos] : {std::pair{e.wrt, e.wrt_pos}, std::pair{e.wrt2, e.wrt2_pos}}) {
+      const NodeId n = tape().node_of(slot(name));
+      if (!is_leaf(tape().op(n)) || tape().size(n) != 1) {
+        refuse(pos, name + " is computed by the network: second derivatives are taken by inputs and params");
+      }
+    }
+  }
+
   static bool contains_derivative(const Expr& e) {
     if (e.kind == ExprKind::Derivative) return true;
     return std::any_of(e.args.begin(), e.args.end(), [](const Expr& a) { return contains_derivative(a); });
@@ -276,7 +311,7 @@ class FormulaCheck {
     flatten(term, ct.negative, factors);
     auto take = [&](auto pred) -> const Expr* {
       auto it = std::find_if(factors.begin(), factors.end(),
-                             [&](const Expr* x) { return x->kind == ExprKind::Derivative && pred(*x); });
+                             [&](const Expr* x) { return is_first_derivative(*x) && pred(*x); });
       if (it == factors.end()) return nullptr;
       const Expr* found = *it;
       factors.erase(it);
@@ -507,6 +542,28 @@ class FormulaCheck {
         name_formula([&](std::size_t x) { return s_.draw(x).derivative(of, wrt); }, &of_slot, &wrt_slot);
     if (named) msg = named->what + ". " + msg + point_text(*draw);
     add(FindingKind::WrongTerm, 0, named ? msg : msg + point_text(*draw), named ? named->mistake : Mistake::None);
+  }
+
+  // ---- second derivative ------------------------------------------------------------
+
+  // ∂²L/∂a∂b = expression, against the engine's exact Hessian element at every draw; a
+  // wrong right side is named as an equation's is (a sign, a factor, which term).
+  void check_second_derivative() {
+    std::vector<double> hessian;  // fixed before names are swapped while naming a mistake
+    for (std::size_t x = 0; x < s_.draw_count(); ++x) hessian.push_back(eval(f_.lhs, x));
+    const Quantity truth = [&](std::size_t x) { return hessian[x]; };
+    const Quantity written = [&](std::size_t x) { return eval(f_.rhs, x); };
+    const auto draw = first_difference(truth, written);
+    if (!draw) return;
+    std::size_t differing = 0;
+    for (std::size_t x = 0; x < s_.draw_count(); ++x) differing += s_.agree(truth(x), written(x)) ? 0 : 1;
+    std::string msg = to_string(f_.lhs) + " is " + number_text(truth(*draw)) + " " + s_.draw(*draw).where +
+                      " (the engine's Hessian), the formula has " + to_string(f_.rhs) + " = " +
+                      number_text(written(*draw)) + "; they differ at " + std::to_string(differing) + " of " +
+                      std::to_string(s_.draw_count()) + " draws" + point_text(*draw);
+    const std::optional<Named> named = name_formula(truth);
+    if (named) msg = named->what + ". " + msg;
+    add(FindingKind::Mismatch, 0, msg, named ? named->mistake : Mistake::None);
   }
 
   // ---- expansion of a sum node ----------------------------------------------------

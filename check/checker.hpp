@@ -48,8 +48,9 @@ enum class Verdict {
 //   Cut         ∂L/∂w = Σ_k c_k · ∂L/∂z_k      each c_k against the engine's ∂z_k/∂w
 //   Expansion   z = Σ products                  each product against the sum node's operands
 //   Derivative  ∂z/∂w = expression              one comparison, explained symbolically
+//   SecondDerivative  ∂²L/∂a∂b = expression     against the engine's exact Hessian element
 //   Equation    anything else                   both sides compared numerically
-enum class Form { Cut, Expansion, Derivative, Equation, Unknown };
+enum class Form { Cut, Expansion, Derivative, SecondDerivative, Equation, Unknown };
 
 enum class FindingKind {
   WrongTerm,    // a written term differs from the true one

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -105,6 +106,7 @@ enum class Tok {
   Star,
   Slash,
   Caret,
+  Superscript,  // ², ³: a power written as one code point (∂²L, ∂w₁²); number = the power
   Equals,
   Compare,  // > < >= <= inside an Iverson bracket [z > 0]
   Implies,
@@ -131,11 +133,12 @@ struct Token {
   Tok kind = Tok::End;
   std::string text;      // Name: canonical name; Derivative: what is differentiated; Function: its name
   std::string wrt;       // Derivative
-  double number = 0.0;   // Number
+  std::string wrt2;      // Derivative of the second order (d2L/dw1dw2): the second variable
+  double number = 0.0;   // Number, Superscript
   std::string spelling;  // as written, for messages
-  SourcePos pos, wrt_pos;
-  SourcePos end;                     // column of the last code point
-  WrittenName written, wrt_written;  // Name, Derivative: as written
+  SourcePos pos, wrt_pos, wrt2_pos;
+  SourcePos end;                                   // column of the last code point
+  WrittenName written, wrt_written, wrt2_written;  // Name, Derivative: as written
 };
 
 std::string lower(std::string_view s) {
@@ -220,7 +223,9 @@ class Lexer {
   }
 
  private:
-  char32_t peek(std::size_t ahead = 0) const { return i_ + ahead < cps_.size() ? cps_[i_ + ahead].c : U'\0'; }
+  char32_t peek(std::size_t ahead = 0) const {
+    return i_ + ahead < std::min(stop_, cps_.size()) ? cps_[i_ + ahead].c : U'\0';
+  }
   SourcePos here() const { return i_ < cps_.size() ? cps_[i_].pos : (cps_.empty() ? start_ : cps_.back().pos); }
   SourcePos last() const { return cps_[i_ - 1].pos; }
 
@@ -598,10 +603,45 @@ class Lexer {
     return t;
   }
 
-  // dX/dY written as one word, as in dL/dw1 (spaces around '/' allowed).
+  // The order after the d of d2L or d^2L (d^{2}L): the digit, or 1 when none is written.
+  int ascii_order() {
+    std::size_t at = 0;  // where the digit is
+    if (is_digit(peek()) && is_letter(peek(1))) {
+      at = 0;
+    } else if (peek() == U'^' && is_digit(peek(1)) && is_letter(peek(2))) {
+      at = 1;
+    } else if (peek() == U'^' && peek(1) == U'{' && is_digit(peek(2)) && peek(3) == U'}' && is_letter(peek(4))) {
+      at = 2;
+    } else {
+      return 1;
+    }
+    const int order = static_cast<int>(peek(at) - U'0');
+    i_ += at == 2 ? 4 : at + 1;
+    return order;
+  }
+
+  // The first variable of d2L/dw1dw2: its name ends at the d of the second, after a digit
+  // or a closing brace (dw1dw2, dw_{1}dw_{2}); otherwise at a space (d2L/dw_i dw_j).
+  std::string first_variable(WrittenName& written) {
+    auto in_name = [&](char32_t c) { return is_letter(c) || is_digit(c) || c == U'_' || c == U'{' || c == U'}'; };
+    for (std::size_t k = i_ + 1; k + 1 < cps_.size() && in_name(cps_[k].c); ++k) {
+      if (cps_[k].c == U'd' && is_letter(cps_[k + 1].c) && (is_digit(cps_[k - 1].c) || cps_[k - 1].c == U'}')) {
+        stop_ = k;
+        break;
+      }
+    }
+    std::string name = name_run(written);
+    stop_ = std::numeric_limits<std::size_t>::max();
+    return name;
+  }
+
+  // dX/dY written as one word, as in dL/dw1 (spaces around '/' allowed); a second
+  // derivative d2L/dw1dw2, d^2L/dw1 dw2 or d2L/dw1^2.
   std::optional<Token> ascii_derivative(SourcePos pos) {
     const std::size_t start = i_;
     ++i_;  // d
+    const SourcePos order_pos = here();
+    const int order = ascii_order();
     const SourcePos of_pos = here();
     WrittenName of_written, wrt_written;
     std::string of = is_letter(peek()) ? name_run(of_written) : std::string();
@@ -617,17 +657,42 @@ class Lexer {
       return std::nullopt;
     }
     ++i_;
+    if (order != 1 && order != 2) fail(order_pos, "only first and second derivatives are read: d2L/dw1dw2");
     const SourcePos wrt_pos = here();
     Token t = make(Tok::Derivative, pos, "");
     t.text = std::move(of);
-    t.wrt = name_run(wrt_written);
+    t.wrt = order == 2 ? first_variable(wrt_written) : name_run(wrt_written);
     t.written = std::move(of_written);
     t.wrt_written = std::move(wrt_written);
-    t.end = last();
     t.pos = of_pos;
     t.wrt_pos = wrt_pos;
     t.spelling = "d" + t.text + "/d" + t.wrt;
+    if (order == 2) second_variable(t);
+    t.end = last();
     return t;
+  }
+
+  // After the first variable of d2L/dw1: d and the second (dw1dw2, dw1 dw2), or ^2 (dw1^2).
+  void second_variable(Token& t) {
+    if (peek() == U'^' && peek(1) == U'2' && !is_digit(peek(2))) {
+      i_ += 2;
+      t.wrt2 = t.wrt;
+      t.wrt2_pos = t.wrt_pos;
+      t.wrt2_written = t.wrt_written;
+      t.spelling = "d2" + t.text + "/d" + t.wrt + "^2";
+      return;
+    }
+    skip_space();
+    if (peek() != U'd' || !is_letter(peek(1))) {
+      fail(here(), "d2" + t.text + "/d" + t.wrt +
+                       " is a second derivative with one variable: write two, d2L/dw1dw2, or d2L/dw1^2 for the "
+                       "same one twice");
+    }
+    ++i_;
+    t.wrt2_pos = here();
+    t.wrt2 = name_run(t.wrt2_written);
+    if (peek() == U'^') fail(here(), "only first and second derivatives are read: d2L/dw1dw2");
+    t.spelling = "d2" + t.text + "/d" + t.wrt + "d" + t.wrt2;
   }
 
   std::optional<Token> next() {
@@ -712,6 +777,12 @@ class Lexer {
         return make(Tok::RBrace, pos, "}");
       case U'\u2202':
         return make(Tok::Partial, pos, "∂");
+      case U'\u00B2':
+      case U'\u00B3': {
+        Token t = make(Tok::Superscript, pos, encode(c));
+        t.number = c == U'\u00B2' ? 2 : 3;
+        return t;
+      }
       case U'\u1D40':
         return make(Tok::Transpose, pos, "ᵀ");
       case U'\u2299':
@@ -782,6 +853,7 @@ class Lexer {
   SourcePos start_;
   std::vector<CodePoint> cps_;
   std::size_t i_ = 0;
+  std::size_t stop_ = std::numeric_limits<std::size_t>::max();  // peek() sees nothing from here on
 };
 
 // ---- parser ---------------------------------------------------------------------------
@@ -1045,10 +1117,20 @@ class Parser {
     return false;
   }
 
-  // power := primary {transpose} ['^' unary]
+  // power := primary {transpose} ['^' unary | '²' | '³']
   Expr power() {
     Expr base = primary();
     while (transpose_mark()) base = wrap(ExprKind::Transpose, std::move(base));
+    if (at(Tok::Superscript)) {
+      Expr exponent;
+      exponent.kind = ExprKind::Number;
+      exponent.number = peek().number;
+      exponent.pos = peek().pos;
+      ++i_;
+      Expr p = wrap(ExprKind::Power, std::move(base));
+      p.args.push_back(std::move(exponent));
+      return p;
+    }
     if (!at(Tok::Caret)) return base;
     ++i_;
     const bool braced_star = at(Tok::LBrace) && ahead(1).kind == Tok::Star && ahead(2).kind == Tok::RBrace;
@@ -1103,6 +1185,9 @@ class Parser {
         e.wrt_pos = t.wrt_pos;
         e.written = t.written;
         e.wrt_written = t.wrt_written;
+        e.wrt2 = t.wrt2;
+        e.wrt2_pos = t.wrt2_pos;
+        e.wrt2_written = t.wrt2_written;
         ++i_;
         return e;
       case Tok::Partial:
@@ -1299,28 +1384,87 @@ class Parser {
     return c;
   }
 
-  // ∂X/∂Y
+  // ∂X/∂Y, ∂²X/∂Y∂Z, ∂²X/∂Y²
   Expr partial_slash() {
     Expr e;
     e.kind = ExprKind::Derivative;
-    partial_name(e.name, e.pos, e.written);
+    const int order = partial_name(e.name, e.pos, e.written);
     if (!at(Tok::Slash)) fail(peek().pos, "expected '/' after ∂" + e.name + " (write ∂" + e.name + "/∂x)");
     ++i_;
-    partial_name(e.wrt, e.wrt_pos, e.wrt_written);
+    partial_variables(e, order, false);
     return e;
   }
 
-  void partial_name(std::string& name, SourcePos& pos, WrittenName& written) {
+  // ∂X or ∂^2 X (∂^{2} X, ∂²X): the name into name, pos and written; the order returned.
+  int partial_name(std::string& name, SourcePos& pos, WrittenName& written) {
     if (!at(Tok::Partial)) fail(peek().pos, "expected '∂' (\\partial), found '" + peek().spelling + "'");
     ++i_;
-    if (at(Tok::Caret)) {
-      fail(peek().pos, "second derivatives are not read: write first derivatives, \\frac{\\partial L}{\\partial w_1}");
-    }
+    const int order = power_written();
     if (!at(Tok::Name)) fail(peek().pos, "expected a name after '∂', found '" + peek().spelling + "'");
     name = peek().text;
     pos = peek().pos;
     written = peek().written;
     ++i_;
+    return order;
+  }
+
+  // The power ^2, ^{2} or ² written here, read; 1 when none is. Any power but 1 and 2 is
+  // refused: only first and second derivatives are read.
+  int power_written() {
+    const Token& t = peek();
+    double power = 1;
+    if (at(Tok::Superscript)) {
+      power = t.number;
+      i_ += 1;
+    } else if (at(Tok::Caret) && ahead(1).kind == Tok::Number) {
+      power = ahead(1).number;
+      i_ += 2;
+    } else if (at(Tok::Caret) && ahead(1).kind == Tok::LBrace && ahead(2).kind == Tok::Number &&
+               ahead(3).kind == Tok::RBrace) {
+      power = ahead(2).number;
+      i_ += 4;
+    } else if (at(Tok::Caret)) {
+      fail(t.pos, "expected the order of the derivative after '^': \\partial^2 L");
+    }
+    if (power != 1 && power != 2) {
+      fail(t.pos, "only first and second derivatives are read: \\frac{\\partial^2 L}{\\partial w_1 \\partial w_2}");
+    }
+    return static_cast<int>(power);
+  }
+
+  // The variables of a derivative of `order` (1 or 2): ∂w_1, ∂w_1 ∂w_2 or ∂w_1^2, whose
+  // powers add up to the order. Unbraced (∂L/∂w_1 ∂z/∂w), a first derivative reads one
+  // variable and no power, as it always has: what follows is a factor.
+  void partial_variables(Expr& e, int order, bool braced) {
+    const SourcePos below = peek().pos;
+    const bool second = order == 2 || braced;
+    if (partial_name(e.wrt, e.wrt_pos, e.wrt_written) != 1) {
+      fail(e.wrt_pos, "the order is written on the numerator: \\frac{\\partial^2 L}{\\partial w_1 \\partial w_2}");
+    }
+    int written_order = second ? power_written() : 1;
+    if (written_order == 2) {
+      e.wrt2 = e.wrt;
+      e.wrt2_pos = e.wrt_pos;
+      e.wrt2_written = e.wrt_written;
+    } else if (second && at(Tok::Partial)) {
+      if (partial_name(e.wrt2, e.wrt2_pos, e.wrt2_written) != 1 || power_written() != 1) {
+        fail(e.wrt2_pos,
+             "only first and second derivatives are read: \\frac{\\partial^2 L}{\\partial w_1 \\partial w_2}");
+      }
+      written_order = 2;
+    }
+    if (braced && at(Tok::Partial)) {
+      fail(peek().pos, "only first and second derivatives are read: at most two variables below the line");
+    }
+    if (order == 2 && written_order == 1) {
+      fail(below, "∂^2 " + e.name +
+                      " is a second derivative but one variable is written below: write two, ∂w_1 ∂w_2, or ∂w_1^2 "
+                      "for the same one twice");
+    }
+    if (order == 1 && written_order == 2) {
+      fail(below,
+           "two variables below but ∂" + e.name + " above: a second derivative is written \\partial^2 " + e.name);
+    }
   }
 
   void expect_close(Tok close, const Token& open) {
@@ -1374,17 +1518,20 @@ class Parser {
     if (at(Tok::LBrace) && tokens_[i_ + 1].kind == Tok::Partial) {  // an End token always follows '{'
       Expr e;
       e.kind = ExprKind::Derivative;
+      const int order = braced([&] { return partial_name(e.name, e.pos, e.written); });
       braced([&] {
-        partial_name(e.name, e.pos, e.written);
-        return 0;
-      });
-      braced([&] {
-        partial_name(e.wrt, e.wrt_pos, e.wrt_written);
+        partial_variables(e, order, true);
         return 0;
       });
       return e;
     }
     if (std::optional<Expr> e = d_derivative()) return *e;
+    if (at(Tok::LBrace) && ahead(1).kind == Tok::Name && ahead(1).text == "d" && ahead(2).kind == Tok::Caret) {
+      // \frac{d^2 L}{dw_1 dw_2} is not read: refused, so that it is never a quotient of a node d.
+      fail(ahead(1).pos,
+           "a second derivative with d in \\frac is not read: write \\frac{\\partial^2 L}{\\partial w_1 \\partial "
+           "w_2} or d2L/dw1dw2");
+    }
     Expr q;
     q.kind = ExprKind::Quotient;
     q.pos = cmd.pos;
@@ -1470,7 +1617,11 @@ std::string print(const Expr& e, int min_rank) {
       s = e.name;
       break;
     case ExprKind::Derivative:
-      s = "∂" + e.name + "/∂" + e.wrt;
+      if (e.wrt2.empty()) {
+        s = "∂" + e.name + "/∂" + e.wrt;
+      } else {
+        s = "∂²" + e.name + "/∂" + e.wrt + (e.wrt2 == e.wrt ? "²" : "∂" + e.wrt2);
+      }
       break;
     case ExprKind::Ellipsis:
       s = "…";
@@ -1527,6 +1678,7 @@ void collect_names(const Expr& e, std::vector<NameUse>& out) {
   if (e.kind == ExprKind::Derivative) {
     out.push_back({e.name, e.pos});
     out.push_back({e.wrt, e.wrt_pos});
+    if (!e.wrt2.empty()) out.push_back({e.wrt2, e.wrt2_pos});
   }
   for (const Expr& a : e.args) collect_names(a, out);
 }

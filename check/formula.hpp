@@ -19,7 +19,8 @@ struct SourcePos {
 enum class ExprKind {
   Number,      // 2, 0.5
   Name,        // a13 (also written a_13, a_{13}, \hat{a})
-  Derivative,  // dL/dw1, ∂L/∂w1, \frac{\partial L}{\partial w_1}
+  Derivative,  // dL/dw1, ∂L/∂w1, \frac{\partial L}{\partial w_1}; second order when wrt2 is set:
+               // d2L/dw1dw2, ∂²L/∂w1∂w2, \frac{\partial^2 L}{\partial w_1 \partial w_2}, ∂²L/∂w1²
   Sum,         // args are the terms; a subtracted term is wrapped in Negate
   Product,     // args are the factors (explicit or juxtaposed)
   Quotient,    // args = {numerator, denominator}
@@ -51,11 +52,14 @@ struct Expr {
   double number = 0.0;
   std::string name;  // Name; Derivative: what is differentiated; Call: the function
   std::string wrt;   // Derivative: with respect to what
+  std::string wrt2;  // a second derivative ∂²name/∂wrt∂wrt2: the second variable; "" for a first derivative
   std::vector<Expr> args;
   SourcePos pos;                     // where it starts (for a Derivative: where its `name` is written)
   SourcePos wrt_pos;                 // Derivative: where `wrt` is written
+  SourcePos wrt2_pos;                // where `wrt2` is written (at `wrt` for ∂w_1^2)
   WrittenName written, wrt_written;  // Name and Derivative: `name` and `wrt` as written; a
                                      // function written as a bare word (H, step, max): its base
+  WrittenName wrt2_written;
 };
 
 // "X \Rightarrow Y" inside a term: the term uses X; the note claims X equals Y.
@@ -131,7 +135,7 @@ std::string located_message(std::string_view text, SourcePos start, SourcePos po
 std::string to_string(const Expr& e);
 
 // The names an expression mentions, in order of appearance (with repeats), each with
-// where it is written; a derivative contributes both of its names.
+// where it is written; a derivative contributes all of its names.
 struct NameUse {
   std::string name;
   SourcePos pos;

@@ -34,7 +34,7 @@ void subscript(std::string& name, WrittenName& written, const std::string& base,
 
 // The letters a formula already uses in its subscripts and sums.
 void used_letters(const Expr& e, std::vector<std::string>& out) {
-  for (const std::string* text : {&e.written.subscript, &e.wrt_written.subscript}) {
+  for (const std::string* text : {&e.written.subscript, &e.wrt_written.subscript, &e.wrt2_written.subscript}) {
     for (char c : *text) {
       if (std::isalpha(static_cast<unsigned char>(c))) out.emplace_back(1, c);
     }
@@ -60,6 +60,16 @@ std::pair<Expr, Expr> derivative_names(const Expr& d) {
   return {of, wrt};
 }
 
+// The second variable of ∂²of/∂wrt∂wrt2 as a Name written where it is.
+Expr second_variable(const Expr& d) {
+  Expr wrt2;
+  wrt2.kind = ExprKind::Name;
+  wrt2.name = d.wrt2;
+  wrt2.written = d.wrt2_written;
+  wrt2.pos = d.wrt2_pos;
+  return wrt2;
+}
+
 }  // namespace
 
 // A tensor written bare (W, x, δ for δ_k := …), or a product, transpose or ⊙ of them.
@@ -72,7 +82,7 @@ bool Notation::matrix_form(const Expr& e) const {
   }
   if (e.kind == ExprKind::Derivative) {
     const auto [of, wrt] = derivative_names(e);
-    return matrix_form(of) || matrix_form(wrt);
+    return matrix_form(of) || matrix_form(wrt) || (!e.wrt2.empty() && matrix_form(second_variable(e)));
   }
   return std::any_of(e.args.begin(), e.args.end(), [&](const Expr& a) { return matrix_form(a); });
 }
@@ -119,6 +129,11 @@ Notation::Dims Notation::dims(const Expr& e, const FormulaSource& src) const {
     case ExprKind::Derivative: {
       const auto [of, wrt] = derivative_names(e);
       const Dims a = dims(of, src), b = dims(wrt, src);
+      if (!e.wrt2.empty() && !(a.scalar() && b.scalar() && dims(second_variable(e), src).scalar())) {
+        fail(src, e.pos,
+             "a second derivative of a tensor or by a tensor (a Hessian) is not read in matrix form: write one "
+             "element, e.g. \\frac{\\partial^2 L}{\\partial w_1 \\partial w_2}");
+      }
       if (!a.scalar() && !b.scalar()) {
         fail(src, e.pos,
              "∂" + e.name + "/∂" + e.wrt +

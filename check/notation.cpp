@@ -168,6 +168,7 @@ void substitute(WrittenName& w, std::string& name, const std::map<char, std::str
 void substitute_all(Expr& e, const std::map<char, std::string>& by) {
   if (e.kind == ExprKind::Name || e.kind == ExprKind::Derivative) substitute(e.written, e.name, by);
   if (e.kind == ExprKind::Derivative) substitute(e.wrt_written, e.wrt, by);
+  if (!e.wrt2.empty()) substitute(e.wrt2_written, e.wrt2, by);
   for (Expr& a : e.args) substitute_all(a, by);
 }
 
@@ -342,6 +343,7 @@ void Notation::ambiguous_readings(const Expr& e, std::vector<std::string>& notes
   };
   if (e.kind == ExprKind::Name || e.kind == ExprKind::Derivative) side(e.written, e.name);
   if (e.kind == ExprKind::Derivative) side(e.wrt_written, e.wrt);
+  if (!e.wrt2.empty()) side(e.wrt2_written, e.wrt2);
   for (const Expr& a : e.args) ambiguous_readings(a, notes);
 }
 
@@ -465,14 +467,10 @@ Expr Notation::gradient_step(const Expr& e, bool whole_left_side, const FormulaS
          "the update rule is checked against one gradient-descent step, which needs the learning rate: define it "
          "before the rule ($$\\alpha := 0.1$$) or give it to the checker (gradpath check --lr 0.1)");
   }
-  std::string loss = options.loss;
+  const std::string loss = session_.loss_name();
   if (loss.empty()) {
-    const Tape& t = session_.tape();
-    loss = t.node_count() == 0 ? "" : t.slot_name(t.offset(t.node_count() - 1));
-    if (loss.empty() || t.size(t.node_count() - 1) != 1) {
-      fail(src, e.pos,
-           "the update rule steps down the loss, and the network's last node is no named scalar: name the loss");
-    }
+    fail(src, e.pos,
+         "the update rule steps down the loss, and the network's last node is no named scalar: name the loss");
   }
   const Expr& weight = e.args[0];
   Expr derivative;
@@ -516,6 +514,7 @@ void Notation::free_letters(const Expr& e, const Env& bound,
   };
   if (e.kind == ExprKind::Name || e.kind == ExprKind::Derivative) side(e.written, e.name);
   if (e.kind == ExprKind::Derivative) side(e.wrt_written, e.wrt);
+  if (!e.wrt2.empty()) side(e.wrt2_written, e.wrt2);
   if (e.kind == ExprKind::IndexSum) {
     Env inner = bound;
     for (const std::string& part : split_commas(e.name)) {
@@ -551,6 +550,7 @@ void Notation::ranges_of(const std::string& letter, const Expr& e, std::vector<R
   };
   if (e.kind == ExprKind::Name || e.kind == ExprKind::Derivative) side(e.written, e.name);
   if (e.kind == ExprKind::Derivative) side(e.wrt_written, e.wrt);
+  if (!e.wrt2.empty()) side(e.wrt2_written, e.wrt2);
   for (const Expr& a : e.args) ranges_of(letter, a, out);
 }
 
@@ -656,11 +656,15 @@ Expr Notation::bind(const Expr& e, const Env& env, const FormulaSource& src) con
   if (e.kind == ExprKind::Derivative) {
     no_definition_differentiated(e.written, e.name, e.pos, src);
     no_definition_differentiated(e.wrt_written, e.wrt, e.wrt_pos, src);
+    if (!e.wrt2.empty()) no_definition_differentiated(e.wrt2_written, e.wrt2, e.wrt2_pos, src);
   }
   if (e.kind == ExprKind::Name || e.kind == ExprKind::Derivative) {
     if (indexed(e.written, e.name, env)) out.name = element(e.written, e.name, e.pos, env, src);
     if (e.kind == ExprKind::Derivative && indexed(e.wrt_written, e.wrt, env)) {
       out.wrt = element(e.wrt_written, e.wrt, e.wrt_pos, env, src);
+    }
+    if (!e.wrt2.empty() && indexed(e.wrt2_written, e.wrt2, env)) {
+      out.wrt2 = element(e.wrt2_written, e.wrt2, e.wrt2_pos, env, src);
     }
     return out;
   }

@@ -57,6 +57,8 @@ std::string_view form_name(Form f) {
       return "expansion";
     case Form::Derivative:
       return "derivative";
+    case Form::SecondDerivative:
+      return "second derivative";
     case Form::Equation:
       return "equation";
     case Form::Unknown:

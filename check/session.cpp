@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "autodiff/second_order.hpp"
 #include "graph/branches.hpp"
 #include "graph/text.hpp"
 
@@ -48,10 +49,23 @@ double Draw::derivative(Slot of, Slot wrt) {
   return it->second[wrt];
 }
 
+double Draw::second_derivative(Slot of, Slot wrt, Slot wrt2) {
+  const std::array key{of, wrt, wrt2};
+  if (const auto it = second_derivatives.find(key); it != second_derivatives.end()) return it->second;
+  // The column of wrt2 in the Hessian over {wrt, wrt2}: its first element is ∂²of/∂wrt∂wrt2.
+  std::vector<TensorVar> params{TensorVar(tape->var_at(wrt), Shape{})};
+  if (wrt2 != wrt) params.emplace_back(tape->var_at(wrt2), Shape{});
+  std::vector<double> direction(params.size(), 0.0);
+  direction.back() = 1.0;
+  const double h = hvp(*tape, tape->var_at(of), params, direction)[0];
+  second_derivatives.emplace(key, h);
+  return h;
+}
+
 Session::Session(const BuildFn& build, const CheckOptions& options) : build_(build), options_(options) {
   if (options.redraws < 0) throw Error("check: redraws must be >= 0, got " + std::to_string(options.redraws));
   {
-    Draw d{std::make_unique<Tape>(), "at the current point", {}, {}};
+    Draw d{std::make_unique<Tape>(), "at the current point", {}, {}, {}};
     d.tape->set_leaf_values([this](std::size_t, double given) {
       leaves_.push_back(given);
       return given;
@@ -86,6 +100,13 @@ Session::Session(const BuildFn& build, const CheckOptions& options) : build_(bui
   }
 }
 
+std::string Session::loss_name() const {
+  if (!options_.loss.empty()) return options_.loss;
+  const Tape& t = tape();
+  if (t.node_count() == 0 || t.size(t.node_count() - 1) != 1) return {};
+  return t.slot_name(t.offset(t.node_count() - 1));
+}
+
 bool Session::agree(double a, double b) const {
   if (a == b) return true;
   if (!std::isfinite(a) || !std::isfinite(b)) return false;
@@ -108,7 +129,7 @@ std::vector<double> Session::redrawn(std::uint64_t seed, double spread) const {
 
 Draw Session::build_at(const std::vector<double>& leaves, std::string where) const {
   ++builds_;
-  Draw d{std::make_unique<Tape>(), std::move(where), {}, {}};
+  Draw d{std::make_unique<Tape>(), std::move(where), {}, {}, {}};
   d.tape->set_leaf_values([&leaves](std::size_t k, double given) { return k < leaves.size() ? leaves[k] : given; });
   build_(*d.tape);
   d.tape->set_leaf_values({});

@@ -20,12 +20,16 @@ namespace gradpath::check::detail {
 // One point: a fresh tape built with its leaves set, and the branch every switch takes.
 struct Draw {
   std::unique_ptr<Tape> tape;
-  std::string where;                              // "at the current point", "at the draw where z3 < 0"
-  std::vector<std::optional<std::size_t>> taken;  // per Session::switches(), none on a tie
-  std::map<Slot, std::vector<double>> grads;      // by the slot differentiated
+  std::string where;                                         // "at the current point", "at the draw where z3 < 0"
+  std::vector<std::optional<std::size_t>> taken;             // per Session::switches(), none on a tie
+  std::map<Slot, std::vector<double>> grads;                 // by the slot differentiated
+  std::map<std::array<Slot, 3>, double> second_derivatives;  // by (of, wrt, wrt2)
 
   double value(Slot s) const { return tape->value(s); }
   double derivative(Slot of, Slot wrt);
+  // ∂²of/∂wrt∂wrt2, exact: one Hessian-vector product (autodiff/second_order.hpp) with
+  // the leaves wrt and wrt2 as the params. `of` is a scalar, wrt and wrt2 scalar leaves.
+  double second_derivative(Slot of, Slot wrt, Slot wrt2);
 };
 
 // What the draws of a formula cover: every branch of every switch its names depend on.
@@ -45,6 +49,9 @@ class Session {
   std::size_t draw_count() const { return draws_.size(); }
   Draw& draw(std::size_t d) { return draws_[d]; }
   const CheckOptions& options() const { return options_; }
+  // The name of the loss: the options', else the tape's last node when it is a named
+  // scalar; "" when neither. Update rules step down it; second derivatives are of it.
+  std::string loss_name() const;
   bool agree(double a, double b) const;
 
   // The slot a name means: exact match first, then a case-insensitive one when unique.
