@@ -3,7 +3,9 @@
 # gradpath against PyTorch: seeded random JSON models, every named tensor's values and grads compared.
 """Generates random networks as gradpath JSON models, runs `gradpath grad MODEL --json`
 on each, builds the same network in PyTorch (float64) straight from the JSON, and
-compares the value and grad of every named tensor (inputs, params and op outputs).
+compares the value and grad of every named tensor (inputs, params and op outputs), and
+`gradpath grad MODEL --hvp ...` along a random direction of the params against
+torch.autograd.functional.hvp.
 
 Some cases end in an entry PyTorch rejects too (bad shapes, bad labels, bad options):
 gradpath must then exit with status 2 and print one line, not crash.
@@ -178,6 +180,57 @@ def run_torch(model):
         grad = source.grad if source.grad is not None else torch.zeros_like(source)
         result[name] = (t.detach().reshape(-1).tolist(), grad.reshape(-1).tolist())
     return result
+
+
+def torch_hvp(model, direction):
+    """H v of the loss in the params, by torch.autograd.functional.hvp, flat in the order of
+    model["params"]; `direction` holds v per param name."""
+    names = list(model["params"])
+    inputs = {name: torch.tensor(spec["values"]).reshape(spec["shape"]) for name, spec in model["inputs"].items()}
+
+    def loss_of(*params):
+        tensors = dict(inputs)
+        tensors.update(zip(names, params))
+        for entry in model["graph"]:
+            tensors[entry["out"]] = torch_entry(entry, tensors)
+        return tensors[model["loss"]].reshape(())
+
+    params = tuple(torch.tensor(model["params"][n]["values"]).reshape(model["params"][n]["shape"]) for n in names)
+    v = tuple(torch.tensor(direction[n]).reshape(model["params"][n]["shape"]) for n in names)
+    _, hv = torch.autograd.functional.hvp(loss_of, params, v)
+    return [x for t in hv for x in t.reshape(-1).tolist()]
+
+
+def check_hvp(command, model, rng, path):
+    """gradpath grad --hvp against torch_hvp along a random direction: problems, as text."""
+    if not model["params"]:
+        return []
+    direction, args = {}, []
+    for name, spec in model["params"].items():
+        direction[name] = [rng.uniform(-1, 1) for _ in spec["values"]]
+        file = f"{path}.{name}.hvp.json"
+        with open(file, "w") as f:
+            json.dump(direction[name], f)
+        args += ["--hvp", f"{name}={file}"]
+    run = subprocess.run([command, "grad", path, "--json", *args], capture_output=True, text=True, timeout=120)
+    problems = []
+    if run.returncode != 0:
+        problems.append(f"gradpath grad --hvp failed (status {run.returncode}): {run.stderr.strip()}")
+    else:
+        ours = [row[0] for row in json.loads(run.stdout)["hvp"]]
+        theirs = torch_hvp(model, direction)
+        scale = max((abs(x) for x in theirs if math.isfinite(x)), default=0.0)
+        bad = [i for i, (g, w) in enumerate(zip(ours, theirs)) if not close(g, w, scale)]
+        if len(ours) != len(theirs):
+            problems.append(f"hvp: {len(ours)} elements from gradpath, {len(theirs)} from PyTorch")
+        elif bad:
+            i = bad[0]
+            problems.append(f"hvp: {len(bad)} of {len(ours)} elements differ; element {i}: "
+                            f"gradpath {ours[i]!r}, PyTorch {theirs[i]!r}")
+    if not problems:  # the directions stay beside a model that disagrees, to rerun it
+        for name in direction:
+            os.remove(f"{path}.{name}.hvp.json")
+    return problems
 
 
 # ---- random models --------------------------------------------------------------------------
@@ -535,6 +588,7 @@ def check_case(command, case, rng, workdir, expect_error):
             problems.append(f"gradpath failed (status {run.returncode}): {run.stderr.strip()}")
         else:
             problems = compare(json.loads(run.stdout), run_torch(b.model))
+            problems += check_hvp(command, b.model, rng, path)
     return b, path, problems
 
 
@@ -562,7 +616,8 @@ def main():
             os.remove(path)
 
     print(f"{args.cases} cases (seed {args.seed}): {args.cases - errors_checked} compared with PyTorch "
-          f"{torch.__version__} in float64, {errors_checked} bad entries checked for exit status 2")
+          f"{torch.__version__} in float64 (values, grads, and a Hessian-vector product against "
+          f"torch.autograd.functional.hvp), {errors_checked} bad entries checked for exit status 2")
     print("coverage (cases x entries):")
     for tag, n in sorted(tags.items()):
         print(f"  {n:5d}  {tag}")
