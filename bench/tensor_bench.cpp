@@ -63,6 +63,12 @@ void f1_gradpath(benchmark::State& state) {
 BENCHMARK(f1_gradpath<double>)->Name("F1/gradpath/float64")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
 BENCHMARK(f1_gradpath<float>)->Name("F1/gradpath/float32")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
 
+// The threaded cases run at 1 and 2 threads, timed in the CPU time of every thread, with
+// the wall time beside it (the speed-up of the second thread shows there).
+void at_one_and_two_threads(benchmark::internal::Benchmark* b) {
+  b->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime()->MeasureProcessCPUTime();
+}
+
 // F2: x (32, 16, 28, 28), w (32, 16, 3, 3), stride 1, padding 1, no bias, L = sum z^2 / 2,
 // with state.range(0) threads; each iteration records, sweeps, reads the grads of w and x
 // and resets.
@@ -85,14 +91,7 @@ void f2_gradpath(benchmark::State& state) {
   }
   set_num_threads(1);
 }
-BENCHMARK(f2_gradpath<float>)
-    ->Name("F2/gradpath/float32")
-    ->ArgName("threads")
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime()
-    ->MeasureProcessCPUTime();
+BENCHMARK(f2_gradpath<float>)->Name("F2/gradpath/float32")->Apply(at_one_and_two_threads);
 
 // T1: reset, record, sweep, SGD step, with state.range(0) threads.
 template <typename T>
@@ -108,22 +107,8 @@ void t1_gradpath(benchmark::State& state) {
   }
   set_num_threads(1);
 }
-BENCHMARK(t1_gradpath<double>)
-    ->Name("T1/gradpath/float64")
-    ->ArgName("threads")
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime()
-    ->MeasureProcessCPUTime();
-BENCHMARK(t1_gradpath<float>)
-    ->Name("T1/gradpath/float32")
-    ->ArgName("threads")
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime()
-    ->MeasureProcessCPUTime();
+BENCHMARK(t1_gradpath<double>)->Name("T1/gradpath/float64")->Apply(at_one_and_two_threads);
+BENCHMARK(t1_gradpath<float>)->Name("T1/gradpath/float32")->Apply(at_one_and_two_threads);
 
 // T2: reset, record, sweep, Adam step, with state.range(0) threads.
 template <typename T>
@@ -139,22 +124,8 @@ void t2_gradpath(benchmark::State& state) {
   }
   set_num_threads(1);
 }
-BENCHMARK(t2_gradpath<double>)
-    ->Name("T2/gradpath/float64")
-    ->ArgName("threads")
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime()
-    ->MeasureProcessCPUTime();
-BENCHMARK(t2_gradpath<float>)
-    ->Name("T2/gradpath/float32")
-    ->ArgName("threads")
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime()
-    ->MeasureProcessCPUTime();
+BENCHMARK(t2_gradpath<double>)->Name("T2/gradpath/float64")->Apply(at_one_and_two_threads);
+BENCHMARK(t2_gradpath<float>)->Name("T2/gradpath/float32")->Apply(at_one_and_two_threads);
 
 // K1: T1's kinked layers alone, on T1's shapes: relu of a (64, 8, 28, 28) input, 2x2
 // max-pool, sum, sweep, reset. The relu backward and max-pool forward were the two hot

@@ -6,10 +6,13 @@
 #include <functional>
 #include <random>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "autodiff/second_order.hpp"
 #include "autodiff/tensor.hpp"
+#include "ops/scalar.hpp"
 
 namespace gradpath::test {
 
@@ -19,6 +22,46 @@ struct Leaf {
 };
 // Builds the output (any shape) from one param leaf tensor per Leaf.
 using Graph = std::function<TensorVar(Tape& tape, std::span<const TensorVar> leaves)>;
+
+// The scalar ops both rules are checked over, by name: every binary op (and a square, a
+// negated product), and every unary op and constant form; the table's functions separately.
+using BinaryScalarOp = std::function<Var(const Var&, const Var&)>;
+using UnaryScalarOp = std::function<Var(const Var&)>;
+inline const std::vector<std::pair<std::string, BinaryScalarOp>>& binary_scalar_ops() {
+  static const std::vector<std::pair<std::string, BinaryScalarOp>> ops{
+      {"add", [](const Var& a, const Var& b) { return a + b; }},
+      {"sub", [](const Var& a, const Var& b) { return a - b; }},
+      {"mul", [](const Var& a, const Var& b) { return a * b; }},
+      {"div", [](const Var& a, const Var& b) { return a / b; }},
+      {"pow", [](const Var& a, const Var& b) { return pow(a, b); }},
+      {"max", [](const Var& a, const Var& b) { return max(a, b); }},
+      {"min", [](const Var& a, const Var& b) { return min(a, b); }},
+      {"sum",
+       [](const Var& a, const Var& b) {
+         return sum({a, b, a});
+       }},
+      {"square", [](const Var& a, const Var&) { return a * a; }},
+      {"neg", [](const Var& a, const Var& b) { return -(a * b); }},
+  };
+  return ops;
+}
+// Names starting "a^" are powers of the operand: defined for a > 0 only.
+inline const std::vector<std::pair<std::string, UnaryScalarOp>>& unary_scalar_ops() {
+  static const std::vector<std::pair<std::string, UnaryScalarOp>> ops{
+      {"neg", [](const Var& a) { return -a; }},
+      {"a + c", [](const Var& a) { return a + 2.0; }},
+      {"c - a", [](const Var& a) { return 2.0 - a; }},
+      {"a * c", [](const Var& a) { return a * 3.0; }},
+      {"a / c", [](const Var& a) { return a / 3.0; }},
+      {"c / a", [](const Var& a) { return 3.0 / a; }},
+      {"a^c", [](const Var& a) { return pow(a, 2.5); }},
+      {"a^1", [](const Var& a) { return pow(a, 1.0); }},
+      {"c^a", [](const Var& a) { return pow(1.7, a); }},
+      {"leaky_relu slope 0.2", [](const Var& a) { return leaky_relu(a, 0.2); }},
+      {"elu alpha 0.5", [](const Var& a) { return elu(a, 0.5); }},
+  };
+  return ops;
+}
 
 inline std::vector<TensorVar> record_leaves(Tape& tape, const std::vector<Leaf>& leaves) {
   std::vector<TensorVar> out;

@@ -78,22 +78,7 @@ TEST_CASE("hvp of a scalar function is the hand Hessian times v", "[second_order
 }
 
 TEST_CASE("hvp of every binary scalar op matches differences of the gradient", "[second_order]") {
-  const std::vector<std::pair<std::string, std::function<Var(const Var&, const Var&)>>> ops{
-      {"add", [](const Var& a, const Var& b) { return a + b; }},
-      {"sub", [](const Var& a, const Var& b) { return a - b; }},
-      {"mul", [](const Var& a, const Var& b) { return a * b; }},
-      {"div", [](const Var& a, const Var& b) { return a / b; }},
-      {"pow", [](const Var& a, const Var& b) { return pow(a, b); }},
-      {"max", [](const Var& a, const Var& b) { return max(a, b); }},
-      {"min", [](const Var& a, const Var& b) { return min(a, b); }},
-      {"sum",
-       [](const Var& a, const Var& b) {
-         return sum({a, b, a});
-       }},
-      {"square", [](const Var& a, const Var&) { return a * a; }},
-      {"neg", [](const Var& a, const Var& b) { return -(a * b); }},
-  };
-  for (const auto& entry : ops) {
+  for (const auto& entry : binary_scalar_ops()) {
     const std::string& name = entry.first;
     const auto& op = entry.second;
     INFO(name);
@@ -103,20 +88,8 @@ TEST_CASE("hvp of every binary scalar op matches differences of the gradient", "
 
 TEST_CASE("hvp of every unary scalar op, constant forms and table functions matches differences of the gradient",
           "[second_order]") {
-  const std::vector<std::pair<std::string, std::function<Var(const Var&)>>> ops{
-      {"a + c", [](const Var& a) { return a + 2.0; }},
-      {"c - a", [](const Var& a) { return 2.0 - a; }},
-      {"a * c", [](const Var& a) { return a * 3.0; }},
-      {"a / c", [](const Var& a) { return a / 3.0; }},
-      {"c / a", [](const Var& a) { return 3.0 / a; }},
-      {"a^c", [](const Var& a) { return pow(a, 2.5); }},
-      {"a^1", [](const Var& a) { return pow(a, 1.0); }},
-      {"c^a", [](const Var& a) { return pow(1.7, a); }},
-      {"leaky_relu slope 0.2", [](const Var& a) { return leaky_relu(a, 0.2); }},
-      {"elu alpha 0.5", [](const Var& a) { return elu(a, 0.5); }},
-  };
   for (const double x : {0.8, -0.7}) {
-    for (const auto& entry : ops) {
+    for (const auto& entry : unary_scalar_ops()) {
       const std::string& name = entry.first;
       const auto& op = entry.second;
       if (name.starts_with("a^") && x < 0) continue;
