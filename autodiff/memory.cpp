@@ -28,7 +28,8 @@ TapeBytes bytes_of(const std::vector<T>& c) {
 }
 template <typename... Ts>
 TapeBytes bytes_of(const detail::Columns<Ts...>& c) {
-  return {c.size() * c.element_bytes, c.capacity() * c.element_bytes};
+  constexpr std::size_t element = detail::Columns<Ts...>::element_bytes;
+  return {c.size() * element, c.capacity() * element};
 }
 // Only a string too long for its inline buffer owns heap bytes.
 TapeBytes bytes_of(const std::string& s) {
@@ -113,8 +114,8 @@ void Tape::grow(std::string_view what, std::size_t nodes, std::size_t args, std:
   node_capacity = std::min(node_capacity, nodes_.size() + nodes + free_slots);
   const std::size_t value_capacity = std::min(
       grown_capacity(values_.capacity(), values_.size() + slots + (node_capacity - nodes_.size() - nodes)), max_slots);
-  check_memory_limit(what, (node_capacity - nodes_.capacity()) * nodes_.element_bytes +
-                               (arg_capacity - args_.capacity()) * args_.element_bytes +
+  check_memory_limit(what, (node_capacity - nodes_.capacity()) * decltype(nodes_)::element_bytes +
+                               (arg_capacity - args_.capacity()) * decltype(args_)::element_bytes +
                                (value_capacity - values_.capacity()) * sizeof(double));
   // The groups room_node and room_args test (nodes_, args_) grow last, and a group's
   // capacity changes only once all its arrays have grown: if an allocation fails, they
