@@ -200,8 +200,11 @@ void dual_sweep(Tape& tape, NodeId last, std::span<const double> tangents, std::
     const double g = grads[s], g_dot = grad_tangents[s];
     const std::span<const Slot> args = tape.arg_slots(n);
     const std::span<const double> partials = tape.partials(n);
+    // Only products, quotients, powers and functions have partials that move: the rest
+    // (sums, the most common node) pass ġ back by their partials alone.
+    const bool curved = g != 0.0 && (op == Op::Mul || op == Op::Div || op == Op::Pow || function_of(op));
     for (std::size_t i = 0; i < args.size(); ++i) {
-      grad_tangents[args[i]] += partials[i] * g_dot + (g == 0.0 ? 0.0 : partial_tangent(tape, n, i, tangents) * g);
+      grad_tangents[args[i]] += partials[i] * g_dot + (curved ? partial_tangent(tape, n, i, tangents) * g : 0.0);
     }
   }
 }

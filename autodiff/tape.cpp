@@ -54,16 +54,6 @@ std::uint32_t Tape::size(NodeId n) const {
   return static_cast<std::uint32_t>(end - offset(n));
 }
 
-std::span<const Slot> Tape::arg_slots(NodeId n) const {
-  const std::uint32_t begin = n ? nodes_.at<node_span>(n - 1).arg_end : 0;
-  return args_.column<arg_slot>().subspan(begin, nodes_.at<node_span>(n).arg_end - begin);
-}
-
-std::span<const double> Tape::partials(NodeId n) const {
-  const std::uint32_t begin = n ? nodes_.at<node_span>(n - 1).arg_end : 0;
-  return args_.column<arg_partial>().subspan(begin, nodes_.at<node_span>(n).arg_end - begin);
-}
-
 NodeId Tape::node_of(Slot s) const {
   if (s >= values_.size()) throw Error("node_of: slot " + std::to_string(s) + " is not on the tape");
   const std::span<const NodeSpan> spans = nodes_.column<node_span>();

@@ -334,8 +334,15 @@ class Tape {
   Op op(NodeId n) const { return nodes_.at<node_op>(n); }
   Slot offset(NodeId n) const { return nodes_.at<node_span>(n).offset; }
   std::uint32_t size(NodeId n) const;  // slots owned by node n
-  std::span<const Slot> arg_slots(NodeId n) const;
-  std::span<const double> partials(NodeId n) const;
+  // Inline: the tangent and second-order sweeps read them for every node.
+  std::span<const Slot> arg_slots(NodeId n) const {
+    const std::uint32_t begin = arg_begin(n);
+    return {args_.data<arg_slot>() + begin, nodes_.at<node_span>(n).arg_end - begin};
+  }
+  std::span<const double> partials(NodeId n) const {
+    const std::uint32_t begin = arg_begin(n);
+    return {args_.data<arg_partial>() + begin, nodes_.at<node_span>(n).arg_end - begin};
+  }
   NodeId node_of(Slot s) const;  // the node owning slot s
   bool has_grads() const { return grads_.size() == values_.size(); }
 
@@ -437,6 +444,9 @@ class Tape {
   std::uint32_t index() const { return index_; }
 
  private:
+  // Where node n's operand span starts: where node n - 1's ends.
+  std::uint32_t arg_begin(NodeId n) const { return n ? nodes_.at<node_span>(n - 1).arg_end : 0; }
+
   // ---- registry (registry.cpp): which tape this is and which Vars are still valid ----
   // The low word of a Var's epoch that marks it valid after every reset: the Var of a
   // slot through the last parameter (Note [Reset epochs] in registry.cpp).

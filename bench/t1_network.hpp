@@ -37,15 +37,19 @@ class T1Network {
 
   std::vector<TensorVar> params() const { return {conv_w_, conv_b_, dense_w_, dense_b_}; }
 
-  // Records the batch and the loss and sweeps back; the optimiser step and reset() are
-  // the caller's. Returns the loss.
-  double forward_backward() const {
+  // Records the batch and the loss.
+  TensorVar loss() const {
     const TensorVar x = tape_.constant(images_, Shape{batch, 1, side, side});
     const TensorVar h = ops::relu(ops::conv2d(x, conv_w_, conv_b_, {.stride = 1, .padding = 1}));
     const TensorVar logits = ops::dense(ops::flatten(ops::max_pool2d(h, {.kernel = 2}), 1), dense_w_, dense_b_);
-    const TensorVar loss = ops::softmax_cross_entropy(logits, labels_);
-    tape_.backward(loss);
-    return loss.item();
+    return ops::softmax_cross_entropy(logits, labels_);
+  }
+  // Records the batch and the loss and sweeps back; the optimiser step and reset() are
+  // the caller's. Returns the loss.
+  double forward_backward() const {
+    const TensorVar l = loss();
+    tape_.backward(l);
+    return l.item();
   }
 
  private:

@@ -76,8 +76,8 @@ TEST_CASE("second order: the seed's Hessian elements in every spelling pass", "[
       "d2L/dw1 dw5 = " + g(1) + "*" + g(5),
       "∂²L/∂w5∂w9 = " + g(5) + g(9),
       "∂²L/∂w3² = " + g(3) + "²",
-      R"(\frac{\partial^2 L}{\partial w_1 \partial w_2} = (v_1 a_1 + v_2 a_3 + v_3 a_{11} + v_4 a_{13}))"
-      R"((v_1 a_2 + v_2 a_4 + v_3 a_{12} + v_4 a_{14}))",
+      std::string(R"(\frac{\partial^2 L}{\partial w_1 \partial w_2} = (v_1 a_1 + v_2 a_3 + v_3 a_{11} + v_4 a_{13}))") +
+          R"((v_1 a_2 + v_2 a_4 + v_3 a_{12} + v_4 a_{14}))",
       R"(\frac{\partial^{2} L}{\partial w_4\,\partial w_2} = )" + g(4) + g(2),
       R"(\frac{\partial^2 L}{\partial w_1^2} = )" + g(1) + "^2",
       // Mixed: ∂L/∂w_i = (y - t) g_i, and g_1 holds v_1.
