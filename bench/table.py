@@ -39,23 +39,24 @@ class Case:
 
 
 def build_cases():
+    # The open issues' targets: the scalar tape at most 0.8x Adept-2's CPU time (#17),
+    # training and convolution at most 0.7x PyTorch's (#18).
+    within_08_adept = ("<= 0.8x Adept-2", lambda g, r: r <= 0.8)
+    within_07 = ("<= 0.7x PyTorch", lambda g, r: r <= 0.7)
     cases = []
     for side in S1_SIDES:
         for peer in ("adolc", "adept", "codipack"):
-            target, met = ("-", None)
-            if peer == "adolc":
-                target, met = "<= 4 ns/op and <= 0.25x ADOL-C", lambda g, r: g <= 4.0 and r <= 0.25
+            target, met = within_08_adept if peer == "adept" else ("-", None)
             cases.append(Case(f"S1 {side}x{side}", f"S1/gradpath/side:{side}", f"S1/{peer}/side:{side}", True,
                               target, met))
-    cases.append(Case("S2 seed step", "S2/gradpath", "S2/torch", target="<= 0.5 us", met=lambda g, r: g <= 0.5))
-    for peer in ("adept", "codipack"):
-        cases.append(Case("S2 seed step", "S2/gradpath", f"S2/{peer}"))
-    within_07 = ("<= 0.7x PyTorch", lambda g, r: r <= 0.7)
+    cases.append(Case("S2 seed step", "S2/gradpath", "S2/torch"))
+    cases.append(Case("S2 seed step", "S2/gradpath", "S2/adept", False, *within_08_adept))
+    cases.append(Case("S2 seed step", "S2/gradpath", "S2/codipack"))
     for dtype in ("float64", "float32"):
         cases.append(Case(f"F1 conv2d 64x64 {dtype}", f"F1/gradpath/{dtype}", f"F1/torch/{dtype}", False, *within_07))
     for threads in (1, 2):
         cases.append(Case(f"F2 conv 32x16->32 28x28 float32, {threads}T", f"F2/gradpath/float32/threads:{threads}",
-                          f"F2/torch/float32/threads:{threads}"))
+                          f"F2/torch/float32/threads:{threads}", False, *within_07))
     for dtype in ("float64", "float32"):
         for threads in (1, 2):
             cases.append(Case(f"T1 SGD step {dtype}, {threads}T", f"T1/gradpath/{dtype}/threads:{threads}",
@@ -63,7 +64,7 @@ def build_cases():
     for dtype in ("float64", "float32"):
         for threads in (1, 2):
             cases.append(Case(f"T2 Adam step {dtype}, {threads}T", f"T2/gradpath/{dtype}/threads:{threads}",
-                              f"T2/torch/{dtype}/threads:{threads}"))
+                              f"T2/torch/{dtype}/threads:{threads}", False, *within_07))
     return cases
 
 
@@ -168,8 +169,11 @@ def main(folder):
             values = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/{key}/side:{side}", [])
                       if "bytes_per_op" in run]
             row.append(f"{values[-1]:.3g} B/op" if values else (PEERS[key][1] if key in PEERS else "-"))
+        adept_bytes = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/adept/side:{side}", [])
+                       if "bytes_per_op" in run]
         gradpath_bytes = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/gradpath/side:{side}", [])]
-        row += ["<= 40 B/op", "yes" if gradpath_bytes and gradpath_bytes[-1] <= 40 else "no"]
+        met = "-" if not (adept_bytes and gradpath_bytes) else "yes" if gradpath_bytes[-1] <= adept_bytes[-1] else "no"
+        row += ["<= Adept-2's", met]
         memory_rows.append(row)
     print()
     print_table(["tape memory", "gradpath (used)", "Adept-2 (Stack::memory)", "CoDiPack (TapeValues used)",
