@@ -39,8 +39,8 @@ class Case:
 
 
 def build_cases():
-    # The open issues' targets: the scalar tape at most 0.8x Adept-2's CPU time (#17),
-    # training and convolution at most 0.7x PyTorch's (#18).
+    # The targets: the scalar tape at most 0.8x Adept-2's CPU time, training and
+    # convolution at most 0.7x PyTorch's.
     within_08_adept = ("<= 0.8x Adept-2", lambda g, r: r <= 0.8)
     within_07 = ("<= 0.7x PyTorch", lambda g, r: r <= 0.7)
     cases = []
