@@ -4,19 +4,26 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <type_traits>
 
 #include "autodiff/second_order.hpp"
 
 namespace gradpath {
 
 namespace {
-// Records the leaves and f on a fresh epoch of `tape`; returns f's Var.
-Var run(Tape& tape, const ScalarFunction& f, std::span<const double> point, std::vector<Var>& leaves) {
+// Records the leaves and f on a fresh epoch of `tape`; returns what f returns (a Var, or
+// a tensor for a TensorFunction).
+template <typename Function>
+auto run(Tape& tape, const Function& f, std::span<const double> point, std::vector<Var>& leaves) {
   tape.reset();
   leaves.clear();
   for (double x : point) leaves.push_back(tape.input(x));
-  Var out = f(tape, leaves);
-  if (&out.tape() != &tape) throw Error("gradcheck: the function returned a Var from another tape");
+  auto out = f(tape, leaves);
+  if (&out.tape() != &tape) {
+    throw Error(std::string("gradcheck: the function returned a ") +
+                (std::is_same_v<decltype(out), Var> ? "Var" : "tensor") + " from another tape");
+  }
   return out;
 }
 }  // namespace
@@ -69,13 +76,9 @@ std::string GradcheckResult::report() const {
 
 namespace {
 
-// Records the leaves and f on a fresh epoch of `tape`; returns f's float64 tensor.
+// run() for a TensorFunction, whose tensor must be float64.
 TensorVar run_tensor(Tape& tape, const TensorFunction& f, std::span<const double> point, std::vector<Var>& leaves) {
-  tape.reset();
-  leaves.clear();
-  for (double x : point) leaves.push_back(tape.input(x));
-  TensorVar out = f(tape, leaves);
-  if (&out.tape() != &tape) throw Error("gradcheck: the function returned a tensor from another tape");
+  TensorVar out = run(tape, f, point, leaves);
   if (out.dtype() != DType::f64) throw Error("gradcheck: the function returned a float32 tensor; check in float64");
   return out;
 }

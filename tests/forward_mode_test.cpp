@@ -35,8 +35,6 @@ void check_jvp(const Graph& f, const std::vector<Leaf>& leaves, unsigned seed = 
   }
 }
 
-Leaf scalar(double x) { return {{x}, Shape{}}; }
-
 // A scalar op of one or two Vars as a graph of rank-0 leaves.
 Graph unary_scalar(const std::function<Var(const Var&)>& op) {
   return [op](Tape&, std::span<const TensorVar> l) {

@@ -23,6 +23,9 @@ struct Leaf {
 // Builds the output (any shape) from one param leaf tensor per Leaf.
 using Graph = std::function<TensorVar(Tape& tape, std::span<const TensorVar> leaves)>;
 
+// A rank-0 leaf: one scalar.
+inline Leaf scalar(double x) { return {{x}, Shape{}}; }
+
 // The scalar ops both rules are checked over, by name: every binary op (and a square, a
 // negated product), and every unary op and constant form; the table's functions separately.
 using BinaryScalarOp = std::function<Var(const Var&, const Var&)>;

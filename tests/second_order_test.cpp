@@ -37,8 +37,6 @@ void check_hvp(const Graph& f, const std::vector<Leaf>& leaves, unsigned seed = 
   }
 }
 
-Leaf scalar(double x) { return {{x}, Shape{}}; }
-
 // A loss around a scalar op z: sin(z) + z·z·a, so both the op's own curvature and the
 // grad-tangent passed through it count.
 Graph around_scalar(const std::function<Var(const Var&, const Var&)>& op) {
