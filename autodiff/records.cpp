@@ -2,6 +2,7 @@
 // Recording: scalar and tensor leaves, scalar records, tensor records with their operands
 // and saved data, the lookup of a node's tensor record, and a tensor op's partials.
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -50,6 +51,16 @@ TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& s
   return TensorVar(first, shape);
 }
 
+// Debug builds fill a tensor node's fresh outputs with NaN, so a forward kernel that
+// reads one before writing it, or leaves one unwritten, fails every test that reads it;
+// release builds leave them for the kernel to write.
+template <typename T>
+void poison_unwritten([[maybe_unused]] T* values, [[maybe_unused]] std::size_t n) {
+#ifndef NDEBUG
+  std::fill_n(values, n, std::numeric_limits<T>::quiet_NaN());
+#endif
+}
+
 // A leaf tensor node's rule: nothing to propagate.
 void leaf_backward(Tape&, const TensorRecord&) {}
 constexpr TensorOpInfo input_f32_info{"input", &leaf_backward};
@@ -89,7 +100,7 @@ TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, s
   r.saved_begin = r.saved_end = static_cast<std::uint32_t>(saved_.size());
   r.dtype = DType::f32;
   r.output = static_cast<Slot>(values_f32_.size());
-  for (V v : values) values_f32_.push_back(static_cast<float>(leaf_value(static_cast<double>(v))));
+  for (V v : values) values_f32_.append(static_cast<float>(leaf_value(static_cast<double>(v))));
   tensors_.push_back(r);
   if (op == Op::Param) keep_through_last_node();
   if (!name.empty()) set_name(r.node, name);
@@ -173,10 +184,17 @@ NodeId Tape::record_tensor(const TensorOpInfo& info, const Shape& shape, std::sp
   r.options = options;
   r.dtype = dtype;
   const auto offset = static_cast<Slot>(values_.size());
-  std::fill_n(values_.data() + values_.extend(slots), slots, 0.0);
+  // The op's forward kernel writes every output value next, so they are not zeroed first
+  // (a float32 node's placeholder slot is, as no kernel writes it).
+  double* slot_values = values_.data() + values_.extend(slots);
   nodes_.append(Op::Tensor, {offset, static_cast<std::uint32_t>(args_.size())});
   r.output = f32 ? static_cast<Slot>(values_f32_.size()) : offset;
-  if (f32) values_f32_.resize(values_f32_.size() + n, 0.0f);
+  if (f32) {
+    slot_values[0] = 0.0;
+    poison_unwritten(values_f32_.data() + values_f32_.extend(n), n);
+  } else {
+    poison_unwritten(slot_values, n);
+  }
   tensors_.push_back(r);
   return r.node;
 }

@@ -353,8 +353,8 @@ class Tape {
   std::span<double> grads() { return grads_; }
   std::span<const double> grads() const { return grads_; }
   // The float32 arenas, indexed by TensorArg::offset and TensorRecord::output of f32 tensors.
-  std::span<float> values_f32() { return values_f32_; }
-  std::span<const float> values_f32() const { return values_f32_; }
+  std::span<float> values_f32() { return {values_f32_.data(), values_f32_.size()}; }
+  std::span<const float> values_f32() const { return values_f32_.column<0>(); }
   std::span<float> grads_f32() { return grads_f32_; }
   std::span<const float> grads_f32() const { return grads_f32_; }
   // Overwrites a leaf's value (an optimiser step, a new input). Partials already
@@ -561,7 +561,8 @@ class Tape {
   // Arenas.
   detail::Column<double> values_;
   mutable std::vector<double> grads_;  // mutable only for the const tensor_partials()
-  std::vector<float> values_f32_, grads_f32_;
+  detail::Column<float> values_f32_;
+  std::vector<float> grads_f32_;
   // Tensor side records.
   std::vector<TensorRecord> tensors_;
   std::vector<TensorArg> tensor_args_;

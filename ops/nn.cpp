@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -301,13 +302,17 @@ TensorVar squared_error(const TensorVar& y, const Operand& target, const TensorO
   const TensorRecord& r = tape.tensor_records().back();
   detail::dispatch(loss.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    double total = 0.0;  // summed in double for either dtype
+    // Summed in double for either dtype, element i into lane i mod 8 and then the lanes in
+    // order: a fixed order, without one chain of dependent adds through every element.
+    std::array<double, 8> lanes{};
     detail::with_operands<T>(tape, r, y.shape(), false, [&](const auto& v, const auto&, const auto& s) {
-      detail::for_each_index(y.shape(), s[0], s[1], [&](std::size_t, std::size_t iy, std::size_t it) {
+      detail::for_each_index(y.shape(), s[0], s[1], [&](std::size_t i, std::size_t iy, std::size_t it) {
         const double d = static_cast<double>(v[0][iy]) - static_cast<double>(v[1][it]);
-        total += d * d;
+        lanes[i % lanes.size()] += d * d;
       });
     });
+    double total = 0.0;
+    for (double lane : lanes) total += lane;
     detail::values<T>(tape)[loss.offset()] = static_cast<T>(total * squared_error_scale(r, y.size()));
   });
   return loss;
