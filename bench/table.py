@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Reads the results folder of one bench/run_peers.sh run (r<round>_<side>_<case>.json in
-# Google Benchmark's JSON format, load_<round>.json, meta.json, kernels_torch.json) and
+# Google Benchmark's JSON format, load_<round>.json, meta.json, kernels_torch.json,
+# skipped_<case>.txt for a case the script could not run) and
 # prints one Markdown table: per case and peer, the CPU-time and wall-time medians of each
 # side, the median and min-max of the per-round CPU-time ratios gradpath / peer, the
 # target and whether it is met. Rounds under load (1-minute load above MAX_LOAD before or
@@ -65,6 +66,9 @@ def build_cases():
         for threads in (1, 2):
             cases.append(Case(f"T2 Adam step {dtype}, {threads}T", f"T2/gradpath/{dtype}/threads:{threads}",
                               f"T2/torch/{dtype}/threads:{threads}", False, *within_07))
+    for threads in (1, 2):
+        cases.append(Case(f"E1 Fashion-MNIST epoch float32, {threads}T", f"E1/gradpath/float32/threads:{threads}",
+                          f"E1/torch/float32/threads:{threads}", False, *within_07))
     return cases
 
 
@@ -108,6 +112,8 @@ def value(run, key, per_op):
 
 
 def fmt(x, unit):
+    if unit == "us" and x >= 1e6:
+        return f"{x / 1e6:.3g} s"
     return f"{x / 1e3:.3g} ms" if unit == "us" and x >= 1e3 else f"{x:.3g} {unit}"
 
 
@@ -129,6 +135,10 @@ def main(folder):
         has_peer = any(case.peer in runs[r] for r in rounds)
         has_gradpath = any(case.gradpath in runs[r] for r in rounds)
         if not has_gradpath:
+            skipped = f"{folder}/skipped_{case.gradpath.split('/')[0]}.txt"
+            if os.path.exists(skipped):
+                with open(skipped) as f:
+                    rows.append([case.name, label, f.read().strip()] + ["-"] * 4 + [case.target, "-"])
             continue
         unit = "ns/op" if case.per_op else "us"
         use = clean or rounds  # with every round under load, the times are shown but not compared
@@ -161,9 +171,11 @@ def main(folder):
         rows.append(row)
     print_table(header, rows)
 
-    # Tape memory does not depend on the load: the last round's value of each side.
+    # Tape memory does not depend on the load: the last round's value of each side, when S1
+    # ran (CASES may leave it out).
+    s1_ran = any(name.startswith("S1/") for r in rounds for name in runs[r])
     memory_rows = []
-    for side in S1_SIDES:
+    for side in S1_SIDES if s1_ran else ():
         row = [f"S1 {side}x{side}"]
         for key in ("gradpath", "adept", "codipack"):
             values = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/{key}/side:{side}", [])
@@ -175,19 +187,24 @@ def main(folder):
         met = "-" if not (adept_bytes and gradpath_bytes) else "yes" if gradpath_bytes[-1] <= adept_bytes[-1] else "no"
         row += ["<= Adept-2's", met]
         memory_rows.append(row)
-    print()
-    print_table(["tape memory", "gradpath (used)", "Adept-2 (Stack::memory)", "CoDiPack (TapeValues used)",
-                 "target", "met?"], memory_rows)
+    if memory_rows:
+        print()
+        print_table(["tape memory", "gradpath (used)", "Adept-2 (Stack::memory)", "CoDiPack (TapeValues used)",
+                     "target", "met?"], memory_rows)
 
     print("\nLoad (1-minute average before -> after each round; MAX_LOAD "
           f"{max_load:g}): " + ", ".join(
               f"round {r}: {loads[r]['before'][0]:g} -> {loads[r]['after'][0]:g}"
               f"{' (under load: left out)' if r in loaded else ''}" for r in sorted(loads)))
-    gradpath_ctx = contexts.get("gradpath", [{}])[0]
+    # gradpath_bench's runs name the flags and the OpenBLAS core; E1's example does not.
+    flags = next((f"`{c['cxx_flags']}`" for c in contexts.get("gradpath", []) if "cxx_flags" in c),
+                 f"`{meta.get('arch_flags', '?')}` and CMake's Release flags")
+    gradpath_cores = "/".join(sorted({c["openblas_core"] for c in contexts.get("gradpath", [])
+                                      if "openblas_core" in c}))
     kernels = read_json(f"{folder}/kernels_torch.json")
     print(f"\nFlags and kernels: BENCH_ARCH={meta.get('bench_arch', '?')}; gradpath and the C++ peers built with"
-          f" `{gradpath_ctx.get('cxx_flags', '?')}`, OpenBLAS core"
-          f" {'/'.join(sorted({c.get('openblas_core', '?') for c in contexts.get('gradpath', [])}))}; PyTorch "
+          f" {flags}, OpenBLAS core"
+          f" {gradpath_cores or '- (only gradpath_bench records it)'}; PyTorch "
           + (f"{kernels.get('torch', '?')}: OpenBLAS core {kernels.get('openblas_core', '?')}, ATen CPU capability"
              f" {kernels.get('aten_cpu_capability', '?')}, oneDNN ISA {kernels.get('onednn_isa', '?')}"
              f" (convolution {kernels.get('onednn_convolution', '?')}), OMP_WAIT_POLICY"

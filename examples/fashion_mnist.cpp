@@ -3,6 +3,7 @@
 // -> flatten -> dense -> softmax cross-entropy, and reports accuracy on the 10k test images.
 #include <spawn.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -24,6 +25,7 @@
 #include "ops/nn.hpp"
 #include "ops/optim.hpp"
 #include "ops/pool.hpp"
+#include "ops/threads.hpp"
 
 using namespace gradpath;
 namespace fs = std::filesystem;
@@ -47,6 +49,8 @@ struct Options {
   double decay = 0.5;  // the learning rate of each epoch is the last one's times this
   std::uint64_t seed = 1;
   DType dtype = DType::f32;
+  std::size_t threads = 0;  // 0: gradpath's default, one per hardware thread
+  fs::path bench_json;      // empty: none
 };
 
 // The note's architecture; parameters are recorded first so they survive tape.reset().
@@ -80,7 +84,8 @@ struct Inputs {
   Inputs(const idx::Dataset& s, double mean, double stddev, DType d) : set(s), dtype(d) {
     for (std::size_t p = 0; p < scale.size(); ++p) scale[p] = (static_cast<double>(p) / 255.0 - mean) / stddev;
   }
-  // Records the images `ids` as one input tensor (n, 1, rows, cols) and copies their labels.
+  // Records the images `ids` as one constant tensor (n, 1, rows, cols), so no grad is computed
+  // for them, and copies their labels.
   TensorVar batch(Tape& tape, std::span<const std::size_t> ids) {
     const std::size_t pixels = set.rows * set.cols;
     values.resize(ids.size() * pixels);
@@ -90,7 +95,7 @@ struct Inputs {
       for (std::size_t p = 0; p < pixels; ++p) values[i * pixels + p] = scale[image[p]];
       labels[i] = set.labels[ids[i]];
     }
-    return tape.input(values, Shape{ids.size(), 1, set.rows, set.cols}, {}, dtype);
+    return tape.constant(values, Shape{ids.size(), 1, set.rows, set.cols}, {}, dtype);
   }
 };
 
@@ -127,6 +132,35 @@ Metrics evaluate(Tape& tape, const Net& net, Inputs& test) {
   tape.reset();
   const auto n = static_cast<double>(order.size());
   return {loss / n, 100.0 * static_cast<double>(correct) / n};
+}
+
+// CPU time of the whole process, every thread (the pool's too), in seconds.
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The training loop's times of one epoch, for bench/table.py.
+struct EpochTimes {
+  double wall = 0.0, cpu = 0.0, loss = 0.0;
+};
+
+// bench/run_peers.sh's case E1: one run per epoch in Google Benchmark's JSON format, named
+// as bench/table.py looks it up, the times per epoch (one iteration) in seconds.
+void write_bench_json(const fs::path& file, DType dtype, std::size_t steps, std::span<const EpochTimes> epochs) {
+  std::ofstream out(file);
+  out << "{\"context\": {\"program\": \"fashion_mnist\", \"threads\": " << num_threads() << "},\n"
+      << " \"benchmarks\": [";
+  out.precision(9);
+  for (std::size_t i = 0; i < epochs.size(); ++i) {
+    out << (i == 0 ? "\n" : ",\n") << "  {\"name\": \"E1/gradpath/" << dtype_name(dtype) << "/threads:" << num_threads()
+        << "\", \"run_type\": \"iteration\", \"iterations\": 1, "
+        << "\"time_unit\": \"s\", \"real_time\": " << epochs[i].wall << ", \"cpu_time\": " << epochs[i].cpu
+        << ", \"steps\": " << steps << ", \"train_loss\": " << epochs[i].loss << "}";
+  }
+  out << "\n]}\n";
+  if (!out) throw Error("cannot write " + file.string());
 }
 
 std::string clock_text(double seconds) {
@@ -241,9 +275,11 @@ int run(const Options& opt) {
 
   const ops::StepLr schedule(opt.lr, 1, opt.decay);  // lr * decay^(epoch - 1)
   double best = 0.0;
+  std::vector<EpochTimes> times;
   const auto started = Clock::now();
   for (std::size_t epoch = 1; epoch <= opt.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
+    const double cpu_start = process_cpu_seconds();
     // Each epoch starts a fresh Adam at the schedule's rate, restarting the moments at the
     // boundary, as in the runs the README reports (adam.set_lr(schedule(epoch - 1)) on one
     // Adam would keep them).
@@ -271,19 +307,24 @@ int run(const Options& opt) {
       }
     }
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const double train_cpu = process_cpu_seconds() - cpu_start;
     const Metrics tested = evaluate(tape, net, test_in);
     const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     const Metrics trained{loss_sum / static_cast<double>(count), 100.0 * static_cast<double>(correct) / count};
     best = std::max(best, tested.accuracy);
     if (terminal) std::printf("\r\033[K");
-    std::printf("epoch %zu/%zu  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s (%.0f img/s)\n", epoch,
-                opt.epochs, trained.loss, trained.accuracy, tested.loss, tested.accuracy, seconds,
-                static_cast<double>(count) / train_seconds);
+    std::printf(
+        "epoch %zu/%zu  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s (%.0f img/s; "
+        "training %.2f s wall, %.2f s CPU)\n",
+        epoch, opt.epochs, trained.loss, trained.accuracy, tested.loss, tested.accuracy, seconds,
+        static_cast<double>(count) / train_seconds, train_seconds, train_cpu);
     std::fflush(stdout);
     metrics << epoch << ',' << trained.loss << ',' << trained.accuracy << ',' << tested.loss << ',' << tested.accuracy
             << ',' << seconds << '\n';
+    times.push_back({train_seconds, train_cpu, trained.loss});
   }
   metrics.close();
+  if (!opt.bench_json.empty()) write_bench_json(opt.bench_json, opt.dtype, (count + opt.batch - 1) / opt.batch, times);
   std::printf("done in %.1f s, best test accuracy %.2f%%; metrics: %s\n",
               std::chrono::duration<double>(Clock::now() - started).count(), best, csv.c_str());
   plot(opt.out, opt.epochs);
@@ -310,6 +351,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", opt.seed, "seed for initialisation and shuffling")->capture_default_str();
+  app.add_option("--threads", opt.threads, "gradpath's threads (0: one per hardware thread)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--bench-json", opt.bench_json,
+                 "also write each epoch's training-loop CPU and wall time to this file (bench/run_peers.sh's E1)");
   std::string dtype = "float32";
   app.add_option("--dtype", dtype, "element type of values and grads: float32, or double (float64)")
       ->capture_default_str()
@@ -321,6 +367,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   opt.dtype = dtype == "float32" ? DType::f32 : DType::f64;
+  if (opt.threads > 0) set_num_threads(opt.threads);
   try {
     return run(opt);
   } catch (const std::exception& e) {
