@@ -59,10 +59,65 @@ void for_each_in_blocks(std::ptrdiff_t begin, std::ptrdiff_t end, F f) {
   for (; i < end; ++i) f(i);
 }
 
+// At stride 1 with as many output columns as input columns (padding (kW - 1) / 2), the
+// column plane of tap (c, ky, kx) is input plane c shifted by whole rows and by
+// `shift` = kx - padding columns: its rows [first_row, last_row) that read input rows are
+// ONE contiguous run of the input, [in_begin, in_end) of plane c, starting at column
+// entry `out_at` of the plane. Within it, the |shift| cells per row that wrap into the
+// next or previous input row are the ones that land on padding. So im2col and col2im
+// move one run per plane instead of one per row: a small image's rows are short.
+struct ShiftedPlane {
+  std::size_t entry, channel, first_row, last_row;
+  std::ptrdiff_t shift, in_begin, in_end, out_at;
+};
+
+bool planes_are_shifted_runs(const Conv2dGeometry& g) { return g.stride == 1 && g.out_w == g.width; }
+
+template <typename F>
+void for_each_shifted_plane(const Conv2dGeometry& g, F f) {
+  const auto pad = static_cast<std::ptrdiff_t>(g.padding), width = static_cast<std::ptrdiff_t>(g.width),
+             height = static_cast<std::ptrdiff_t>(g.height), out_h = static_cast<std::ptrdiff_t>(g.out_h);
+  std::size_t entry = 0;
+  for (std::size_t c = 0; c < g.channels; ++c)
+    for (std::size_t ky = 0; ky < g.kernel_h; ++ky)
+      for (std::size_t kx = 0; kx < g.kernel_w; ++kx, entry += g.out_h * g.out_w) {
+        const std::ptrdiff_t row_shift = static_cast<std::ptrdiff_t>(ky) - pad;  // input row of output row 0
+        const std::ptrdiff_t first = std::clamp(-row_shift, std::ptrdiff_t{0}, out_h);
+        const std::ptrdiff_t last = std::clamp(height - row_shift, first, out_h);
+        const std::ptrdiff_t shift = static_cast<std::ptrdiff_t>(kx) - pad;
+        const std::ptrdiff_t start = (first + row_shift) * width + shift, end = (last + row_shift) * width + shift;
+        const std::ptrdiff_t in_begin = std::max(start, std::ptrdiff_t{0}), in_end = std::min(end, height * width);
+        f(ShiftedPlane{entry, c, static_cast<std::size_t>(first), static_cast<std::size_t>(last), shift, in_begin,
+                       std::max(in_begin, in_end), first * width + (in_begin - start)});
+      }
+}
+
+// Zeroes the cells of a shifted plane's rows that wrapped past the input row's ends.
+template <typename T>
+void zero_wrapped_cells(T* plane, const ShiftedPlane& s, std::size_t width) {
+  const std::size_t wrapped = std::min(static_cast<std::size_t>(s.shift < 0 ? -s.shift : s.shift), width);
+  if (wrapped == 0) return;
+  for (std::size_t oy = s.first_row; oy < s.last_row; ++oy) {
+    T* row = plane + oy * width + (s.shift < 0 ? 0 : width - wrapped);
+    std::fill(row, row + wrapped, T(0));
+  }
+}
+
 // One image (C, H, W) unfolded to columns: 0 where the tap lands on padding; at stride 1
 // a column row's input cells are a plain copy.
 template <typename T>
 void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
+  if (planes_are_shifted_runs(g)) {
+    for_each_shifted_plane(g, [&](const ShiftedPlane& s) {
+      T* plane = cols + s.entry;
+      const T* input = image + s.channel * g.height * g.width;
+      std::fill(plane, plane + s.first_row * g.out_w, T(0));
+      std::fill(plane + s.last_row * g.out_w, plane + g.out_h * g.out_w, T(0));
+      std::copy(input + s.in_begin, input + s.in_end, plane + s.out_at);
+      zero_wrapped_cells(plane, s, g.out_w);
+    });
+    return;
+  }
   const auto stride = static_cast<std::ptrdiff_t>(g.stride);
   for_each_column_row(g, [&](std::size_t entry, std::ptrdiff_t begin, std::ptrdiff_t end, std::ptrdiff_t in) {
     T* row = cols + entry;
@@ -76,10 +131,21 @@ void im2col(const T* image, const Conv2dGeometry& g, T* cols) {
   });
 }
 
-// The adjoint of im2col: adds every column entry back onto the input cell it came from
-// (at stride 1 a contiguous add in vector blocks).
+// The adjoint of im2col: adds every column entry back onto the input cell it came from.
+// Shifted planes zero their wrapped cells in `cols` (scratch) and then add one run; other
+// column rows add a run at stride 1, in vector blocks.
 template <typename T>
-void col2im_add(const T* cols, const Conv2dGeometry& g, T* image) {
+void col2im_add(T* cols, const Conv2dGeometry& g, T* image) {
+  if (planes_are_shifted_runs(g)) {
+    for_each_shifted_plane(g, [&](const ShiftedPlane& s) {
+      T* plane = cols + s.entry;
+      zero_wrapped_cells(plane, s, g.out_w);
+      T* cells = image + s.channel * g.height * g.width + s.in_begin;
+      const T* run = plane + s.out_at;
+      for (std::ptrdiff_t i = 0; i < s.in_end - s.in_begin; ++i) cells[i] += run[i];
+    });
+    return;
+  }
   const auto stride = static_cast<std::ptrdiff_t>(g.stride);
   for_each_column_row(g, [&](std::size_t entry, std::ptrdiff_t begin, std::ptrdiff_t end, std::ptrdiff_t in) {
     const T* row = cols + entry;

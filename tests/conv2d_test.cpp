@@ -118,6 +118,38 @@ TEST_CASE("conv2d == conv2d_mac == reference loop: values, dX, dW, db", "[conv2d
   check_close(b.grads(), db, "conv2d db");
 }
 
+// At stride 1 with kW = 2 padding + 1 the output is as wide as the input, and im2col and
+// col2im move each tap's plane as one shifted run; the cells that wrap past a row's end
+// land on padding. Narrow images make the shift as wide as the row, or wider.
+TEST_CASE("conv2d: same-width planes as shifted runs, down to one-column images", "[conv2d]") {
+  struct Case {
+    std::size_t h, w, kh, kw, padding;
+  };
+  const Case c = GENERATE(Case{1, 1, 3, 3, 1}, Case{2, 1, 3, 3, 1}, Case{3, 1, 5, 5, 2}, Case{3, 2, 5, 5, 2},
+                          Case{4, 3, 1, 5, 2}, Case{2, 2, 3, 7, 3}, Case{5, 6, 2, 3, 1}, Case{7, 9, 3, 3, 1});
+  const std::size_t batch = 2, in_ch = 2, out_ch = 3;
+  const Reference ref{batch, in_ch, c.h, c.w, out_ch, c.kh, c.kw, 1, c.padding};
+  INFO("input " << c.h << "x" << c.w << " kernel " << c.kh << "x" << c.kw << " padding " << c.padding);
+  REQUIRE(ref.ow() == c.w);
+  std::mt19937_64 rng(c.h * 100 + c.w * 10 + c.kw);
+  const auto xv = random_values(batch * in_ch * c.h * c.w, rng);
+  const auto wv = random_values(out_ch * in_ch * c.kh * c.kw, rng);
+  const auto bv = random_values(out_ch, rng);
+  const auto coef = random_values(ref.outputs(), rng);
+  Tape tape;
+  const TensorVar x = tape.input(xv, Shape{batch, in_ch, c.h, c.w}, "x");
+  const TensorVar wt = tape.param(wv, Shape{out_ch, in_ch, c.kh, c.kw}, "w");
+  const TensorVar b = tape.param(bv, Shape{out_ch}, "b");
+  const TensorVar y = ops::conv2d(x, wt, b, {.stride = 1, .padding = c.padding});
+  check_close(y.values(), ref.forward(xv, wv, bv), "conv2d value");
+  std::vector<double> dx, dw, db;
+  ref.grads(xv, wv, coef, dx, dw, db);
+  tape.backward(weighted_sum(y, coef));
+  check_close(x.grads(), dx, "conv2d dX");
+  check_close(wt.grads(), dw, "conv2d dW");
+  check_close(b.grads(), db, "conv2d db");
+}
+
 TEST_CASE("conv2d: 2-D conveniences, without bias and with a rank-0 bias", "[conv2d]") {
   std::mt19937_64 rng(7);
   const auto xv = random_values(6 * 7, rng), wv = random_values(9, rng), coef = random_values(12, rng);
