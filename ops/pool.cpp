@@ -184,42 +184,56 @@ void max_pool_run(const T* origin, std::size_t origin_at, const PoolGeometry& g,
   }
 }
 
-// The windows 2x2 at stride 2 (the default pool) of such a run: each window's two
-// columns first, top against bottom, a contiguous pass over both rows that the compiler
-// vectorises; then each window's two column winners. The same winner as window_argmax:
-// the first NaN in row-major window order, else the first maximum; of two column winners
-// that tie (or are both NaN) the one from the upper row comes first, the left one on the
-// same row.
+// The windows 2x2 at stride 2 (the default pool) of `rows` runs of `count` windows each,
+// run r starting 2 r `width` cells below `origin`, their outputs contiguous (`rows` > 1
+// only for runs that are whole output rows). Each window's two columns first, top
+// against bottom, a contiguous pass over both rows; then each window's two column
+// winners, in one pass over as many whole rows as fit in a chunk, so a small image's
+// short rows still make long vector loops. The same winner as window_argmax: the first
+// NaN in row-major window order, else the first maximum; of two column winners that tie
+// (or are both NaN) the one from the upper row comes first, the left one on the same row.
 template <typename T>
-void max_pool_run_2x2(const T* origin, std::size_t origin_at, std::size_t width, std::size_t count, T* y,
-                      double* argmax) {
+void max_pool_rows_2x2(const T* origin, std::size_t origin_at, std::size_t width, std::size_t count, std::size_t rows,
+                       T* y, double* argmax) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   const auto select = [](Bits mask, T a, T b) {  // a where mask is all ones, else b
     return std::bit_cast<T>(static_cast<Bits>((mask & std::bit_cast<Bits>(a)) | (~mask & std::bit_cast<Bits>(b))));
   };
-  constexpr std::size_t chunk = 64;
+  constexpr std::size_t chunk = 256;  // windows per pass
   T column_best[2 * chunk];
-  Bits column_row[2 * chunk];  // offset of the column winner's row: 0 top, width bottom
+  Bits column_at[2 * chunk];  // the column winner's cell, counted from origin
+  const std::size_t rows_per_pass = std::max<std::size_t>(1, chunk / count), cols_per_pass = std::min(count, chunk);
   const auto row_offset = static_cast<Bits>(width);
-  for (std::size_t start = 0; start < count; start += chunk) {
-    const std::size_t n = std::min(chunk, count - start);
-    const T* top = origin + 2 * start;
-    const T* bottom = top + width;
-    for (std::size_t i = 0; i < 2 * n; ++i) {
-      const Bits take = Bits{0} - (static_cast<Bits>(!(bottom[i] <= top[i])) & static_cast<Bits>(!std::isnan(top[i])));
-      column_best[i] = select(take, bottom[i], top[i]);
-      column_row[i] = take & row_offset;
-    }
-    for (std::size_t j = 0; j < n; ++j) {
-      const T left = column_best[2 * j], right = column_best[2 * j + 1];
-      const bool left_nan = std::isnan(left), right_nan = std::isnan(right);
-      const bool upper = column_row[2 * j + 1] < column_row[2 * j];
-      const bool greater = !(right <= left), tie = right == left;
-      const bool right_wins = (right_nan & (!left_nan | upper)) | (!right_nan & !left_nan & (greater | (tie & upper)));
-      const Bits take = Bits{0} - static_cast<Bits>(right_wins);
-      y[start + j] = select(take, right, left);
-      const Bits offset = (take & (column_row[2 * j + 1] + 1)) | (~take & column_row[2 * j]);
-      argmax[start + j] = static_cast<double>(origin_at + 2 * (start + j) + offset);
+  for (std::size_t r0 = 0; r0 < rows; r0 += rows_per_pass) {
+    for (std::size_t c0 = 0; c0 < count; c0 += cols_per_pass) {
+      const std::size_t nr = std::min(rows_per_pass, rows - r0), nc = std::min(cols_per_pass, count - c0);
+      for (std::size_t r = 0; r < nr; ++r) {
+        const auto top_at = static_cast<Bits>(2 * (r0 + r) * width + 2 * c0);
+        const T* top = origin + top_at;
+        const T* bottom = top + width;
+        T* best = column_best + 2 * r * nc;
+        Bits* at = column_at + 2 * r * nc;
+        for (std::size_t i = 0; i < 2 * nc; ++i) {
+          const Bits take =
+              Bits{0} - (static_cast<Bits>(!(bottom[i] <= top[i])) & static_cast<Bits>(!std::isnan(top[i])));
+          best[i] = select(take, bottom[i], top[i]);
+          at[i] = top_at + static_cast<Bits>(i) + (take & row_offset);
+        }
+      }
+      // Either nr is 1 or the runs are whole rows (nc == count): the outputs are contiguous.
+      T* out = y + r0 * count + c0;
+      double* out_at = argmax + r0 * count + c0;
+      for (std::size_t j = 0; j < nr * nc; ++j) {
+        const T left = column_best[2 * j], right = column_best[2 * j + 1];
+        const bool left_nan = std::isnan(left), right_nan = std::isnan(right);
+        const bool upper = column_at[2 * j + 1] <= column_at[2 * j];  // right from the top, left from the bottom
+        const bool greater = !(right <= left), tie = right == left;
+        const bool right_wins =
+            (right_nan & (!left_nan | upper)) | (!right_nan & !left_nan & (greater | (tie & upper)));
+        const Bits take = Bits{0} - static_cast<Bits>(right_wins);
+        out[j] = select(take, right, left);
+        out_at[j] = static_cast<double>(origin_at + ((take & column_at[2 * j + 1]) | (~take & column_at[2 * j])));
+      }
     }
   }
 }
@@ -246,6 +260,12 @@ void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
       y[k + ox] = plane[at];
       argmax[k + ox] = static_cast<double>(p * plane_size + at);
     };
+    // 2x2 at stride 2 with no padding and no window clipped: the whole plane in one call.
+    if (g.kernel == 2 && g.stride == 2 && g.padding == 0 && inside_rows.last == g.out_h &&
+        inside_cols.last == g.out_w) {
+      max_pool_rows_2x2(plane, p * plane_size, g.width, g.out_w, g.out_h, y + k, argmax + k);
+      return;
+    }
     for (std::size_t oy = 0; oy < g.out_h; ++oy, k += g.out_w) {
       const Span rows = clip(oy, g, g.height);
       const bool row_inside = oy >= inside_rows.first && oy < inside_rows.last;
@@ -254,8 +274,8 @@ void max_pool_kernel(const T* x, const PoolGeometry& g, T* y, double* argmax) {
       if (run.last > run.first) {
         const std::size_t origin_at = rows.first * g.width + run.first * g.stride - g.padding;
         if (g.kernel == 2 && g.stride == 2) {
-          max_pool_run_2x2(plane + origin_at, p * plane_size + origin_at, g.width, run.last - run.first,
-                           y + k + run.first, argmax + k + run.first);
+          max_pool_rows_2x2(plane + origin_at, p * plane_size + origin_at, g.width, run.last - run.first, 1,
+                            y + k + run.first, argmax + k + run.first);
         } else {
           max_pool_run(plane + origin_at, p * plane_size + origin_at, g, run.last - run.first, y + k + run.first,
                        argmax + k + run.first);
