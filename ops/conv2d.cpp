@@ -92,15 +92,14 @@ void for_each_shifted_plane(const Conv2dGeometry& g, F f) {
       }
 }
 
-// Zeroes the cells of a shifted plane's rows that wrapped past the input row's ends.
+// Zeroes the cells of a shifted plane's rows that wrapped past the input row's ends: a
+// column at a time down the rows, as a fill per row would be a memset call per cell.
 template <typename T>
 void zero_wrapped_cells(T* plane, const ShiftedPlane& s, std::size_t width) {
   const std::size_t wrapped = std::min(static_cast<std::size_t>(s.shift < 0 ? -s.shift : s.shift), width);
-  if (wrapped == 0) return;
-  for (std::size_t oy = s.first_row; oy < s.last_row; ++oy) {
-    T* row = plane + oy * width + (s.shift < 0 ? 0 : width - wrapped);
-    std::fill(row, row + wrapped, T(0));
-  }
+  const std::size_t first_column = s.shift < 0 ? 0 : width - wrapped;
+  for (std::size_t column = first_column; column < first_column + wrapped; ++column)
+    for (std::size_t oy = s.first_row; oy < s.last_row; ++oy) plane[oy * width + column] = T(0);
 }
 
 // One image (C, H, W) unfolded to columns: 0 where the tap lands on padding; at stride 1
