@@ -171,15 +171,27 @@ struct Scratch {
   }
 };
 
-// Images per partial sum of dW and db in backward: enough chunks for the threads at a
-// training batch, few enough partials to add up.
-constexpr std::size_t images_per_partial = 8;
-
 // Sizes of the three matrices per image: W (O x K), cols (K x P), Y (O x P).
 struct GemmDims {
   std::size_t o, k, p;
   explicit GemmDims(const Conv2dGeometry& g)
       : o(g.out_channels), k(g.channels * g.kernel_h * g.kernel_w), p(g.out_h * g.out_w) {}
+};
+
+// Backward sums dW and db over the images in fixed chunks, each into its own partial on
+// any thread: chunks of at least 8 images, so a training batch gives the threads several,
+// and no more partials (O x K + O each) than fit in one image's columns (K x P), so they
+// cost no more than the im2col buffer the tape's limit already bounds (one partial when
+// none fits). Shapes alone decide the chunks: the sums are the same at any thread count.
+struct PartialChunks {
+  std::size_t count, images;
+  PartialChunks(const Conv2dGeometry& g, const GemmDims& d) {
+    constexpr std::size_t min_images = 8;
+    const std::size_t fit = std::max<std::size_t>(1, d.k * d.p / (d.o * d.k + d.o));
+    count = std::min((g.batch + min_images - 1) / min_images, fit);
+    images = (g.batch + count - 1) / count;
+    count = (g.batch + images - 1) / images;
+  }
 };
 
 Conv2dGeometry record_geometry(const Tape& tape, const TensorRecord& r) {
@@ -281,18 +293,18 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
   };
   if (dx != nullptr) detail::parallel_for(g.batch, d.o * d.k * d.p, image_dx);
   if (dw == nullptr && db == nullptr) return;
-  // dW and db sum over the images. Fixed chunks of images each sum into their own partial
-  // (dW's O x K, then db's O), on any thread; the partials then add up in chunk order:
-  // the same sums at any thread count.
-  const std::size_t chunks = (g.batch + images_per_partial - 1) / images_per_partial, partial_size = d.o * d.k + d.o;
+  // dW and db: each chunk of images sums into its own partial (dW's O x K, then db's O)
+  // on any thread, then the partials add up in chunk order (PartialChunks).
+  const PartialChunks chunks(g, d);
+  const std::size_t partial_size = d.o * d.k + d.o;
   std::vector<T>& partials = Scratch<T>::get().partials;
-  partials.assign(chunks * partial_size, T(0));
+  partials.assign(chunks.count * partial_size, T(0));
   auto chunk_sums = [&](std::size_t c) {
     Scratch<T>& s = Scratch<T>::get();
     T* cols = s.reserve(s.cols, d.k * d.p);
     T* pw = partials.data() + c * partial_size;
     T* pb = pw + d.o * d.k;
-    for (std::size_t n = c * images_per_partial; n < std::min(g.batch, (c + 1) * images_per_partial); ++n) {
+    for (std::size_t n = c * chunks.images; n < std::min(g.batch, (c + 1) * chunks.images); ++n) {
       const T* dyn = dy + n * d.o * d.p;
       if (dw != nullptr) {
         im2col(x + n * g.channels * g.height * g.width, g, cols);  // recomputed: nothing saved on the tape
@@ -303,8 +315,8 @@ void conv2d_backward_kernel(const T* x, const T* w, const T* dy, const Conv2dGeo
       }
     }
   };
-  detail::parallel_for(chunks, images_per_partial * d.o * d.k * d.p, chunk_sums);
-  for (std::size_t c = 0; c < chunks; ++c) {
+  detail::parallel_for(chunks.count, chunks.images * d.o * d.k * d.p, chunk_sums);
+  for (std::size_t c = 0; c < chunks.count; ++c) {
     const T* pw = partials.data() + c * partial_size;
     if (dw != nullptr)
       for (std::size_t i = 0; i < d.o * d.k; ++i) dw[i] += pw[i];

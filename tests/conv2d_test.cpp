@@ -11,6 +11,7 @@
 #include "check_gradients.hpp"
 #include "ops/conv.hpp"
 #include "ops/scalar.hpp"
+#include "ops/threads.hpp"
 
 using namespace gradpath;
 using gradpath::test::check_close;
@@ -148,6 +149,42 @@ TEST_CASE("conv2d: same-width planes as shifted runs, down to one-column images"
   check_close(x.grads(), dx, "conv2d dX");
   check_close(wt.grads(), dw, "conv2d dW");
   check_close(b.grads(), db, "conv2d db");
+}
+
+// Backward sums dW and db over chunks of images, as many as the shapes allow (one when a
+// partial would not fit in an image's columns); the grads must be right and bitwise the
+// same at any thread count.
+TEST_CASE("conv2d: dW and db over chunks of images, the same bits at 1, 2 and 3 threads", "[conv2d]") {
+  struct Case {
+    std::size_t batch, in_ch, side, out_ch;  // 1, 3, 8 and 1 chunks
+  };
+  const Case c = GENERATE(Case{64, 4, 4, 16}, Case{64, 2, 4, 4}, Case{64, 2, 6, 4}, Case{5, 2, 6, 4});
+  INFO("batch " << c.batch << ", " << c.in_ch << " -> " << c.out_ch << " channels, " << c.side << "x" << c.side);
+  const Reference ref{c.batch, c.in_ch, c.side, c.side, c.out_ch, 3, 3, 1, 1};
+  std::mt19937_64 rng(c.batch * 7 + c.in_ch * 3 + c.side + c.out_ch * 11);
+  const auto xv = random_values(c.batch * c.in_ch * c.side * c.side, rng);
+  const auto wv = random_values(c.out_ch * c.in_ch * 9, rng);
+  const auto bv = random_values(c.out_ch, rng);
+  const auto coef = random_values(ref.outputs(), rng);
+  std::vector<double> dx, dw, db;
+  ref.grads(xv, wv, coef, dx, dw, db);
+  std::vector<std::vector<double>> runs;
+  for (const std::size_t threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    Tape tape;
+    const TensorVar x = tape.input(xv, Shape{c.batch, c.in_ch, c.side, c.side}, "x");
+    const TensorVar wt = tape.param(wv, Shape{c.out_ch, c.in_ch, 3, 3}, "w");
+    const TensorVar b = tape.param(bv, Shape{c.out_ch}, "b");
+    tape.backward(weighted_sum(ops::conv2d(x, wt, b, {.padding = 1}), coef));
+    check_close(wt.grads(), dw, "conv2d dW");
+    check_close(b.grads(), db, "conv2d db");
+    std::vector<double> grads(wt.grads().begin(), wt.grads().end());
+    grads.insert(grads.end(), b.grads().begin(), b.grads().end());
+    runs.push_back(grads);
+  }
+  set_num_threads(1);
+  CHECK(runs[1] == runs[0]);
+  CHECK(runs[2] == runs[0]);
 }
 
 TEST_CASE("conv2d: 2-D conveniences, without bias and with a rank-0 bias", "[conv2d]") {
