@@ -28,11 +28,7 @@ void check_jvp(const Graph& f, const std::vector<Leaf>& leaves, unsigned seed = 
   const TensorVar y = f(tape, vars);
   const std::vector<double> tangent = jvp(tape, y, seeds(vars, direction));
   const std::vector<double> numeric = central_difference(f, leaves, direction);
-  REQUIRE(tangent.size() == numeric.size());
-  for (std::size_t i = 0; i < tangent.size(); ++i) {
-    INFO("output element " << i);
-    CHECK(tangent[i] == Approx(numeric[i]).epsilon(1e-6).margin(1e-7));
-  }
+  check_each_close(tangent, numeric, "output element", 1e-6, 1e-7);
 }
 
 // A scalar op of one or two Vars as a graph of rank-0 leaves.

@@ -3,6 +3,7 @@
 // its outputs' central differences along a direction, to hold jvp and hvp against.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <functional>
 #include <random>
 #include <span>
@@ -72,13 +73,25 @@ inline std::vector<TensorVar> record_leaves(Tape& tape, const std::vector<Leaf>&
   return out;
 }
 
-// The output's values with every leaf moved by s · direction.
-inline std::vector<double> values_at(const Graph& f, std::vector<Leaf> leaves,
-                                     const std::vector<std::vector<double>>& direction, double s) {
+// The leaves, each moved by s · direction.
+inline std::vector<Leaf> moved(std::vector<Leaf> leaves, const std::vector<std::vector<double>>& direction, double s) {
   for (std::size_t l = 0; l < leaves.size(); ++l)
     for (std::size_t i = 0; i < leaves[l].values.size(); ++i) leaves[l].values[i] += s * direction[l][i];
+  return leaves;
+}
+
+// (up − down) / 2h, element by element: a central difference of step h.
+inline std::vector<double> central(const std::vector<double>& up, const std::vector<double>& down, double h) {
+  std::vector<double> out(up.size());
+  for (std::size_t i = 0; i < up.size(); ++i) out[i] = (up[i] - down[i]) / (2 * h);
+  return out;
+}
+
+// The output's values with every leaf moved by s · direction.
+inline std::vector<double> values_at(const Graph& f, const std::vector<Leaf>& leaves,
+                                     const std::vector<std::vector<double>>& direction, double s) {
   Tape tape;
-  const std::vector<TensorVar> vars = record_leaves(tape, leaves);
+  const std::vector<TensorVar> vars = record_leaves(tape, moved(leaves, direction, s));
   const TensorVar y = f(tape, vars);
   return {y.values().begin(), y.values().end()};
 }
@@ -86,10 +99,7 @@ inline std::vector<double> values_at(const Graph& f, std::vector<Leaf> leaves,
 // (f(x + h d) − f(x − h d)) / 2h for every output element.
 inline std::vector<double> central_difference(const Graph& f, const std::vector<Leaf>& leaves,
                                               const std::vector<std::vector<double>>& direction, double h = 1e-6) {
-  const std::vector<double> up = values_at(f, leaves, direction, h), down = values_at(f, leaves, direction, -h);
-  std::vector<double> out(up.size());
-  for (std::size_t i = 0; i < up.size(); ++i) out[i] = (up[i] - down[i]) / (2 * h);
-  return out;
+  return central(values_at(f, leaves, direction, h), values_at(f, leaves, direction, -h), h);
 }
 
 inline std::vector<double> uniform(std::mt19937& rng, std::size_t n, double lo, double hi) {
@@ -113,18 +123,12 @@ inline std::vector<LeafTangent> seeds(std::span<const TensorVar> vars,
   return out;
 }
 
-}  // namespace gradpath::test
-
-namespace gradpath::test {
-
 // The gradient of a scalar graph with respect to every leaf, concatenated, with every
 // leaf moved by s · direction.
-inline std::vector<double> gradient_at(const Graph& f, std::vector<Leaf> leaves,
+inline std::vector<double> gradient_at(const Graph& f, const std::vector<Leaf>& leaves,
                                        const std::vector<std::vector<double>>& direction, double s) {
-  for (std::size_t l = 0; l < leaves.size(); ++l)
-    for (std::size_t i = 0; i < leaves[l].values.size(); ++i) leaves[l].values[i] += s * direction[l][i];
   Tape tape;
-  const std::vector<TensorVar> vars = record_leaves(tape, leaves);
+  const std::vector<TensorVar> vars = record_leaves(tape, moved(leaves, direction, s));
   tape.backward(f(tape, vars));
   std::vector<double> out;
   for (const TensorVar& v : vars) out.insert(out.end(), v.grads().begin(), v.grads().end());
@@ -134,10 +138,17 @@ inline std::vector<double> gradient_at(const Graph& f, std::vector<Leaf> leaves,
 // H d by central differences of the gradient: (∇f(x + h d) − ∇f(x − h d)) / 2h.
 inline std::vector<double> gradient_difference(const Graph& f, const std::vector<Leaf>& leaves,
                                                const std::vector<std::vector<double>>& direction, double h = 1e-5) {
-  const std::vector<double> up = gradient_at(f, leaves, direction, h), down = gradient_at(f, leaves, direction, -h);
-  std::vector<double> out(up.size());
-  for (std::size_t i = 0; i < up.size(); ++i) out[i] = (up[i] - down[i]) / (2 * h);
-  return out;
+  return central(gradient_at(f, leaves, direction, h), gradient_at(f, leaves, direction, -h), h);
+}
+
+// Each element of `got` (an exact jvp or hvp) against `want` (central differences).
+inline void check_each_close(const std::vector<double>& got, const std::vector<double>& want, const char* element,
+                             double epsilon, double margin) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO(element << " " << i);
+    CHECK(got[i] == Approx(want[i]).epsilon(epsilon).margin(margin));
+  }
 }
 
 inline std::vector<double> concatenated(const std::vector<std::vector<double>>& parts) {

@@ -30,11 +30,7 @@ void check_hvp(const Graph& f, const std::vector<Leaf>& leaves, unsigned seed = 
   const TensorVar loss = f(tape, vars);
   const std::vector<double> product = hvp(tape, loss, vars, concatenated(direction));
   const std::vector<double> numeric = gradient_difference(f, leaves, direction);
-  REQUIRE(product.size() == numeric.size());
-  for (std::size_t i = 0; i < product.size(); ++i) {
-    INFO("parameter element " << i);
-    CHECK(product[i] == Approx(numeric[i]).epsilon(1e-5).margin(1e-6));
-  }
+  check_each_close(product, numeric, "parameter element", 1e-5, 1e-6);
 }
 
 // A loss around a scalar op z: sin(z) + z·z·a, so both the op's own curvature and the
