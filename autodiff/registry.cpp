@@ -66,6 +66,12 @@ Tape::~Tape() {
 // its slot is below what reset r kept. A Var made of a slot already in the prefix
 // survives every reset: it carries every_reset instead of its epoch's reset count, so
 // parameters pass the one compare of the hot path in every epoch.
+//
+// Note [Owning a list]: owns_all() tests the AND and the OR of the epochs instead of each
+// epoch. Every epoch is now (N) or N | every_reset exactly when both pass: the high words
+// of AND and OR are N's serial only when every high word is; the low word of each epoch
+// holds every bit of the AND's, so when the AND's is N's reset count r, each is at least
+// r, and a Var of this tape carries a count of at most r or every_reset.
 void Tape::check(const Var& v, std::string_view what) const {
   if (usable(v.epoch_, epoch_)) return;
   const auto made_in = static_cast<std::uint32_t>(v.epoch_);

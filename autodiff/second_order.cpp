@@ -144,6 +144,7 @@ double partial_tangent(const Tape& tape, NodeId n, std::size_t i, std::span<cons
     return info.second(values[args[0]], values[tape.offset(n)], p) * tangents[args[0]];
   }
   if (op == Op::Mul) return args.size() == 2 ? tangents[args[1 - i]] : 0.0;  // ∂(ab)/∂a = b
+  if (op == Op::Dot) return tangents[args[i ^ 1]];                           // pairs: ∂(x_k y_k)/∂x_k = y_k
   if (op == Op::Div) {
     if (args.size() == 1) {  // x / c: a constant partial; c / x: p = −c/x², ṗ = −2 p ẋ / x
       const ScalarConstant* c = tape.scalar_constant(n);
@@ -202,7 +203,8 @@ void dual_sweep(Tape& tape, NodeId last, std::span<const double> tangents, std::
     const std::span<const double> partials = tape.partials(n);
     // Only products, quotients, powers and functions have partials that move: the rest
     // (sums, the most common node) pass ġ back by their partials alone.
-    const bool curved = g != 0.0 && (op == Op::Mul || op == Op::Div || op == Op::Pow || function_of(op));
+    const bool curved =
+        g != 0.0 && (op == Op::Mul || op == Op::Dot || op == Op::Div || op == Op::Pow || function_of(op));
     for (std::size_t i = 0; i < args.size(); ++i) {
       grad_tangents[args[i]] += partials[i] * g_dot + (curved ? partial_tangent(tape, n, i, tangents) * g : 0.0);
     }

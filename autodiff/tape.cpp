@@ -38,6 +38,8 @@ std::string_view op_name(Op op) {
       return "min";
     case Op::Sum:
       return "sum";
+    case Op::Dot:
+      return "dot";
     case Op::Copy:
       return "copy";
     case Op::Tensor:

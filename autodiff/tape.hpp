@@ -53,6 +53,7 @@ enum class Op : std::uint8_t {
   Max,
   Min,
   Sum,     // n-ary sum
+  Dot,     // Σ x_i·y_i as one statement: operands x0, y0, x1, y1, …, partials y0, x0, y1, x1, …
   Copy,    // identity (stacking scalars)
   Tensor,  // a tensor op: see TensorRecord
   // The elementary functions (exp, σ, relu, …): Function + the FnId of the function in
@@ -394,6 +395,27 @@ class Tape {
     room_args(args.size(), "operands");
     for (const Var& a : args) args_.append(a.slot_, partial);
   }
+  // Pushes the operands of a dot product in pairs, x_i then y_i, each with the other's
+  // value as its partial, and returns Σ x_i·y_i; the caller has checked that each Var
+  // belongs to this tape and that the spans are as long.
+  double push_products(std::span<const Var> x, std::span<const Var> y) {
+    room_args(2 * x.size(), "operands");
+    const std::size_t first = args_.extend(2 * x.size());
+    Slot* slots = args_.data<arg_slot>() + first;
+    double* partials = args_.data<arg_partial>() + first;
+    const double* values = values_.data();
+    double total = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const Slot a = x[i].slot_, b = y[i].slot_;
+      const double va = values[a], vb = values[b];
+      slots[2 * i] = a;
+      slots[2 * i + 1] = b;
+      partials[2 * i] = vb;
+      partials[2 * i + 1] = va;
+      total += va * vb;
+    }
+    return total;
+  }
   Var close(Op op, double value) {
     // One test for both rare cases, growing and anomaly mode, so the common path keeps
     // no call (and nothing spilled around it).
@@ -440,6 +462,14 @@ class Tape {
   // True when v is a Var of this tape usable now: the one compare an n-ary op makes per
   // operand once it has its tape; when false, of(v, first, what) raises the Error.
   bool owns(const Var& v) const { return usable(v.epoch_, epoch_); }
+  // owns() for every Var of both lists at once: the bitwise AND and OR of their epochs
+  // must each pass usable(), two operations per Var and one test (Note [Owning a list]).
+  bool owns_all(std::span<const Var> a, std::span<const Var> b = {}) const {
+    std::uint64_t all = ~std::uint64_t{0}, any = 0;
+    for (const Var& v : a) all &= v.epoch_, any |= v.epoch_;
+    for (const Var& v : b) all &= v.epoch_, any |= v.epoch_;
+    return usable(all, epoch_) & usable(any, epoch_);
+  }
   std::uint64_t epoch() const { return epoch_; }
   std::uint32_t index() const { return index_; }
 

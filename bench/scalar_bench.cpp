@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <vector>
 
 #include "autodiff/tensor.hpp"
@@ -19,6 +20,23 @@ namespace {
 using namespace gradpath;
 namespace gb = gradpath::bench;
 
+// How each output's sum of nine products is recorded: as one statement (dot, what Adept
+// and CoDiPack record for the same expression) or with every product a node of its own
+// (nine muls and a sum, what conv2d_mac records and the graph view walks through).
+enum class Products { statement, nodes };
+
+template <Products products>
+gradpath::Var nine_products(std::span<const gradpath::Var, 9> w, std::span<const gradpath::Var, 9> window) {
+  if constexpr (products == Products::statement) {
+    return gradpath::dot(w, window);
+  } else {
+    std::array<gradpath::Var, 9> terms;
+    for (std::size_t i = 0; i < 9; ++i) terms[i] = w[i] * window[i];
+    return gradpath::sum(terms);
+  }
+}
+
+template <Products products>
 void s1_gradpath(benchmark::State& state) {
   const gb::S1 s1(static_cast<std::size_t>(state.range(0)));
   Tape tape;
@@ -31,10 +49,10 @@ void s1_gradpath(benchmark::State& state) {
     const TensorVar a = tape.input(s1.image, Shape{s1.side, s1.side}, "a");
     const std::vector<Var> as = a.elements();
     for (std::size_t k = 0; k < s1.outputs; ++k) {
-      const Var* window = &as[s1.corner(k)];
-      std::array<Var, 9> products;
-      for (std::size_t i = 0; i < 9; ++i) products[i] = ws[i] * window[s1.taps[i]];
-      const Var z = sum(products);
+      const Var* corner = &as[s1.corner(k)];
+      std::array<Var, 9> window;
+      for (std::size_t i = 0; i < 9; ++i) window[i] = corner[s1.taps[i]];
+      const Var z = nine_products<products>(std::span<const Var, 9>(ws.data(), 9), window);
       squares[k] = z * z;
     }
     tape.backward(sum(squares) * 0.5);
@@ -55,13 +73,20 @@ void s1_gradpath(benchmark::State& state) {
   state.counters["bytes_per_op"] = static_cast<double>(memory.total().used) / s1.ops();
   state.counters["reserved_bytes_per_op"] = static_cast<double>(memory.total().reserved) / s1.ops();
 }
-BENCHMARK(s1_gradpath)
+BENCHMARK(s1_gradpath<Products::statement>)
     ->Name("S1/gradpath")
     ->ArgName("side")
     ->ArgsProduct({gb::s1_sides})
     ->Unit(benchmark::kMicrosecond)
     ->MeasureProcessCPUTime();
+BENCHMARK(s1_gradpath<Products::nodes>)
+    ->Name("S1/gradpath-products")
+    ->ArgName("side")
+    ->ArgsProduct({gb::s1_sides})
+    ->Unit(benchmark::kMicrosecond)
+    ->MeasureProcessCPUTime();
 
+template <Products products>
 void s2_gradpath(benchmark::State& state) {
   const gb::S2 s2;
   Tape tape;
@@ -74,9 +99,9 @@ void s2_gradpath(benchmark::State& state) {
     const Var t = tape.input(s2.target, "t");
     std::array<Var, 5> terms;
     for (std::size_t k = 0; k < 4; ++k) {
-      std::array<Var, 9> products;
-      for (std::size_t i = 0; i < 9; ++i) products[i] = w[i] * a[gb::s2_tap(k, i)];
-      terms[k] = v[k] * sum(products);
+      std::array<Var, 9> window;
+      for (std::size_t i = 0; i < 9; ++i) window[i] = a[gb::s2_tap(k, i)];
+      terms[k] = v[k] * nine_products<products>(std::span<const Var, 9>(w.data(), 9), window);
     }
     terms[4] = b;
     const Var y = sum(terms);
@@ -94,6 +119,13 @@ void s2_gradpath(benchmark::State& state) {
     benchmark::DoNotOptimize(grad.data());
   }
 }
-BENCHMARK(s2_gradpath)->Name("S2/gradpath")->Unit(benchmark::kMicrosecond)->MeasureProcessCPUTime();
+BENCHMARK(s2_gradpath<Products::statement>)
+    ->Name("S2/gradpath")
+    ->Unit(benchmark::kMicrosecond)
+    ->MeasureProcessCPUTime();
+BENCHMARK(s2_gradpath<Products::nodes>)
+    ->Name("S2/gradpath-products")
+    ->Unit(benchmark::kMicrosecond)
+    ->MeasureProcessCPUTime();
 
 }  // namespace

@@ -50,9 +50,15 @@ def build_cases():
             target, met = within_08_adept if peer == "adept" else ("-", None)
             cases.append(Case(f"S1 {side}x{side}", f"S1/gradpath/side:{side}", f"S1/{peer}/side:{side}", True,
                               target, met))
+    # The same outputs recorded with every product a node (muls and a sum, as conv2d_mac
+    # records them) instead of one dot-product statement: the price of the finer graph.
+    for side in S1_SIDES:
+        cases.append(Case(f"S1 {side}x{side}, products as nodes", f"S1/gradpath-products/side:{side}",
+                          f"S1/adept/side:{side}", True))
     cases.append(Case("S2 seed step", "S2/gradpath", "S2/torch"))
     cases.append(Case("S2 seed step", "S2/gradpath", "S2/adept", False, *within_08_adept))
     cases.append(Case("S2 seed step", "S2/gradpath", "S2/codipack"))
+    cases.append(Case("S2 seed step, products as nodes", "S2/gradpath-products", "S2/adept"))
     for dtype in ("float64", "float32"):
         cases.append(Case(f"F1 conv2d 64x64 {dtype}", f"F1/gradpath/{dtype}", f"F1/torch/{dtype}", False, *within_07))
     for threads in (1, 2):
@@ -177,7 +183,7 @@ def main(folder):
     memory_rows = []
     for side in S1_SIDES if s1_ran else ():
         row = [f"S1 {side}x{side}"]
-        for key in ("gradpath", "adept", "codipack"):
+        for key in ("gradpath", "gradpath-products", "adept", "codipack"):
             values = [run["bytes_per_op"] for r in rounds for run in runs[r].get(f"S1/{key}/side:{side}", [])
                       if "bytes_per_op" in run]
             row.append(f"{values[-1]:.3g} B/op" if values else (PEERS[key][1] if key in PEERS else "-"))
@@ -189,8 +195,8 @@ def main(folder):
         memory_rows.append(row)
     if memory_rows:
         print()
-        print_table(["tape memory", "gradpath (used)", "Adept-2 (Stack::memory)", "CoDiPack (TapeValues used)",
-                     "target", "met?"], memory_rows)
+        print_table(["tape memory", "gradpath (used)", "gradpath, products as nodes", "Adept-2 (Stack::memory)",
+                     "CoDiPack (TapeValues used)", "target", "met?"], memory_rows)
 
     print("\nLoad (1-minute average before -> after each round; MAX_LOAD "
           f"{max_load:g}): " + ", ".join(

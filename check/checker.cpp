@@ -139,27 +139,53 @@ class FormulaCheck {
     return {number_text(t.value(s)), {}};
   }
 
-  // "z2 = w1·a3 + w2·a4 + …" for a sum node, showing the operands on a path from `wrt`.
+  // The terms of a sum node as a formula writes them: operand j with its partial (±1) for
+  // Sum, Add and Sub, the product of pair j (x_j·y_j) for a dot product.
+  std::size_t term_count(NodeId n) const {
+    const std::size_t operands = tape().arg_slots(n).size();
+    return tape().op(n) == Op::Dot ? operands / 2 : operands;
+  }
+  // Term j's value on `t`, a tape holding the same graph (the checker's draws).
+  double term_value(const Tape& t, NodeId n, std::size_t j) const {
+    const auto args = t.arg_slots(n);
+    if (t.op(n) == Op::Dot) return t.value(args[2 * j]) * t.value(args[2 * j + 1]);
+    return t.partials(n)[j] * t.value(args[j]);
+  }
+  bool term_negative(NodeId n, std::size_t j) const { return tape().op(n) != Op::Dot && tape().partials(n)[j] < 0; }
+  Rendered term_rendered(NodeId n, std::size_t j) const {
+    const auto args = tape().arg_slots(n);
+    if (tape().op(n) != Op::Dot) return render(args[j]);
+    Rendered x = render(args[2 * j], 1), y = render(args[2 * j + 1], 1);
+    x.text += "·" + y.text;
+    x.names.insert(x.names.end(), y.names.begin(), y.names.end());
+    return x;
+  }
+  // True when some operand of term j is reached (forward from the node `from`).
+  bool term_reached(NodeId n, std::size_t j, const std::vector<char>& reached) const {
+    const auto args = tape().arg_slots(n);
+    if (tape().op(n) != Op::Dot) return reached[tape().node_of(args[j])] != 0;
+    return reached[tape().node_of(args[2 * j])] != 0 || reached[tape().node_of(args[2 * j + 1])] != 0;
+  }
+
+  // "z2 = w1·a3 + w2·a4 + …" for a sum node, showing the terms on a path from `wrt`.
   std::string expansion(Slot of, Slot wrt) const {
     const Tape& t = tape();
     const NodeId n = t.node_of(of);
-    const Op op = t.op(n);
-    if (t.size(n) != 1 || (op != Op::Sum && op != Op::Add && op != Op::Sub)) return {};
+    if (!is_sum_node(of)) return {};
     const std::vector<char> forward = s_.reach_forward(t.node_of(wrt));
-    const auto args = t.arg_slots(n);
-    const auto partials = t.partials(n);
     std::string s = t.slot_name(of) + " =";
     bool gap = false;
-    for (std::size_t j = 0; j < args.size(); ++j) {
-      if (j >= 2 && !forward[t.node_of(args[j])]) {
+    for (std::size_t j = 0; j < term_count(n); ++j) {
+      if (j >= 2 && !term_reached(n, j, forward)) {
         gap = true;
         continue;
       }
       if (gap) s += " + …";
       gap = false;
-      s += (j == 0 ? (partials[j] < 0 ? " -" : "") : (partials[j] < 0 ? " - " : " + "));
-      if (j == 0 && partials[j] >= 0) s += " ";
-      s += render(args[j]).text;
+      const bool negative = term_negative(n, j);
+      s += (j == 0 ? (negative ? " -" : "") : (negative ? " - " : " + "));
+      if (j == 0 && !negative) s += " ";
+      s += term_rendered(n, j).text;
     }
     if (gap) s += " + …";
     return s;
@@ -280,7 +306,7 @@ class FormulaCheck {
   bool is_sum_node(Slot s) const {
     const NodeId n = tape().node_of(s);
     const Op op = tape().op(n);
-    return tape().size(n) == 1 && (op == Op::Sum || op == Op::Add || op == Op::Sub);
+    return tape().size(n) == 1 && (op == Op::Sum || op == Op::Dot || op == Op::Add || op == Op::Sub);
   }
 
   // ---- cut form ------------------------------------------------------------------
@@ -571,20 +597,17 @@ class FormulaCheck {
   void check_expansion(const std::vector<const Expr*>& terms) {
     const Slot z = slot(f_.lhs.name);
     const NodeId n = tape().node_of(z);
-    const auto args = tape().arg_slots(n);
-    auto operand_value = [&](std::size_t j, std::size_t x) {
-      const Tape& t = *s_.draw(x).tape;
-      return t.partials(n)[j] * t.value(t.arg_slots(n)[j]);
-    };
+    const std::size_t count = term_count(n);
+    auto operand_value = [&](std::size_t j, std::size_t x) { return term_value(*s_.draw(x).tape, n, j); };
     auto operand_text = [&](std::size_t j) {
-      const std::string r = render(args[j]).text;
-      return tape().partials(n)[j] < 0 ? "-" + r : r;
+      const std::string r = term_rendered(n, j).text;
+      return term_negative(n, j) ? "-" + r : r;
     };
-    std::vector<char> used(args.size(), 0);
+    std::vector<char> used(count, 0);
     std::vector<std::size_t> unmatched;
     for (std::size_t k = 0; k < terms.size(); ++k) {
       bool matched = false;
-      for (std::size_t j = 0; j < args.size() && !matched; ++j) {
+      for (std::size_t j = 0; j < count && !matched; ++j) {
         if (used[j]) continue;
         matched = !first_difference([&](std::size_t x) { return eval(*terms[k], x); },
                                     [&](std::size_t x) { return operand_value(j, x); });
@@ -600,9 +623,9 @@ class FormulaCheck {
       // sharing the term's earliest-written name.
       std::optional<std::size_t> best;
       std::pair<std::size_t, std::size_t> best_score{0, 0};
-      for (std::size_t j = 0; j < args.size(); ++j) {
+      for (std::size_t j = 0; j < count; ++j) {
         if (used[j]) continue;
-        const std::vector<std::string> names = render(args[j]).names;
+        const std::vector<std::string> names = term_rendered(n, j).names;
         std::size_t shared = 0, first = written.size();
         for (std::size_t i = 0; i < written.size(); ++i) {
           if (std::find(names.begin(), names.end(), written[i]) != names.end()) {
@@ -623,7 +646,7 @@ class FormulaCheck {
       }
     }
     std::vector<std::string> rest;
-    for (std::size_t j = 0; j < args.size(); ++j) {
+    for (std::size_t j = 0; j < count; ++j) {
       if (!used[j]) rest.push_back(operand_text(j));
     }
     if (f_.has_ellipsis) {

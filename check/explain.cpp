@@ -456,6 +456,15 @@ class Explainer {
   std::optional<std::string> expansion(Slot c) const {
     const NodeId n = tape_.node_of(c);
     SymbolicSum s;
+    if (tape_.op(n) == Op::Dot) {  // operands in pairs, x_k then y_k
+      const auto args = tape_.arg_slots(n);
+      for (std::size_t k = 0; k + 1 < args.size(); k += 2) {
+        const std::string x = name_of(args[k]), y = name_of(args[k + 1]);
+        if (x.empty() || y.empty()) return std::nullopt;
+        s.terms.push_back(Monomial{1.0, {x, y}});
+      }
+      return sum_text(s);
+    }
     if (tape_.op(n) == Op::Sum || tape_.op(n) == Op::Add || tape_.op(n) == Op::Sub) {
       const auto args = tape_.arg_slots(n);
       for (std::size_t j = 0; j < args.size(); ++j) {

@@ -72,13 +72,20 @@ void print_tensor(std::ostream& out, const TensorVar& t, bool grads) {
   }
 }
 
-// How a factor of a path reads: the edge into a product w_i * a_j has the partial a_j,
-// so name it; any other edge shows its number.
+// How a factor of a path reads: the edge into a product w_i * a_j (or a dot product of
+// the w and a) has the partial a_j, so name it; any other edge shows its number.
 std::string factor_label(const Tape& tape, const graph::TapeGraph& g, NodeId from, NodeId to, double partial) {
   char number[32];
   std::snprintf(number, sizeof number, "%.4g", partial);
-  if (g[to].op != Op::Mul || tape.arg_slots(to).size() != 2) return number;
-  for (Slot s : tape.arg_slots(to)) {
+  const auto args = tape.arg_slots(to);
+  if (g[to].op == Op::Dot) {  // pairs x_k, y_k: the edge from x_k has the partial y_k
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (tape.node_of(args[i]) == from) return tape.slot_name(args[i ^ 1]) + "=" + number;
+    }
+    return number;
+  }
+  if (g[to].op != Op::Mul || args.size() != 2) return number;
+  for (Slot s : args) {
     if (tape.node_of(s) != from) return tape.slot_name(s) + "=" + number;
   }
   return number;

@@ -67,6 +67,8 @@ std::optional<Monomial> symbolic_partial(const Tape& tape, NodeId n, std::size_t
     case Op::Mul:
       if (args.size() == 1) return Monomial{partial, {}};  // times a constant
       return named(1 - j, [](const std::string& other) { return Monomial{1.0, {other}}; });
+    case Op::Dot:  // operands in pairs: x_i's partial is y_i and y_i's is x_i
+      return named(j ^ 1, [](const std::string& other) { return Monomial{1.0, {other}}; });
     case Op::Max:
     case Op::Min: {
       if (args.size() != 2) return std::nullopt;

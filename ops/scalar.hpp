@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "autodiff/functions.hpp"
@@ -174,9 +175,7 @@ inline Var min(const Var& a, const Var& b) {
 inline Var sum(std::span<const Var> terms) {
   if (terms.empty()) throw Error("sum: no terms (an empty sum has no tape to live on)");
   Tape& t = Tape::of(terms.front(), "sum");
-  bool owned = true;  // one branch for all the terms, not one per term
-  for (const Var& term : terms) owned &= t.owns(term);
-  if (!owned) [[unlikely]] {
+  if (!t.owns_all(terms)) [[unlikely]] {
     for (const Var& term : terms)
       Tape::of(term, terms.front(), "sum");  // raises the Error, or passes a Var kept by reset()
   }
@@ -186,6 +185,32 @@ inline Var sum(std::span<const Var> terms) {
   return t.close(Op::Sum, total);
 }
 inline Var sum(std::initializer_list<Var> terms) { return sum(std::span(terms.begin(), terms.size())); }
+
+// ---- dot product: Σ x_i·y_i recorded as one statement ----------------------------------
+// One node with 2n operands (x0, y0, x1, y1, …) whose partials are the other factor's
+// values (y0, x0, y1, x1, …): what an expression-template tape records for
+// x0*y0 + x1*y1 + …, and what sum() over the products would give, in a third of the tape.
+// The products are not nodes of their own: the graph shows the edge x_i -> dot with
+// partial y_i, the checker reads "z = x1·y1 + …" from it. To see every product as a node
+// (and walk paths through it), write the products with * and add them with sum().
+inline Var dot(std::span<const Var> x, std::span<const Var> y) {
+  if (x.size() != y.size()) {
+    throw Error("dot: the two operand lists differ in length (" + std::to_string(x.size()) + " and " +
+                std::to_string(y.size()) + "); each x_i needs its y_i");
+  }
+  if (x.empty()) throw Error("dot: no terms (an empty dot product has no tape to live on)");
+  Tape& t = Tape::of(x.front(), "dot");
+  if (!t.owns_all(x, y)) [[unlikely]] {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      Tape::of(x[i], x.front(), "dot");  // raises the Error, or passes a Var kept by reset()
+      Tape::of(y[i], x.front(), "dot");
+    }
+  }
+  return t.close(Op::Dot, t.push_products(x, y));  // values read only once every operand is valid
+}
+inline Var dot(std::initializer_list<Var> x, std::initializer_list<Var> y) {
+  return dot(std::span(x.begin(), x.size()), std::span(y.begin(), y.size()));
+}
 
 inline void backward(const Var& root) { root.tape().backward(root); }
 

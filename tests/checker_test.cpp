@@ -24,8 +24,9 @@ int input_under_tap(int k, int i) {
 }
 
 // The note's network from scalars: a1..a25, w1..w9, z1..z4 (one sum node of nine products
-// each), y = v·z + b, L = (y - t)^2 / 2.
-void build_seed(Tape& tape) {
+// each, or with `statement` one dot product node each), y = v·z + b, L = (y - t)^2 / 2.
+template <bool statement>
+void build_seed_as(Tape& tape) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> uniform(-1.0, 1.0);
   std::vector<double> image(25), filter(9), dense(4);
@@ -39,13 +40,20 @@ void build_seed(Tape& tape) {
   Var t = tape.input(uniform(rng), "t");
   std::vector<Var> z;
   for (int k = 1; k <= 4; ++k) {
-    std::vector<Var> products;
-    for (int i = 1; i <= 9; ++i) products.push_back(w[i - 1] * a[input_under_tap(k, i) - 1]);
-    z.push_back(sum(products).named("z" + std::to_string(k)));
+    std::vector<Var> window, products;
+    for (int i = 1; i <= 9; ++i) window.push_back(a[input_under_tap(k, i) - 1]);
+    if (!statement) {
+      for (int i = 1; i <= 9; ++i) products.push_back(w[i - 1] * window[i - 1]);
+    }
+    z.push_back((statement ? dot(w.elements(), window) : sum(products)).named("z" + std::to_string(k)));
   }
   Var y = sum({v[0] * z[0], v[1] * z[1], v[2] * z[2], v[3] * z[3], b}).named("y");
   (pow(y - t, 2.0) * 0.5).named("L");
 }
+void build_seed(Tape& tape) { build_seed_as<false>(tape); }
+// The builders of the same network, products as nodes and as one dot product per output.
+const std::vector<std::pair<const char*, void (*)(Tape&)>> seed_builders{{"products", &build_seed_as<false>},
+                                                                         {"dot", &build_seed_as<true>}};
 
 enum class Spelling { Ascii, Latex, Unicode };
 
@@ -96,23 +104,28 @@ TEST_CASE("checker: the window rule itself (a hand check of the helper)", "[chec
 }
 
 TEST_CASE("checker: the nine correct dL/dw_i pass at every draw, in every spelling", "[check][cut]") {
-  for (Spelling s : {Spelling::Ascii, Spelling::Latex, Spelling::Unicode}) {
-    for (int i = 1; i <= 9; ++i) {
-      const std::string formula = cut_formula(i, true_terms(i), s);
-      INFO(formula);
-      const Report r = check_formula(build_seed, formula);
-      INFO(r.text());
-      CHECK(r.verdict == Verdict::Pass);
-      CHECK(r.form == Form::Cut);
-      CHECK(r.findings.empty());
-      CHECK(r.draws == 6);
+  for (const auto& [builder_name, builder] : seed_builders) {
+    INFO(builder_name);
+    for (Spelling s : {Spelling::Ascii, Spelling::Latex, Spelling::Unicode}) {
+      for (int i = 1; i <= 9; ++i) {
+        const std::string formula = cut_formula(i, true_terms(i), s);
+        INFO(formula);
+        const Report r = check_formula(builder, formula);
+        INFO(r.text());
+        CHECK(r.verdict == Verdict::Pass);
+        CHECK(r.form == Form::Cut);
+        CHECK(r.findings.empty());
+        CHECK(r.draws == 6);
+      }
     }
   }
 }
 
 TEST_CASE("checker: the note's dL/dw1 with a13 for dL/dz2 fails at term 2 with the path reason", "[check][cut]") {
+  const auto [builder_name, builder] = GENERATE(from_range(seed_builders));
+  INFO(builder_name);
   const Report r = check_formula(
-      build_seed,
+      builder,
       R"($$\frac{\partial L}{\partial w_1} = a_1 \frac{\partial L}{\partial z_1} + a_{13} \frac{\partial L}{\partial z_2} + a_{11} \frac{\partial L}{\partial z_3} + a_{13} \frac{\partial L}{\partial z_4}$$)");
   INFO(r.text());
   CHECK(r.verdict == Verdict::Fail);
@@ -227,7 +240,9 @@ TEST_CASE("checker: hundreds of one-index mutants are all caught at the changed 
     terms[changed].second = wrong;
     const auto spelling = static_cast<Spelling>(trial % 3);
     const std::string formula = cut_formula(i, terms, spelling);
-    const Report r = check_formula(build_seed, formula);
+    const auto& [builder_name, builder] = seed_builders[trial % 2];
+    INFO(builder_name);
+    const Report r = check_formula(builder, formula);
     INFO(formula);
     INFO(r.text());
     REQUIRE(r.verdict == Verdict::Fail);
@@ -340,6 +355,23 @@ TEST_CASE("checker: expansions of a sum node and plain equations", "[check][expa
     CHECK(r.findings[0].message == "term 4: extra term: y has no operand t");
     CHECK(r.findings[1].message == "missing term: v4·z4");
     CHECK(r.findings[2].message == "missing term: b");
+  }
+  SECTION("a sum of products and a dot product expand alike, term by term") {
+    for (const auto& [builder_name, builder] : seed_builders) {
+      INFO(builder_name);
+      CHECK(check_formula(builder, "z2 = w1 a3 + w2 a4 + w3 a5 + w4 a8 + w5 a9 + w6 a10 + w7 a13 + w8 a14 + w9 a15")
+                .verdict == Verdict::Pass);
+      CHECK(check_formula(builder, "z2 = w9 a15 + a14 w8 + w1 a3 + …").verdict == Verdict::Partial);
+      const Report r =
+          check_formula(builder, "z2 = w1 a3 + w2 a4 + w3 a5 + w4 a8 + w5 a9 + w6 a11 + w7 a13 + w8 a14 + w9 a15");
+      CHECK(r.form == Form::Expansion);
+      CHECK(r.verdict == Verdict::Fail);
+      REQUIRE(r.findings.size() == 1);
+      CHECK(r.findings[0].message == "term 6: z2 has w6·a10, the formula has w6·a11");
+      const Report missing = check_formula(builder, "z2 = w1 a3 + w2 a4");
+      CHECK(missing.verdict == Verdict::Fail);
+      CHECK(missing.findings.size() == 7);
+    }
   }
   SECTION("a right expansion in any order passes") {
     CHECK(check_formula(build_seed, "y = b + v4 z4 + z3 v3 + v2 z2 + v1 z1").verdict == Verdict::Pass);

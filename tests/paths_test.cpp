@@ -9,6 +9,7 @@
 #include "graph/graph.hpp"
 #include "graph_fixtures.hpp"
 #include "ops/nn.hpp"
+#include "ops/scalar.hpp"
 #include "ops/tensor.hpp"
 
 using namespace gradpath;
@@ -132,6 +133,42 @@ TEST_CASE("seed network: 4 paths from each w_i to L, one through each z_k", "[gr
     CHECK(graph::derivative(g, w, L) == Approx(rule).epsilon(1e-12).margin(1e-15));
     CHECK(net.w[i].grad() == Approx(rule).epsilon(1e-12).margin(1e-15));
   }
+}
+
+TEST_CASE("seed network with dot products: each path goes w_i -> z_k with the partial a_j", "[graph][paths][dot]") {
+  const test::SeedNet products(GENERATE(1u, 2u));
+  Tape tape;
+  const TensorVar a = tape.input(products.image, Shape{5, 5}, "a");
+  const TensorVar w = tape.param(products.filter, Shape{3, 3}, "w");
+  const TensorVar v = tape.param(products.dense, Shape{4}, "v");
+  std::vector<Var> z;
+  for (int k = 0; k < 4; ++k) {
+    std::vector<Var> window;
+    for (int i = 0; i < 9; ++i) window.push_back(a[test::input_under_tap(k, i)]);
+    z.push_back(dot(w.elements(), window).named("z" + std::to_string(k + 1)));
+  }
+  const Var y = (dot(v.elements(), z) + products.bias).named("y");
+  const Var L = (pow(y - products.target, 2.0) * 0.5).named("L");
+  tape.backward(L);
+  const TapeGraph g = graph::view(tape);
+  const double dL_dy = y.value() - products.target;
+  for (int i = 0; i < 9; ++i) {
+    INFO("w" << i + 1);
+    const std::vector<graph::Path> all = graph::paths(g, w[i].node(), L.node());
+    REQUIRE(all.size() == 4);
+    double rule = 0;
+    for (int k = 0; k < 4; ++k) {
+      REQUIRE(all[k].nodes.size() >= 2);
+      CHECK(all[k].nodes[1] == z[k].node());
+      const double a_j = products.image[test::input_under_tap(k, i)];
+      CHECK(all[k].partials[0] == a_j);  // the dot node's partial for w_i is its pair's value
+      CHECK(all[k].partials[1] == products.dense[k]);
+      rule += a_j * products.dense[k] * dL_dy;
+    }
+    CHECK(graph::derivative(g, w[i].node(), L.node()) == Approx(rule).epsilon(1e-12));
+    CHECK(w[i].grad() == Approx(rule).epsilon(1e-12));
+  }
+  for (int k = 0; k < 4; ++k) CHECK(v[k].grad() == Approx(z[k].value() * dL_dy).epsilon(1e-12));
 }
 
 TEST_CASE("decompose: dL/dw_i = sum_k dz_k/dw_i dL/dz_k over the cut z1..z4", "[graph][cut][seed]") {

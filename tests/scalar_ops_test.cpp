@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "check_gradients.hpp"
 #include "ops/scalar.hpp"
@@ -148,4 +149,65 @@ TEST_CASE("n-ary sum is one node with one operand per term", "[ops][scalar]") {
   CHECK(b.grad() == Approx(1.5 + 1.0));
   CHECK(c.grad() == Approx(1.0));
   CHECK_THROWS_WITH(sum(std::span<const Var>{}), Catch::Contains("sum: no terms"));
+}
+
+TEST_CASE("a dot product is one node whose pairs carry each other's value", "[ops][scalar][dot]") {
+  Tape tape;
+  const Var a = tape.input(1.5), b = tape.input(-2.0), c = tape.input(4.0), d = tape.param(0.25);
+  const Var z = dot({a, b, c}, {d, a, c});
+  CHECK(z.value() == Approx(1.5 * 0.25 + -2.0 * 1.5 + 4.0 * 4.0));
+  CHECK(tape.op(z.node()) == Op::Dot);
+  CHECK(op_name(Op::Dot) == "dot");
+  const auto slots = tape.arg_slots(z.node());
+  const auto partials = tape.partials(z.node());
+  REQUIRE(slots.size() == 6);
+  const std::vector<Slot> pairs{a.slot(), d.slot(), b.slot(), a.slot(), c.slot(), c.slot()};
+  CHECK(std::vector<Slot>(slots.begin(), slots.end()) == pairs);
+  // x_k's partial is y_k's value and y_k's is x_k's.
+  const std::vector<double> expected{0.25, 1.5, 1.5, -2.0, 4.0, 4.0};
+  CHECK(std::vector<double>(partials.begin(), partials.end()) == expected);
+  tape.backward(z);
+  CHECK(a.grad() == Approx(0.25 - 2.0));
+  CHECK(b.grad() == Approx(1.5));
+  CHECK(c.grad() == Approx(8.0));
+  CHECK(d.grad() == Approx(1.5));
+}
+
+TEST_CASE("a dot product has the gradient of the sum of its products", "[ops][scalar][dot]") {
+  const double x = GENERATE(-1.1, 0.3, 2.4);
+  check_gradients(
+      [](Tape&, std::span<const Var> v) {
+        const Var z = dot({v[0], v[1], v[2], v[0]}, {v[3], v[0], v[2], v[1]});
+        return z * z + dot({z}, {v[3]});
+      },
+      {x, 0.7, -1.6, 2.2});
+  // The same graph written with products and sum(): the same value and grads.
+  Tape tape;
+  const std::vector<Var> v{tape.input(x), tape.input(0.7), tape.input(-1.6), tape.input(2.2)};
+  const Var statement = dot({v[0], v[1], v[2]}, {v[3], v[0], v[2]});
+  const Var products = sum({v[0] * v[3], v[1] * v[0], v[2] * v[2]});
+  CHECK(statement.value() == Approx(products.value()));
+  std::vector<double> from_statement, from_products;
+  tape.backward(statement);
+  for (const Var& e : v) from_statement.push_back(e.grad());
+  tape.backward(products);
+  for (const Var& e : v) from_products.push_back(e.grad());
+  CHECK_THAT(from_statement, Catch::Approx(from_products));
+}
+
+TEST_CASE("dot refuses what it cannot record, naming the problem", "[ops][scalar][dot][errors]") {
+  Tape tape;
+  const Var w = tape.param(2.0), x = tape.input(3.0), y = tape.input(-1.0);
+  CHECK_THROWS_WITH(dot({w, x}, {y}), Catch::Contains("dot: the two operand lists differ in length (2 and 1)"));
+  CHECK_THROWS_WITH(dot(std::span<const Var>{}, std::span<const Var>{}), Catch::Contains("dot: no terms"));
+  Tape other;
+  const Var foreign = other.input(1.0);
+  CHECK_THROWS_WITH(dot({w, x}, {y, foreign}), Catch::Contains("dot: operands are on different tapes"));
+  CHECK_THROWS_WITH(dot({w, Var{}}, {y, x}), Catch::Contains("dot: the Var is empty"));
+  tape.reset();  // drops x and y, keeps the parameter w
+  const Var fresh = tape.input(5.0);
+  CHECK_THROWS_WITH(dot({w, fresh}, {fresh, x}), Catch::Contains("before Tape::reset() dropped it"));
+  CHECK_THROWS_WITH(dot({y}, {w}), Catch::Contains("before Tape::reset() dropped it"));
+  // A parameter from before the reset and a Var of this epoch pass together.
+  CHECK(dot({w, fresh}, {fresh, w}).value() == Approx(20.0));
 }

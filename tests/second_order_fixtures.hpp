@@ -45,6 +45,10 @@ inline const std::vector<std::pair<std::string, BinaryScalarOp>>& binary_scalar_
          return sum({a, b, a});
        }},
       {"square", [](const Var& a, const Var&) { return a * a; }},
+      {"dot",  // pairs a·b, b·a and a·a: a slot met twice in one pair as well
+       [](const Var& a, const Var& b) {
+         return dot({a, b, a}, {b, a, a});
+       }},
       {"neg", [](const Var& a, const Var& b) { return -(a * b); }},
   };
   return ops;
