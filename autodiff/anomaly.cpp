@@ -46,7 +46,7 @@ std::string describe(const Tape& tape, NodeId n) {
 // "operand 0 'x' = 0": at most the first few operands of an n-ary node.
 std::string scalar_operands(const Tape& tape, NodeId n) {
   constexpr std::size_t shown = 6;
-  const std::span<const Slot> args = tape.arg_slots(n);
+  const OperandSlots args = tape.arg_slots(n);
   std::string out;
   for (std::size_t i = 0; i < std::min(args.size(), shown); ++i) {
     out += (i ? ", operand " : " from operand ") + std::to_string(i) + quoted(tape.slot_name(args[i])) + " = " +

@@ -140,6 +140,17 @@ void Tape::keep_through_last_node() {
 
 // ---- scalar and tensor records -------------------------------------------------------
 
+// Note [Dot pairs]: a dot product z = Σ x_k·y_k has 2n operands whose partials are each
+// other's values (∂z/∂x_k = y_k). Its record keeps one operand entry per pair: x_k's slot in
+// the slot column and y_k's in the partial column (pair_bits), 12 bytes a pair where the
+// operands written out would take 24, and the partials are read from the value arena when
+// needed: by the sweep, and by everything else through arg_slots() and partials(), which
+// give the operands and partials written out. So close() and record() refuse Op::Dot: an
+// operand list pushed by hand is not pairs.
+void Tape::throw_dot_by_operands() {
+  throw Error("dot: a dot product's operands are pairs; record it with dot(x, y), not with push_arg and close");
+}
+
 Var Tape::close_slow(Op op, double value) {
   const Slot s = push_scalar(op, value);
   if (anomaly_) check_values(static_cast<NodeId>(nodes_.size() - 1));
@@ -151,6 +162,7 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
     throw Error(std::string(op_name(op)) + ": " + std::to_string(args.size()) + " operands but " +
                 std::to_string(partials.size()) + " partials");
   }
+  if (op == Op::Dot) throw_dot_by_operands();
   room_args(args.size(), op);
   for (std::size_t i = 0; i < args.size(); ++i) args_.append(args[i], partials[i]);
   return close(op, value);

@@ -81,8 +81,8 @@ void tangent_sweep(const Tape& tape, NodeId last, std::span<const LeafTangent> d
       r.info->tangent(tape, r, tangents);
       continue;
     }
-    const std::span<const Slot> args = tape.arg_slots(n);
-    const std::span<const double> partials = tape.partials(n);
+    const OperandSlots args = tape.arg_slots(n);
+    const OperandPartials partials = tape.partials(n);
     double t = 0.0;
     for (std::size_t i = 0; i < args.size(); ++i) t += partials[i] * tangents[args[i]];
     tangents[tape.offset(n)] = t;
@@ -134,7 +134,7 @@ namespace {
 // and Min piecewise constant ones: 0.
 double partial_tangent(const Tape& tape, NodeId n, std::size_t i, std::span<const double> tangents) {
   const Op op = tape.op(n);
-  const std::span<const Slot> args = tape.arg_slots(n);
+  const OperandSlots args = tape.arg_slots(n);
   const std::span<const double> values = tape.values();
   if (const std::optional<FnId> f = function_of(op)) {
     const FunctionInfo& info = function_info(*f);
@@ -199,8 +199,8 @@ void dual_sweep(Tape& tape, NodeId last, std::span<const double> tangents, std::
     }
     const Slot s = tape.offset(n);
     const double g = grads[s], g_dot = grad_tangents[s];
-    const std::span<const Slot> args = tape.arg_slots(n);
-    const std::span<const double> partials = tape.partials(n);
+    const OperandSlots args = tape.arg_slots(n);
+    const OperandPartials partials = tape.partials(n);
     // Only products, quotients, powers and functions have partials that move: the rest
     // (sums, the most common node) pass ġ back by their partials alone.
     const bool curved =

@@ -60,13 +60,16 @@ void Tape::sweep(NodeId last) {
   }
 }
 
-// Scalar nodes [first, end) from the last down: grad[arg] += partial * grad[node]. A
-// tensor node has no scalar operands, so node n's span always starts where node n - 1's
-// ends, and node 0's at 0.
+// Scalar nodes [first, end) from the last down: grad[arg] += partial * grad[node]; a dot
+// product's pairs send each factor the other's value times grad[node] (Note [Dot pairs] in
+// records.cpp). A tensor node has no scalar operands, so node n's span always starts where
+// node n - 1's ends, and node 0's at 0.
 template <bool checked>
 void Tape::sweep_scalars(NodeId first, NodeId end) {
   if (first == end) return;
   double* grads = grads_.data();
+  const double* values = values_.data();
+  const Op* ops = nodes_.data<node_op>();
   const NodeSpan* nodes = nodes_.data<node_span>();
   const Slot* arg_slots = args_.data<arg_slot>();
   const double* partials = args_.data<arg_partial>();
@@ -78,10 +81,23 @@ void Tape::sweep_scalars(NodeId first, NodeId end) {
       const Slot* slots = arg_slots + arg_begin;
       const double* partial = partials + arg_begin;
       const std::uint32_t count = arg_end - arg_begin;
-      for (std::uint32_t i = 0; i < count; ++i) {
-        grads[slots[i]] += partial[i] * g;
-        if constexpr (checked) {
-          if (!std::isfinite(grads[slots[i]])) throw_grad_anomaly(n, i, g);
+      if (ops[n] == Op::Dot) {
+        for (std::uint32_t i = 0; i < count; ++i) {
+          const Slot x = slots[i], y = detail::pair_slot(partial[i]);
+          const double x_value = values[x], y_value = values[y];
+          grads[x] += y_value * g;
+          grads[y] += x_value * g;
+          if constexpr (checked) {
+            if (!std::isfinite(grads[x])) throw_grad_anomaly(n, 2 * i, g);
+            if (!std::isfinite(grads[y])) throw_grad_anomaly(n, 2 * i + 1, g);
+          }
+        }
+      } else {
+        for (std::uint32_t i = 0; i < count; ++i) {
+          grads[slots[i]] += partial[i] * g;
+          if constexpr (checked) {
+            if (!std::isfinite(grads[slots[i]])) throw_grad_anomaly(n, i, g);
+          }
         }
       }
     }

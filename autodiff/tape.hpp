@@ -7,10 +7,12 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <span>
@@ -237,6 +239,86 @@ struct TapeMemory {
   TapeBytes total() const;
 };
 
+namespace detail {
+// A dot product keeps each pair (x_k, y_k) in one operand entry: x_k's slot in the slot
+// column, y_k's in the partial column as the bits of an integer; its partials are the
+// other factor's values, read when needed (Note [Dot pairs] in records.cpp).
+inline double pair_bits(Slot y) { return std::bit_cast<double>(std::uint64_t{y}); }
+inline Slot pair_slot(double bits) { return static_cast<Slot>(std::bit_cast<std::uint64_t>(bits)); }
+
+// A random-access iterator over anything indexed by position (the operand views).
+template <typename List>
+class IndexIterator {
+ public:
+  using iterator_concept = std::random_access_iterator_tag;
+  using iterator_category = std::random_access_iterator_tag;
+  using value_type = std::remove_cvref_t<decltype(std::declval<const List&>()[0])>;
+  using difference_type = std::ptrdiff_t;
+  using reference = value_type;
+  IndexIterator() = default;
+  IndexIterator(const List* list, std::size_t i) : list_(list), i_(static_cast<difference_type>(i)) {}
+  value_type operator*() const { return (*list_)[static_cast<std::size_t>(i_)]; }
+  value_type operator[](difference_type k) const { return (*list_)[static_cast<std::size_t>(i_ + k)]; }
+  IndexIterator& operator++() { return ++i_, *this; }
+  IndexIterator operator++(int) { return {list_, static_cast<std::size_t>(i_++)}; }
+  IndexIterator& operator--() { return --i_, *this; }
+  IndexIterator operator--(int) { return {list_, static_cast<std::size_t>(i_--)}; }
+  IndexIterator& operator+=(difference_type k) { return i_ += k, *this; }
+  IndexIterator& operator-=(difference_type k) { return i_ -= k, *this; }
+  friend IndexIterator operator+(IndexIterator it, difference_type k) { return it += k; }
+  friend IndexIterator operator+(difference_type k, IndexIterator it) { return it += k; }
+  friend IndexIterator operator-(IndexIterator it, difference_type k) { return it -= k; }
+  friend difference_type operator-(const IndexIterator& a, const IndexIterator& b) { return a.i_ - b.i_; }
+  friend bool operator==(const IndexIterator& a, const IndexIterator& b) { return a.i_ == b.i_; }
+  friend auto operator<=>(const IndexIterator& a, const IndexIterator& b) { return a.i_ <=> b.i_; }
+
+ private:
+  const List* list_ = nullptr;
+  difference_type i_ = 0;
+};
+}  // namespace detail
+
+// A scalar node's operands read back (Tape::arg_slots): operand i's slot, indexed like a
+// span; valid until the tape records or resets. A dot product's come out of its pairs as
+// x0, y0, x1, y1, ….
+class OperandSlots {
+ public:
+  OperandSlots(const Slot* slots, const double* pairs, std::uint32_t entries, bool dot)
+      : slots_(slots), pairs_(pairs), entries_(entries), dot_(dot) {}
+  Slot operator[](std::size_t i) const {
+    if (!dot_) return slots_[i];
+    return (i & 1) != 0 ? detail::pair_slot(pairs_[i / 2]) : slots_[i / 2];
+  }
+  std::size_t size() const { return dot_ ? 2 * std::size_t{entries_} : entries_; }
+  bool empty() const { return entries_ == 0; }
+  detail::IndexIterator<OperandSlots> begin() const { return {this, 0}; }
+  detail::IndexIterator<OperandSlots> end() const { return {this, size()}; }
+
+ private:
+  const Slot* slots_;
+  const double* pairs_;  // a dot product's partial column: the y slots
+  std::uint32_t entries_;
+  bool dot_;
+};
+
+// Its local partials, d node / d operand i, in the same order: stored with the node, or
+// for a dot product the value of the other factor of the operand's pair.
+class OperandPartials {
+ public:
+  OperandPartials(OperandSlots slots, const double* partials, const double* values)
+      : slots_(slots), partials_(partials), values_(values) {}
+  double operator[](std::size_t i) const { return values_ == nullptr ? partials_[i] : values_[slots_[i ^ 1]]; }
+  std::size_t size() const { return slots_.size(); }
+  bool empty() const { return slots_.empty(); }
+  detail::IndexIterator<OperandPartials> begin() const { return {this, 0}; }
+  detail::IndexIterator<OperandPartials> end() const { return {this, size()}; }
+
+ private:
+  OperandSlots slots_;
+  const double* partials_;
+  const double* values_;  // a dot product's: the value arena; otherwise null
+};
+
 // A handle to a scalar on a tape: which tape, which slot, and the tape epoch it was
 // made in, so that use after reset() or after the tape is gone raises an Error.
 // Trivially copyable, 16 bytes.
@@ -330,19 +412,20 @@ class Tape {
   // Sizes and raw columns (read-only), for graph/ and the tensor ops.
   std::size_t node_count() const { return nodes_.size(); }
   std::size_t slot_count() const { return values_.size(); }
-  std::size_t arg_count() const { return args_.size(); }
   TapeMemory memory() const;
   Op op(NodeId n) const { return nodes_.at<node_op>(n); }
   Slot offset(NodeId n) const { return nodes_.at<node_span>(n).offset; }
   std::uint32_t size(NodeId n) const;  // slots owned by node n
-  // Inline: the tangent and second-order sweeps read them for every node.
-  std::span<const Slot> arg_slots(NodeId n) const {
+  // Scalar node n's operands and their partials, in operand order (views, see
+  // OperandSlots). Inline: the tangent and second-order sweeps read them for every node.
+  OperandSlots arg_slots(NodeId n) const {
     const std::uint32_t begin = arg_begin(n);
-    return {args_.data<arg_slot>() + begin, nodes_.at<node_span>(n).arg_end - begin};
+    return {args_.data<arg_slot>() + begin, args_.data<arg_partial>() + begin, nodes_.at<node_span>(n).arg_end - begin,
+            op(n) == Op::Dot};
   }
-  std::span<const double> partials(NodeId n) const {
+  OperandPartials partials(NodeId n) const {
     const std::uint32_t begin = arg_begin(n);
-    return {args_.data<arg_partial>() + begin, nodes_.at<node_span>(n).arg_end - begin};
+    return {arg_slots(n), args_.data<arg_partial>() + begin, op(n) == Op::Dot ? values_.data() : nullptr};
   }
   NodeId node_of(Slot s) const;  // the node owning slot s
   bool has_grads() const { return grads_.size() == values_.size(); }
@@ -395,33 +478,28 @@ class Tape {
     room_args(args.size(), "operands");
     for (const Var& a : args) args_.append(a.slot_, partial);
   }
-  // Pushes the operands of a dot product in pairs, x_i then y_i, each with the other's
-  // value as its partial, and returns Σ x_i·y_i; the caller has checked that each Var
-  // belongs to this tape and that the spans are as long.
-  double push_products(std::span<const Var> x, std::span<const Var> y) {
-    room_args(2 * x.size(), "operands");
-    const std::size_t first = args_.extend(2 * x.size());
+  // Records Σ x_i·y_i as one Op::Dot node, a pair per operand entry (Note [Dot pairs] in
+  // records.cpp); the caller (dot() in ops/scalar.hpp) has checked that the spans are as
+  // long and not empty and that every Var belongs to this tape.
+  Var record_dot(std::span<const Var> x, std::span<const Var> y) {
+    room_args(x.size(), Op::Dot);
+    const std::size_t first = args_.extend(x.size());
     Slot* slots = args_.data<arg_slot>() + first;
-    double* partials = args_.data<arg_partial>() + first;
+    double* pairs = args_.data<arg_partial>() + first;
     const double* values = values_.data();
     double total = 0.0;
     for (std::size_t i = 0; i < x.size(); ++i) {
-      const Slot a = x[i].slot_, b = y[i].slot_;
-      const double va = values[a], vb = values[b];
-      slots[2 * i] = a;
-      slots[2 * i + 1] = b;
-      partials[2 * i] = vb;
-      partials[2 * i + 1] = va;
-      total += va * vb;
+      slots[i] = x[i].slot_;
+      pairs[i] = detail::pair_bits(y[i].slot_);
+      total += values[x[i].slot_] * values[y[i].slot_];
     }
-    return total;
+    return close_node(Op::Dot, total);
   }
+  // (Not for Op::Dot, whose operands are pairs: record_dot.)
   Var close(Op op, double value) {
-    // One test for both rare cases, growing and anomaly mode, so the common path keeps
-    // no call (and nothing spilled around it).
-    if (nodes_.available() == 0 || anomaly_) [[unlikely]]
-      return close_slow(op, value);
-    return Var(index_, append_scalar(op, value), epoch_);  // after the last parameter: valid in this epoch
+    if (op == Op::Dot) [[unlikely]]
+      throw_dot_by_operands();
+    return close_node(op, value);
   }
   Var record(Op op, double value, Slot a, double da);
   Var record(Op op, double value, Slot a, double da, Slot b, double db);
@@ -515,8 +593,17 @@ class Tape {
     nodes_.append(op, {s, static_cast<std::uint32_t>(args_.size())});
     return s;
   }
+  // close() without its test of the op.
+  Var close_node(Op op, double value) {
+    // One test for both rare cases, growing and anomaly mode, so the common path keeps
+    // no call (and nothing spilled around it).
+    if (nodes_.available() == 0 || anomaly_) [[unlikely]]
+      return close_slow(op, value);
+    return Var(index_, append_scalar(op, value), epoch_);  // after the last parameter: valid in this epoch
+  }
   // close() when the node columns are full or anomaly mode is on.
   Var close_slow(Op op, double value);
+  [[noreturn]] static void throw_dot_by_operands();
   // The first tensor record of a node at or after n (tensors_ is in node order), and
   // node n's own record or nullptr when n is not a tensor node.
   std::vector<TensorRecord>::const_iterator tensors_from(NodeId n) const;

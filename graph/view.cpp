@@ -6,7 +6,6 @@
 #include <iterator>
 #include <limits>
 #include <range/v3/view/enumerate.hpp>
-#include <range/v3/view/zip.hpp>
 
 #include "graph/graph.hpp"
 
@@ -38,11 +37,13 @@ TapeGraph view(const Tape& tape) {
       info.op_name = op_name(info.op);
       info.value = tape.value(tape.offset(v));
       info.grad = tape.grad(tape.offset(v));
-      for (auto [i, arg] : rv::enumerate(rv::zip(tape.arg_slots(v), tape.partials(v)))) {
-        const auto [slot, partial] = arg;
+      const OperandSlots slots = tape.arg_slots(v);
+      const OperandPartials partials = tape.partials(v);
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        const Slot slot = slots[i];
         const NodeId u = owner[slot];
         const std::int64_t element = tape.op(u) == Op::Tensor ? std::int64_t{slot - tape.offset(u)} : -1;
-        boost::add_edge(u, v, EdgeInfo{static_cast<std::uint32_t>(i), partial, element}, g);
+        boost::add_edge(u, v, EdgeInfo{static_cast<std::uint32_t>(i), partials[i], element}, g);
       }
       continue;
     }

@@ -206,7 +206,7 @@ inline Var dot(std::span<const Var> x, std::span<const Var> y) {
       Tape::of(y[i], x.front(), "dot");
     }
   }
-  return t.close(Op::Dot, t.push_products(x, y));  // values read only once every operand is valid
+  return t.record_dot(x, y);  // values read only once every operand is valid
 }
 inline Var dot(std::initializer_list<Var> x, std::initializer_list<Var> y) {
   return dot(std::span(x.begin(), x.size()), std::span(y.begin(), y.size()));

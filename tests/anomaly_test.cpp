@@ -108,6 +108,18 @@ TEST_CASE("anomaly: a grad becoming inf in the scalar sweep names the backward o
                     "(node 0) inf: partial inf times grad 3; operand value 0");
 }
 
+TEST_CASE("anomaly: a dot product names the operand of the pair whose grad overflowed", "[anomaly][dot]") {
+  Tape tape;
+  tape.set_anomaly_detection(true);
+  const Var w = tape.input(1e200, "w"), x = tape.input(1e-200, "x"), v = tape.input(2.0, "v");
+  const Var u = tape.input(0.5, "u");
+  const Var z = dot({u, x}, {v, w}).named("z");  // 1 + 1: finite, but dz/dx = 1e200
+  const Var L = (z * 1e200).named("L");
+  CHECK_THROWS_WITH(tape.backward(L),
+                    "anomaly: backward of dot (node 4, 'z') made the grad of operand 2 'x' "
+                    "(node 1) inf: partial 1e+200 times grad 1e+200; operand value 1e-200");
+}
+
 TEST_CASE("anomaly: a grad overflowing by accumulation is caught", "[anomaly]") {
   Tape tape;
   tape.set_anomaly_detection(true);

@@ -210,4 +210,38 @@ TEST_CASE("dot refuses what it cannot record, naming the problem", "[ops][scalar
   CHECK_THROWS_WITH(dot({y}, {w}), Catch::Contains("before Tape::reset() dropped it"));
   // A parameter from before the reset and a Var of this epoch pass together.
   CHECK(dot({w, fresh}, {fresh, w}).value() == Approx(20.0));
+  // Operands pushed by hand are not pairs: a dot product is recorded by dot() alone.
+  tape.push_arg(w.slot(), 1.0);
+  CHECK_THROWS_WITH(tape.close(Op::Dot, 0.0), Catch::Contains("record it with dot(x, y)"));
+  const Slot slots[] = {w.slot(), fresh.slot()};
+  const double partials[] = {5.0, 2.0};
+  CHECK_THROWS_WITH(tape.record(Op::Dot, 10.0, slots, partials), Catch::Contains("record it with dot(x, y)"));
+}
+
+TEST_CASE("dot products survive reset, sweep again, and read back after growing the tape", "[ops][scalar][dot]") {
+  Tape tape;
+  const Var w = tape.param(0.5, "w");
+  for (int step = 0; step < 3; ++step) {
+    tape.reset();
+    std::vector<Var> x, y;
+    for (int i = 0; i < 200; ++i) {  // enough operands to grow the columns mid-recording
+      x.push_back(tape.input(0.01 * i));
+      y.push_back(i % 2 == 0 ? w : x.back());
+    }
+    const Var z = dot(x, y);
+    double value = 0, dw = 0;
+    for (int i = 0; i < 200; ++i) {
+      value += 0.01 * i * (i % 2 == 0 ? 0.5 : 0.01 * i);
+      dw += i % 2 == 0 ? 0.01 * i : 0.0;
+    }
+    CHECK(z.value() == Approx(value));
+    tape.backward(z);
+    CHECK(w.grad() == Approx(dw));
+    CHECK(x[3].grad() == Approx(2 * 0.03));  // x3·x3: both factors of the pair
+    CHECK(x[4].grad() == Approx(0.5));
+    const auto partials = tape.partials(z.node());
+    REQUIRE(partials.size() == 400);
+    CHECK(partials[6] == Approx(0.03));
+    CHECK(partials[7] == Approx(0.03));
+  }
 }

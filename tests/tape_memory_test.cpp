@@ -54,6 +54,19 @@ TEST_CASE("memory: scalar nodes cost their values, grads, node columns and opera
   CHECK(m.total().used == (4 + 4) * sizeof(double) + 4 * node_bytes + 5 * arg_bytes);
 }
 
+TEST_CASE("memory: a dot product keeps one operand entry per pair", "[tape][memory][dot]") {
+  Tape tape;
+  const Var a = tape.input(1.0), b = tape.input(2.0), c = tape.input(3.0), d = tape.input(4.0);
+  const TapeMemory before = tape.memory();
+  const Var z = dot({a, b, c}, {d, c, a});  // three pairs: three entries of 12 bytes, not six
+  TapeMemory m = tape.memory();
+  CHECK(m.arg_slots.used + m.partials.used - before.arg_slots.used - before.partials.used == 3 * arg_bytes);
+  CHECK(m.nodes.used - before.nodes.used == node_bytes);
+  CHECK(m.values.used - before.values.used == sizeof(double));
+  CHECK(m.total().used == sum_used(m));
+  CHECK(z.value() == 1.0 * 4.0 + 2.0 * 3.0 + 3.0 * 1.0);
+}
+
 TEST_CASE("memory: reset keeps the reserved bytes and drops the used ones", "[tape][memory]") {
   Tape tape;
   Var w = tape.param(0.5, "w");
