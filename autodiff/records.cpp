@@ -32,25 +32,6 @@ void check_leaf_values(std::span<const T> values, const Shape& shape, std::strin
   if (values.empty()) throw Error(std::string(is_param ? "param" : "input") + ": empty tensor of shape " + shape.str());
 }
 
-TensorVar leaf_tensor(Tape& tape, std::span<const double> values, const Shape& shape, std::string_view name,
-                      bool is_param) {
-  check_leaf_values(values, shape, name, is_param);
-  const auto first_node = static_cast<NodeId>(tape.node_count());
-  Var first;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    Var v = is_param ? tape.param(values[i]) : tape.input(values[i]);
-    if (i == 0) first = v;
-  }
-  if (!name.empty()) {
-    if (shape.rank() == 0) {
-      tape.set_name(first_node, name);
-    } else {
-      tape.set_range_name(first_node, static_cast<NodeId>(values.size()), name, shape);
-    }
-  }
-  return TensorVar(first, shape);
-}
-
 // Debug builds fill a tensor node's fresh outputs with NaN, so a forward kernel that
 // reads one before writing it, or leaves one unwritten, fails every test that reads it;
 // release builds leave them for the kernel to write.
@@ -75,6 +56,24 @@ Var Tape::leaf(Op op, double value, std::string_view name) {
   if (op == Op::Param) keep_through_last_node();
   if (!name.empty()) set_name(static_cast<NodeId>(nodes_.size() - 1), name);
   return var_at(s);
+}
+
+// One scalar leaf node per element, grown for all of them at once.
+TensorVar Tape::leaf_tensor(Op op, std::span<const double> values, const Shape& shape, std::string_view name) {
+  check_leaf_values(values, shape, name, op == Op::Param);
+  if (nodes_.available() < values.size()) grow(op_name(op), values.size(), 0, values.size());
+  const auto first_node = static_cast<NodeId>(nodes_.size());
+  const auto first = static_cast<Slot>(values_.size());
+  for (const double value : values) append_scalar(op, leaf_value(value));
+  if (op == Op::Param) keep_through_last_node();
+  if (!name.empty()) {
+    if (shape.rank() == 0) {
+      set_name(first_node, name);
+    } else {
+      set_range_name(first_node, static_cast<NodeId>(values.size()), name, shape);
+    }
+  }
+  return TensorVar(var_at(first), shape);
 }
 
 Var Tape::input(double value, std::string_view name) { return leaf(Op::Input, value, name); }
@@ -109,11 +108,11 @@ TensorVar Tape::leaf_f32(Op op, std::span<const V> values, const Shape& shape, s
 
 TensorVar Tape::input(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
   if (dtype == DType::f32) return leaf_f32(Op::Input, values, shape, name);
-  return leaf_tensor(*this, values, shape, name, false);
+  return leaf_tensor(Op::Input, values, shape, name);
 }
 TensorVar Tape::param(std::span<const double> values, const Shape& shape, std::string_view name, DType dtype) {
   if (dtype == DType::f32) return leaf_f32(Op::Param, values, shape, name);
-  return leaf_tensor(*this, values, shape, name, true);
+  return leaf_tensor(Op::Param, values, shape, name);
 }
 TensorVar Tape::input(std::span<const float> values, const Shape& shape, std::string_view name) {
   return leaf_f32(Op::Input, values, shape, name);

@@ -576,6 +576,7 @@ class Tape {
 
   // ---- records (records.cpp): leaves, scalar and tensor records, the tensor-record lookup ----
   Var leaf(Op op, double value, std::string_view name);
+  TensorVar leaf_tensor(Op op, std::span<const double> values, const Shape& shape, std::string_view name);
   double leaf_value(double given) { return leaf_values_ ? leaf_values_(leaf_count_++, given) : given; }
   template <typename V>  // float or double values: one leaf tensor node
   TensorVar leaf_f32(Op op, std::span<const V> values, const Shape& shape, std::string_view name);
