@@ -75,12 +75,14 @@ void Tape::sweep_scalars(NodeId first, NodeId end) {
   const double* partials = args_.data<arg_partial>();
   std::uint32_t arg_end = nodes[end - 1].arg_end;
   const auto sweep_node = [&](NodeId n, std::uint32_t arg_begin) {
+    const std::uint32_t count = arg_end - arg_begin;
+    arg_end = arg_begin;
+    if (count == 0) return;  // a leaf: nothing to pass back, and its grad need not be read
     const double g = grads[nodes[n].offset];
     if (g != 0.0) {  // when nothing flows back, skip the operands
       // One counter over both operand arrays: the loop is the sweep's whole cost.
       const Slot* slots = arg_slots + arg_begin;
       const double* partial = partials + arg_begin;
-      const std::uint32_t count = arg_end - arg_begin;
       if (ops[n] == Op::Dot) {
         for (std::uint32_t i = 0; i < count; ++i) {
           const Slot x = slots[i], y = detail::pair_slot(partial[i]);
@@ -101,7 +103,6 @@ void Tape::sweep_scalars(NodeId first, NodeId end) {
         }
       }
     }
-    arg_end = arg_begin;
   };
   for (NodeId n = end - 1; n > first; --n) sweep_node(n, nodes[n - 1].arg_end);
   sweep_node(first, first ? nodes[first - 1].arg_end : 0);
