@@ -131,8 +131,7 @@ void Tape::grow_for_node(Op op) {
   try {
     grow(op_name(op), 1, 0, 1);
   } catch (...) {
-    // The operands pushed for this node belong to no node: drop them with it.
-    args_.resize(nodes_.empty() ? 0 : nodes_.at<node_span>(nodes_.size() - 1).arg_end);
+    drop_pending_operands();  // the operands pushed for this node go with it
     throw;
   }
 }

@@ -146,7 +146,8 @@ void Tape::keep_through_last_node() {
 // needed: by the sweep, and by everything else through arg_slots() and partials(), which
 // give the operands and partials written out. So close() and record() refuse Op::Dot: an
 // operand list pushed by hand is not pairs.
-void Tape::throw_dot_by_operands() {
+void Tape::refuse_dot_by_operands() {
+  drop_pending_operands();
   throw Error("dot: a dot product's operands are pairs; record it with dot(x, y), not with push_arg and close");
 }
 
@@ -161,7 +162,7 @@ Var Tape::record(Op op, double value, std::span<const Slot> args, std::span<cons
     throw Error(std::string(op_name(op)) + ": " + std::to_string(args.size()) + " operands but " +
                 std::to_string(partials.size()) + " partials");
   }
-  if (op == Op::Dot) throw_dot_by_operands();
+  if (op == Op::Dot) refuse_dot_by_operands();
   room_args(args.size(), op);
   for (std::size_t i = 0; i < args.size(); ++i) args_.append(args[i], partials[i]);
   return close(op, value);

@@ -498,7 +498,7 @@ class Tape {
   // (Not for Op::Dot, whose operands are pairs: record_dot.)
   Var close(Op op, double value) {
     if (op == Op::Dot) [[unlikely]]
-      throw_dot_by_operands();
+      refuse_dot_by_operands();
     return close_node(op, value);
   }
   Var record(Op op, double value, Slot a, double da);
@@ -604,7 +604,10 @@ class Tape {
   }
   // close() when the node columns are full or anomaly mode is on.
   Var close_slow(Op op, double value);
-  [[noreturn]] static void throw_dot_by_operands();
+  // Drops the operands pushed since the last node: they belong to no node.
+  void drop_pending_operands() { args_.resize(nodes_.empty() ? 0 : nodes_.at<node_span>(nodes_.size() - 1).arg_end); }
+  // Drops the operands pushed for the node being closed and raises the Error.
+  [[noreturn]] void refuse_dot_by_operands();
   // The first tensor record of a node at or after n (tensors_ is in node order), and
   // node n's own record or nullptr when n is not a tensor node.
   std::vector<TensorRecord>::const_iterator tensors_from(NodeId n) const;

@@ -4,10 +4,12 @@
 // the same model, so the writer and the checker can never disagree.
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "check/checker.hpp"
@@ -122,6 +124,48 @@ TEST_CASE("explain: the seed's w1 in the note's order, with its value and update
   Tape again;
   build(model, again);
   CHECK(check::explain(again, built.loss, std::span(&w1, 1), options) == text);
+}
+
+TEST_CASE("explain: a dot product node is written out as its pairs, and check passes it", "[explain][dot]") {
+  // The note's stride-2 convolution with each output one dot node; returns L and w1.
+  const auto build = [](Tape& tape) {
+    std::vector<double> image(25), filter(9);
+    for (std::size_t i = 0; i < image.size(); ++i) image[i] = 0.1 * static_cast<double>(i % 7) - 0.3;
+    for (std::size_t i = 0; i < filter.size(); ++i) filter[i] = 0.05 * static_cast<double>(i) - 0.2;
+    const TensorVar a = tape.input(image, Shape{5, 5}, "a");
+    const TensorVar w = tape.param(filter, Shape{3, 3}, "w");
+    const Var t = tape.input(0.25, "t");
+    std::vector<Var> z;
+    for (std::size_t k = 0; k < 4; ++k) {
+      std::vector<Var> window;
+      for (std::size_t i = 0; i < 9; ++i) window.push_back(a[(2 * (k / 2) + i / 3) * 5 + 2 * (k % 2) + i % 3]);
+      z.push_back(dot(w.elements(), window).named("z" + std::to_string(k + 1)));
+    }
+    const Var d = (sum(z) - t).named("d");
+    return std::pair{(d * d * 0.5).named("L"), w[0].slot()};
+  };
+  Tape tape;
+  const auto [L, w1_slot] = build(tape);
+  tape.backward(L);
+  const check::ExplainTarget w1{"w1", {w1_slot}};
+  const std::string text = check::explain(tape, L.slot(), std::span(&w1, 1));
+  INFO(text);
+  CHECK_THAT(text,
+             Catch::Contains("\nz2 = w1*a3 + w2*a4 + w3*a5 + w4*a8 + w5*a9 + w6*a10 + w7*a13 + w8*a14 + w9*a15\n"));
+  CHECK_THAT(text, Catch::Contains("\ndz2/dw1 = a3\n"));
+  CHECK_THAT(text, Catch::Contains("\ndL/dw1 = a1*dL/dz1 + a3*dL/dz2 + a11*dL/dz3 + a13*dL/dz4\n"));
+  std::size_t checked = 0;
+  for (std::size_t begin = 0; begin < text.size();) {
+    const std::size_t end = std::min(text.find('\n', begin), text.size());
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const check::Report r = check::check_formula([&](Tape& t) { build(t); }, line);
+    INFO(line << "\n" << r.text());
+    CHECK(r.verdict == check::Verdict::Pass);
+    ++checked;
+  }
+  CHECK(checked > 20);
 }
 
 TEST_CASE("explain: LaTeX is the note's \\frac{\\partial …}, a document only when standalone", "[explain]") {

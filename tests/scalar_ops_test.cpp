@@ -216,6 +216,11 @@ TEST_CASE("dot refuses what it cannot record, naming the problem", "[ops][scalar
   const Slot slots[] = {w.slot(), fresh.slot()};
   const double partials[] = {5.0, 2.0};
   CHECK_THROWS_WITH(tape.record(Op::Dot, 10.0, slots, partials), Catch::Contains("record it with dot(x, y)"));
+  CHECK_THROWS_WITH(tape.record(Op::Dot, 10.0, w.slot(), 5.0), Catch::Contains("record it with dot(x, y)"));
+  // The refused operands belong to no node: the next node has only its own.
+  const Var next = sum({w, fresh});
+  CHECK(tape.arg_slots(next.node()).size() == 2);
+  CHECK(next.value() == 7.0);
 }
 
 TEST_CASE("dot products survive reset, sweep again, and read back after growing the tape", "[ops][scalar][dot]") {
