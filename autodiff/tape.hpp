@@ -442,7 +442,9 @@ class Tape {
   std::span<float> grads_f32() { return grads_f32_; }
   std::span<const float> grads_f32() const { return grads_f32_; }
   // Overwrites a leaf's value (an optimiser step, a new input). Partials already
-  // recorded downstream are not updated: rebuild the graph after changing leaves.
+  // recorded downstream are not updated (a dot product, which reads its partials from
+  // the values, sees the new value, but not its own recorded value): rebuild the graph
+  // after changing leaves.
   void set_value(const Var& leaf, double value);
 
   // Names. A single node has its own name; a run of nodes (a leaf tensor, the outputs
@@ -537,11 +539,11 @@ class Tape {
   // The common tape of two operands; an Error if they come from different tapes.
   static Tape& of(const Var& a, const Var& b, std::string_view what);
   void check(const Var& v, std::string_view what) const;
-  // True when v is a Var of this tape usable now: the one compare an n-ary op makes per
-  // operand once it has its tape; when false, of(v, first, what) raises the Error.
-  bool owns(const Var& v) const { return usable(v.epoch_, epoch_); }
-  // owns() for every Var of both lists at once: the bitwise AND and OR of their epochs
-  // must each pass usable(), two operations per Var and one test (Note [Owning a list]).
+  // True when every Var of both lists is a Var of this tape usable now (made in this
+  // epoch, or of a slot no reset drops): what an n-ary op checks once it has its tape.
+  // The bitwise AND and OR of their epochs must each pass usable(), two operations per
+  // Var and one test (Note [Owning a list]); when false, of(v, first, what) raises the
+  // Error that names the Var, or passes a Var an earlier reset kept.
   bool owns_all(std::span<const Var> a, std::span<const Var> b = {}) const {
     std::uint64_t all = ~std::uint64_t{0}, any = 0;
     for (const Var& v : a) all &= v.epoch_, any |= v.epoch_;

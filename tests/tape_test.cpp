@@ -273,6 +273,46 @@ TEST_CASE("set_leaf_values passes every new leaf value through the function, cou
   CHECK(tape.param(5.0).value() == 5.0);
 }
 
+TEST_CASE("owns_all accepts a list exactly when it accepts each of its Vars", "[tape][reset]") {
+  // Vars of many epochs: parameters (kept by every reset), an input made before a later
+  // parameter (kept by the slow path only), inputs of each epoch (dropped by the next
+  // reset), a Var of another tape and an empty Var.
+  Tape tape, other;
+  std::vector<Var> vars{tape.param(1.0), other.input(2.0), Var{}};
+  for (int epoch = 0; epoch < 6; ++epoch) {
+    vars.push_back(tape.input(0.5 * epoch));
+    if (epoch % 2 == 0) vars.push_back(tape.param(0.25 * epoch));
+    vars.push_back(tape.input(-0.5 * epoch));
+    if (epoch < 5) tape.reset();
+  }
+  const auto valid = [&](const Var& v) {
+    try {
+      tape.check(v, "test");
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::vector<Var> a, b;
+    const std::size_t n = std::uniform_int_distribution<std::size_t>(1, 5)(rng);
+    for (std::size_t i = 0; i < n; ++i) {
+      (i % 2 == 0 ? a : b).push_back(vars[std::uniform_int_distribution<std::size_t>(0, vars.size() - 1)(rng)]);
+    }
+    bool each = true, each_valid = true;
+    for (const auto* list : {&a, &b}) {
+      for (const Var& v : *list) {
+        each = each && tape.owns_all(std::span(&v, 1));
+        each_valid = each_valid && valid(v);
+      }
+    }
+    INFO("trial " << trial);
+    CHECK(tape.owns_all(a, b) == each);
+    if (each) CHECK(each_valid);  // the fast answer never passes a Var the full check refuses
+  }
+}
+
 TEST_CASE("Vars kept by reset stay valid in every later epoch; dropped ones never", "[tape][reset]") {
   Tape tape;
   const double filter[] = {0.5, -1.0, 2.0};
